@@ -1,0 +1,93 @@
+//! Everything an operator can set, as command-line flags and `PARLOR_*`
+//! environment variables. The defaults are the embedded configuration: they
+//! run a working server with no file and no flag at all.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// Self-hosted video calls: serves the web app, relays signaling over
+/// WebSocket.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "parlor", version, about, max_term_width = 100)]
+pub struct Config {
+    /// Address for HTTP and WebSocket. Use 0.0.0.0:8080 or [::]:8080 to be
+    /// reachable from other machines (browsers then need HTTPS for camera
+    /// and microphone).
+    #[arg(long, env = "PARLOR_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Largest room capacity a client may ask for. Every member sends media
+    /// to every other (a mesh), so keep it small.
+    #[arg(long, env = "PARLOR_MAX_ROOM_CAPACITY", default_value_t = 6,
+          value_parser = clap::value_parser!(u16).range(2..=64))]
+    pub max_room_capacity: u16,
+
+    /// Most rooms this server holds at once; creating more is refused.
+    #[arg(long, env = "PARLOR_MAX_ROOMS", default_value_t = 100_000)]
+    pub max_rooms: usize,
+
+    /// How long a room nobody is in is kept before it is forgotten
+    /// (e.g. 30m, 24h).
+    #[arg(long, env = "PARLOR_ROOM_IDLE_TIMEOUT", default_value = "24h",
+          value_parser = humantime::parse_duration)]
+    pub room_idle_timeout: Duration,
+
+    /// How often the server pings each WebSocket client.
+    #[arg(long, env = "PARLOR_PING_INTERVAL", default_value = "15s",
+          value_parser = humantime::parse_duration)]
+    pub ping_interval: Duration,
+
+    /// A client silent for this long (not even answering pings) is
+    /// disconnected, and the others in its room get peer-left.
+    #[arg(long, env = "PARLOR_PING_TIMEOUT", default_value = "40s",
+          value_parser = humantime::parse_duration)]
+    pub ping_timeout: Duration,
+
+    /// Messages queued for one client before it counts as too slow and is
+    /// disconnected.
+    #[arg(long, env = "PARLOR_SEND_QUEUE", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub send_queue: u32,
+
+    /// STUN or TURN URL handed to clients in `welcome` (repeatable, or
+    /// comma-separated in the variable), e.g. stun:stun.example.org:3478.
+    #[arg(long = "ice-server", env = "PARLOR_ICE_SERVERS", value_delimiter = ',')]
+    pub ice_servers: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn flags_are_consistent() {
+        Config::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults_need_no_configuration() {
+        let config = Config::try_parse_from(["parlor"]).unwrap();
+        assert_eq!(config.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(config.max_room_capacity, 6);
+        assert!(config.ping_timeout > config.ping_interval);
+        assert!(config.ice_servers.is_empty());
+    }
+
+    #[test]
+    fn parses_durations_and_lists() {
+        let config = Config::try_parse_from([
+            "parlor",
+            "--room-idle-timeout",
+            "90s",
+            "--ice-server",
+            "stun:a:3478,stun:b:3478",
+        ])
+        .unwrap();
+        assert_eq!(config.room_idle_timeout, Duration::from_secs(90));
+        assert_eq!(config.ice_servers, ["stun:a:3478", "stun:b:3478"]);
+        assert!(Config::try_parse_from(["parlor", "--max-room-capacity", "1"]).is_err());
+    }
+}

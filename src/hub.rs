@@ -1,0 +1,227 @@
+//! The hub: the room registry plus one bounded outbox per connection, and the
+//! only place where the registry's answers become messages to clients.
+//!
+//! Deliveries happen while the registry lock is held. That keeps one total
+//! order of room events: a newcomer's `welcome` is queued before anyone can
+//! learn its id from `peer-joined`, so nothing addressed to it can overtake
+//! its `welcome`. Queuing never blocks (`try_send`); a client whose queue is
+//! full is too slow to keep up and is told to go, so memory stays bounded.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::Utf8Bytes;
+use serde_json::value::RawValue;
+use tokio::sync::{Notify, mpsc};
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::protocol::{Refusal, ServerMessage};
+use crate::registry::{MemoryRegistry, RegistryLimits, RoomRegistry, RoomSummary};
+use crate::room::ConnId;
+
+/// The default capacity of a room created without one: a one-to-one call.
+pub const DEFAULT_CAPACITY: u64 = 2;
+
+pub struct Hub {
+    state: Mutex<State>,
+    next_conn: AtomicU64,
+    metrics: Metrics,
+    ice_servers: Box<RawValue>,
+    max_capacity: u64,
+    send_queue: usize,
+}
+
+struct State {
+    registry: Box<dyn RoomRegistry>,
+    outboxes: HashMap<ConnId, Outbox>,
+}
+
+struct Outbox {
+    tx: mpsc::Sender<Utf8Bytes>,
+    evict: Arc<Notify>,
+}
+
+/// A connection's end of the hub: its id, the messages queued for it, and
+/// the signal that it must close because it fell behind.
+pub struct Connection {
+    pub id: ConnId,
+    pub outbox: mpsc::Receiver<Utf8Bytes>,
+    pub evicted: Arc<Notify>,
+}
+
+impl Hub {
+    pub fn new(config: &Config) -> Self {
+        let ice_servers: Vec<_> = config
+            .ice_servers
+            .iter()
+            .map(|url| serde_json::json!({ "urls": url }))
+            .collect();
+        Hub {
+            state: Mutex::new(State {
+                registry: Box::new(MemoryRegistry::new(RegistryLimits {
+                    max_rooms: config.max_rooms,
+                })),
+                outboxes: HashMap::new(),
+            }),
+            next_conn: AtomicU64::new(1),
+            metrics: Metrics::default(),
+            ice_servers: serde_json::value::to_raw_value(&ice_servers)
+                .expect("a list of URLs serializes"),
+            max_capacity: config.max_room_capacity.into(),
+            send_queue: config.send_queue as usize,
+        }
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub fn max_capacity(&self) -> u64 {
+        self.max_capacity
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the registry half
+        // changed (every operation validates before it mutates), so a
+        // poisoned lock is still safe to use.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a new connection.
+    pub fn connect(&self) -> Connection {
+        let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        let (tx, outbox) = mpsc::channel(self.send_queue);
+        let evicted = Arc::new(Notify::new());
+        self.lock().outboxes.insert(
+            id,
+            Outbox {
+                tx,
+                evict: evicted.clone(),
+            },
+        );
+        self.metrics.connection_opened();
+        Connection {
+            id,
+            outbox,
+            evicted,
+        }
+    }
+
+    /// Forgets a connection for good: it leaves its room, if any.
+    pub fn disconnect(&self, conn: ConnId) {
+        let mut state = self.lock();
+        // Not being in a room is the normal case here, not an error.
+        let _ = self.leave_locked(&mut state, conn);
+        state.outboxes.remove(&conn);
+        drop(state);
+        self.metrics.connection_closed();
+    }
+
+    /// Creates a room; `capacity` defaults to a one-to-one room.
+    pub fn create_room(&self, capacity: Option<u64>) -> Result<(String, u64), Refusal> {
+        let capacity = capacity.unwrap_or(DEFAULT_CAPACITY);
+        if !(2..=self.max_capacity).contains(&capacity) {
+            return Err(Refusal::bad_request(format!(
+                "capacity must be between 2 and {}",
+                self.max_capacity
+            )));
+        }
+        let room = self
+            .lock()
+            .registry
+            .create_room(capacity as usize, Instant::now())?;
+        self.metrics.room_created();
+        Ok((room, capacity))
+    }
+
+    pub fn room_summary(&self, room: &str) -> Option<RoomSummary> {
+        self.lock().registry.room_summary(room)
+    }
+
+    /// Puts `conn` in `room`: queues its `welcome` and tells the others.
+    /// Returns the new member's peer id.
+    pub fn join(&self, conn: ConnId, room: &str, name: Option<String>) -> Result<String, Refusal> {
+        let mut state = self.lock();
+        let joined = state.registry.join(conn, room, name, Instant::now())?;
+        let welcome = ServerMessage::Welcome {
+            room,
+            id: &joined.peer.id,
+            peers: &joined.peers,
+            ice_servers: &self.ice_servers,
+        };
+        self.deliver(&state, conn, welcome.encode().into());
+        let peer_joined: Utf8Bytes = ServerMessage::PeerJoined { peer: &joined.peer }
+            .encode()
+            .into();
+        for other in joined.notify {
+            self.deliver(&state, other, peer_joined.clone());
+        }
+        Ok(joined.peer.id)
+    }
+
+    pub fn leave(&self, conn: ConnId) -> Result<(), Refusal> {
+        let mut state = self.lock();
+        self.leave_locked(&mut state, conn)
+    }
+
+    fn leave_locked(&self, state: &mut State, conn: ConnId) -> Result<(), Refusal> {
+        let left = state.registry.leave(conn, Instant::now())?;
+        let peer_left: Utf8Bytes = ServerMessage::PeerLeft { id: &left.peer_id }
+            .encode()
+            .into();
+        for other in left.notify {
+            self.deliver(state, other, peer_left.clone());
+        }
+        Ok(())
+    }
+
+    /// Relays `message` (an encoded `signal` from `conn`) to peer `to` of the
+    /// same room.
+    pub fn signal(&self, conn: ConnId, to: &str, message: Utf8Bytes) -> Result<(), Refusal> {
+        let state = self.lock();
+        let route = state.registry.route_signal(conn, to)?;
+        self.deliver(&state, route.to, message);
+        Ok(())
+    }
+
+    /// Queues an `error` for `conn`.
+    pub fn refuse(&self, conn: ConnId, refusal: &Refusal, reference: Option<&str>) {
+        self.metrics.error(refusal.code);
+        let text = ServerMessage::Error {
+            code: refusal.code,
+            message: &refusal.message,
+            reference,
+        }
+        .encode();
+        let state = self.lock();
+        self.deliver(&state, conn, text.into());
+    }
+
+    /// Forgets rooms that have been empty for `idle`.
+    pub fn forget_idle_rooms(&self, idle: Duration) -> usize {
+        self.lock().registry.forget_idle_rooms(Instant::now(), idle)
+    }
+
+    pub fn render_metrics(&self) -> String {
+        let occupancy = self.lock().registry.occupancy();
+        self.metrics.render(occupancy)
+    }
+
+    fn deliver(&self, state: &State, conn: ConnId, text: Utf8Bytes) {
+        let Some(outbox) = state.outboxes.get(&conn) else {
+            return;
+        };
+        match outbox.tx.try_send(text) {
+            Ok(()) => self.metrics.message_out(),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.metrics.slow_client_dropped();
+                outbox.evict.notify_one();
+            }
+            // The connection is closing; its room hears of it in disconnect.
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! The `parlor` binary: reads the configuration and runs the server.
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use parlor::config::Config;
+use parlor::server::{Server, shutdown_signal};
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let config = Config::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("PARLOR_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    let listen = config.listen;
+    let server = match Server::bind(config).await {
+        Ok(server) => server,
+        Err(err) => {
+            eprintln!("parlor: cannot listen on {listen}: {err}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match server.local_addr() {
+        // Tests and scripts read this line to learn the port of --listen :0.
+        Ok(addr) => println!("Parlor is running at http://{addr}/"),
+        Err(err) => tracing::warn!(%err, "cannot read the bound address"),
+    }
+    match server.run(shutdown_signal()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("parlor: {err}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

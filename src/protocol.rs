@@ -1,0 +1,333 @@
+//! The WebSocket messages of PROTOCOL.md: parsing what clients send and
+//! encoding what the server sends. Pure data, no I/O.
+//!
+//! Client frames are parsed into a flat envelope first, so that a frame with
+//! an unknown `type` or a missing field gets a precise `bad-request` instead
+//! of a generic serde error, and so that `signal` payloads are kept as the
+//! exact bytes the sender wrote ([`RawValue`]) and never re-encoded.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// Longest accepted display name, in characters.
+pub const MAX_NAME_CHARS: usize = 64;
+
+/// Largest accepted WebSocket frame (and message) payload, in bytes.
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+
+/// A request from a client, validated.
+#[derive(Debug)]
+pub enum ClientMessage<'a> {
+    Join { room: String, name: Option<String> },
+    Signal { to: String, data: &'a RawValue },
+    Leave,
+}
+
+/// Every error code of the protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorCode {
+    RoomNotFound,
+    RoomFull,
+    BadRequest,
+    NotInRoom,
+    PeerNotFound,
+    AlreadyJoined,
+    RateLimited,
+}
+
+impl ErrorCode {
+    pub const ALL: [ErrorCode; 7] = [
+        ErrorCode::RoomNotFound,
+        ErrorCode::RoomFull,
+        ErrorCode::BadRequest,
+        ErrorCode::NotInRoom,
+        ErrorCode::PeerNotFound,
+        ErrorCode::AlreadyJoined,
+        ErrorCode::RateLimited,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::RoomNotFound => "room-not-found",
+            ErrorCode::RoomFull => "room-full",
+            ErrorCode::BadRequest => "bad-request",
+            ErrorCode::NotInRoom => "not-in-room",
+            ErrorCode::PeerNotFound => "peer-not-found",
+            ErrorCode::AlreadyJoined => "already-joined",
+            ErrorCode::RateLimited => "rate-limited",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A refused request: the code and a sentence for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: ErrorCode,
+    pub message: Cow<'static, str>,
+}
+
+impl Refusal {
+    pub fn new(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
+        Refusal {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<Cow<'static, str>>) -> Self {
+        Refusal::new(ErrorCode::BadRequest, message)
+    }
+}
+
+/// A frame that could not be turned into a [`ClientMessage`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    pub refusal: Refusal,
+    /// The `type` of the refused message, when the frame had one.
+    pub message_type: Option<String>,
+}
+
+/// The fields any client message may carry; which ones are required depends
+/// on `type`. Unknown fields are ignored so that clients may send extensions.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(default)]
+    room: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    to: Option<String>,
+    #[serde(default, borrow)]
+    data: Option<&'a RawValue>,
+}
+
+/// Parses one text frame from a client.
+pub fn parse_client_message(text: &str) -> Result<ClientMessage<'_>, ParseError> {
+    let envelope: Envelope = serde_json::from_str(text).map_err(|err| ParseError {
+        refusal: Refusal::bad_request(describe_json_error(text, &err)),
+        message_type: None,
+    })?;
+    let refuse = |message: &'static str| ParseError {
+        refusal: Refusal::bad_request(message),
+        message_type: Some(envelope.kind.to_string()),
+    };
+    match &*envelope.kind {
+        "join" => {
+            let room = envelope
+                .room
+                .ok_or_else(|| refuse("join needs a string field \"room\""))?;
+            let name = match envelope.name {
+                Some(name) if name.chars().count() > MAX_NAME_CHARS => {
+                    return Err(refuse("name is longer than 64 characters"));
+                }
+                Some(name) if name.trim().is_empty() => None,
+                other => other,
+            };
+            Ok(ClientMessage::Join { room, name })
+        }
+        "signal" => {
+            let to = envelope
+                .to
+                .ok_or_else(|| refuse("signal needs a string field \"to\""))?;
+            let data = envelope
+                .data
+                .ok_or_else(|| refuse("signal needs an object field \"data\""))?;
+            if !data.get().starts_with('{') {
+                return Err(refuse("signal data must be a JSON object"));
+            }
+            Ok(ClientMessage::Signal { to, data })
+        }
+        "leave" => Ok(ClientMessage::Leave),
+        _ => Err(refuse("unknown message type")),
+    }
+}
+
+fn describe_json_error(text: &str, err: &serde_json::Error) -> &'static str {
+    if serde_json::from_str::<serde::de::IgnoredAny>(text).is_err() {
+        "the frame is not valid JSON"
+    } else if !text.trim_start().starts_with('{') {
+        "the frame must be a JSON object"
+    } else if err.to_string().contains("`type`") {
+        "the message needs a string field \"type\""
+    } else {
+        "a field of the message has the wrong type"
+    }
+}
+
+/// A member of a room as other members see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PeerInfo {
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// A message from the server to one client.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum ServerMessage<'a> {
+    Welcome {
+        room: &'a str,
+        id: &'a str,
+        peers: &'a [PeerInfo],
+        #[serde(rename = "iceServers")]
+        ice_servers: &'a RawValue,
+    },
+    PeerJoined {
+        peer: &'a PeerInfo,
+    },
+    PeerLeft {
+        id: &'a str,
+    },
+    Signal {
+        from: &'a str,
+        data: &'a RawValue,
+    },
+    Error {
+        code: ErrorCode,
+        message: &'a str,
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<&'a str>,
+    },
+}
+
+impl ServerMessage<'_> {
+    /// The JSON text of the message.
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).expect("server messages always serialize")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(text: &str) -> ParseError {
+        parse_client_message(text).expect_err(text)
+    }
+
+    #[test]
+    fn parses_join_with_and_without_name() {
+        match parse_client_message(r#"{"type":"join","room":"abc","name":"Ada"}"#).unwrap() {
+            ClientMessage::Join { room, name } => {
+                assert_eq!(room, "abc");
+                assert_eq!(name.as_deref(), Some("Ada"));
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse_client_message(r#"{"type":"join","room":"abc"}"#).unwrap() {
+            ClientMessage::Join { name, .. } => assert_eq!(name, None),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn name_limit_counts_characters_not_bytes() {
+        let ok = format!(r#"{{"type":"join","room":"r","name":"{}"}}"#, "é".repeat(64));
+        assert!(parse_client_message(&ok).is_ok());
+        let long = format!(r#"{{"type":"join","room":"r","name":"{}"}}"#, "é".repeat(65));
+        let err = refused(&long);
+        assert_eq!(err.refusal.code, ErrorCode::BadRequest);
+        assert_eq!(err.message_type.as_deref(), Some("join"));
+    }
+
+    #[test]
+    fn signal_keeps_data_bytes_exactly() {
+        let text = r#"{"type":"signal","to":"p","data":{ "b" : 1.50, "a":[1, 2] }}"#;
+        match parse_client_message(text).unwrap() {
+            ClientMessage::Signal { to, data } => {
+                assert_eq!(to, "p");
+                assert_eq!(data.get(), r#"{ "b" : 1.50, "a":[1, 2] }"#);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn signal_data_must_be_an_object() {
+        for data in ["1", "\"x\"", "[1]", "null", "true"] {
+            let err = refused(&format!(r#"{{"type":"signal","to":"p","data":{data}}}"#));
+            assert_eq!(err.refusal.code, ErrorCode::BadRequest, "{data}");
+            assert_eq!(err.message_type.as_deref(), Some("signal"));
+        }
+        refused(r#"{"type":"signal","to":"p"}"#);
+        refused(r#"{"type":"signal","data":{}}"#);
+    }
+
+    #[test]
+    fn malformed_frames_are_bad_requests() {
+        for text in [
+            "",
+            "not json",
+            "[]",
+            "42",
+            "{}",
+            r#"{"type":7}"#,
+            r#"{"type":"join"}"#,
+            r#"{"type":"join","room":5}"#,
+            r#"{"type":"join","room":"r","name":5}"#,
+            r#"{"type":"dance"}"#,
+            r#"{"type":"join","room":"r""#,
+        ] {
+            assert_eq!(refused(text).refusal.code, ErrorCode::BadRequest, "{text}");
+        }
+        assert_eq!(refused(r#"{"type":"dance"}"#).message_type.as_deref(), Some("dance"));
+    }
+
+    #[test]
+    fn leave_and_extra_fields() {
+        assert!(matches!(
+            parse_client_message(r#"{"type":"leave","extra":[1,2]}"#),
+            Ok(ClientMessage::Leave)
+        ));
+    }
+
+    #[test]
+    fn encodes_server_messages() {
+        let data = RawValue::from_string(r#"{"x": 1}"#.into()).unwrap();
+        let text = ServerMessage::Signal {
+            from: "a",
+            data: &data,
+        }
+        .encode();
+        assert_eq!(text, r#"{"type":"signal","from":"a","data":{"x": 1}}"#);
+        let text = ServerMessage::Error {
+            code: ErrorCode::RoomFull,
+            message: "full",
+            reference: Some("join"),
+        }
+        .encode();
+        assert_eq!(
+            text,
+            r#"{"type":"error","code":"room-full","message":"full","ref":"join"}"#
+        );
+        let peers = [PeerInfo {
+            id: "b".into(),
+            name: None,
+        }];
+        let ice = RawValue::from_string("[]".into()).unwrap();
+        let text = ServerMessage::Welcome {
+            room: "r",
+            id: "a",
+            peers: &peers,
+            ice_servers: &ice,
+        }
+        .encode();
+        assert_eq!(
+            text,
+            r#"{"type":"welcome","room":"r","id":"a","peers":[{"id":"b"}],"iceServers":[]}"#
+        );
+    }
+}

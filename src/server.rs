@@ -1,0 +1,105 @@
+//! Starting and stopping the server: binds the listener, runs the HTTP
+//! service and the idle-room sweeper, and stops them on a signal.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::http;
+use crate::hub::Hub;
+use crate::session::Liveness;
+
+/// How long open connections get to finish after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// A bound, not yet running server.
+pub struct Server {
+    listener: TcpListener,
+    hub: Arc<Hub>,
+    config: Config,
+}
+
+impl Server {
+    pub async fn bind(config: Config) -> io::Result<Server> {
+        let listener = TcpListener::bind(config.listen).await?;
+        let hub = Arc::new(Hub::new(&config));
+        Ok(Server {
+            listener,
+            hub,
+            config,
+        })
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then gives open connections
+    /// [`SHUTDOWN_GRACE`] to end.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
+        let sweeper = tokio::spawn(sweep_idle_rooms(
+            self.hub.clone(),
+            self.config.room_idle_timeout,
+        ));
+        let liveness = Liveness {
+            ping_interval: self.config.ping_interval,
+            ping_timeout: self.config.ping_timeout,
+        };
+        let app = http::router(self.hub, liveness);
+        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel();
+        let shutdown = async move {
+            shutdown.await;
+            let _ = stopping_tx.send(());
+        };
+        let serve = axum::serve(self.listener, app).with_graceful_shutdown(shutdown);
+        let serve = tokio::spawn(async move { serve.await });
+        let result = tokio::select! {
+            result = serve => result.unwrap_or_else(|e| Err(io::Error::other(e))),
+            () = async {
+                let _ = stopping_rx.await;
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            } => Ok(()),
+        };
+        sweeper.abort();
+        result
+    }
+}
+
+async fn sweep_idle_rooms(hub: Arc<Hub>, idle: Duration) {
+    let period = (idle / 4).clamp(Duration::from_millis(100), Duration::from_secs(60));
+    let mut ticks = tokio::time::interval(period);
+    loop {
+        ticks.tick().await;
+        let forgotten = hub.forget_idle_rooms(idle);
+        if forgotten > 0 {
+            tracing::debug!(forgotten, "forgot idle rooms");
+        }
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,220 @@
+//! One client's signaling session: a WebSocket from upgrade to close.
+//!
+//! Two tasks per connection. The reader parses frames and drives the hub;
+//! the writer drains the connection's bounded outbox to the socket and pings.
+//! They are split so that a client that stops reading can only block its own
+//! writer: the hub never waits for it, its outbox fills, and it is evicted.
+//! A client that goes silent (no frame, not even a pong) for the ping timeout
+//! is treated as gone, which is how an abrupt network loss becomes
+//! `peer-left` for the others.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Instant, MissedTickBehavior, interval, sleep_until, timeout};
+
+use crate::hub::{Connection, Hub};
+use crate::protocol::{ClientMessage, ErrorCode, Refusal, ServerMessage, parse_client_message};
+use crate::room::ConnId;
+
+/// How long a closing connection may take to flush its close frame.
+const CLOSE_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Most queued messages written before one flush.
+const WRITE_BATCH: usize = 64;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Liveness {
+    pub ping_interval: Duration,
+    pub ping_timeout: Duration,
+}
+
+/// Why a session ended, and the close frame it owes the client, if any.
+enum Ending {
+    ClientLeft,
+    Silent,
+    Oversized,
+    TooSlow,
+}
+
+pub async fn run(socket: WebSocket, hub: Arc<Hub>, liveness: Liveness) {
+    let Connection {
+        id,
+        outbox,
+        evicted,
+    } = hub.connect();
+    let (sink, mut stream) = socket.split();
+    let (close_tx, close_rx) = oneshot::channel();
+    let mut writer = tokio::spawn(write_loop(sink, outbox, close_rx, liveness.ping_interval));
+
+    let mut session = Session {
+        hub: &hub,
+        conn: id,
+        peer_id: None,
+    };
+    let ending = read_loop(&mut session, &mut stream, &evicted, liveness.ping_timeout).await;
+    hub.disconnect(id);
+
+    let close = match ending {
+        Ending::ClientLeft => None,
+        Ending::Silent => {
+            hub.metrics().ping_timeout();
+            None
+        }
+        Ending::Oversized => {
+            hub.metrics().oversized_frame();
+            Some((close_code::SIZE, "frame larger than 64 KiB"))
+        }
+        Ending::TooSlow => Some((close_code::POLICY, "too slow to keep up with messages")),
+    };
+    if let Some((code, reason)) = close {
+        let _ = close_tx.send(CloseFrame {
+            code,
+            reason: reason.into(),
+        });
+        if timeout(CLOSE_FLUSH_TIMEOUT, &mut writer).await.is_ok() {
+            return;
+        }
+    }
+    writer.abort();
+}
+
+async fn read_loop(
+    session: &mut Session<'_>,
+    stream: &mut SplitStream<WebSocket>,
+    evicted: &tokio::sync::Notify,
+    ping_timeout: Duration,
+) -> Ending {
+    let mut deadline = Instant::now() + ping_timeout;
+    loop {
+        tokio::select! {
+            frame = stream.next() => {
+                deadline = Instant::now() + ping_timeout;
+                match frame {
+                    Some(Ok(Message::Text(text))) => session.handle_text(&text),
+                    Some(Ok(Message::Binary(_))) => session.refuse(
+                        &Refusal::bad_request("binary frames are not part of the protocol"),
+                        None,
+                    ),
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    Some(Ok(Message::Close(_))) | None => return Ending::ClientLeft,
+                    Some(Err(err)) => return if is_oversized(err) {
+                        Ending::Oversized
+                    } else {
+                        Ending::ClientLeft
+                    },
+                }
+            }
+            () = evicted.notified() => return Ending::TooSlow,
+            () = sleep_until(deadline) => return Ending::Silent,
+        }
+    }
+}
+
+fn is_oversized(err: axum::Error) -> bool {
+    matches!(
+        err.into_inner().downcast_ref::<tungstenite::Error>(),
+        Some(tungstenite::Error::Capacity(_))
+    )
+}
+
+async fn write_loop(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut outbox: mpsc::Receiver<Utf8Bytes>,
+    mut close: oneshot::Receiver<CloseFrame>,
+    ping_interval: Duration,
+) {
+    let mut pings = interval(ping_interval);
+    pings.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    pings.reset();
+    loop {
+        let sent = tokio::select! {
+            biased;
+            frame = &mut close => {
+                if let Ok(frame) = frame {
+                    let _ = sink.send(Message::Close(Some(frame))).await;
+                }
+                return;
+            }
+            text = outbox.recv() => match text {
+                Some(text) => write_batch(&mut sink, &mut outbox, text).await,
+                None => return,
+            },
+            _ = pings.tick() => sink.send(Message::Ping(Default::default())).await,
+        };
+        if sent.is_err() {
+            return;
+        }
+    }
+}
+
+/// Writes `first` and whatever else is already queued, then flushes once.
+async fn write_batch(
+    sink: &mut SplitSink<WebSocket, Message>,
+    outbox: &mut mpsc::Receiver<Utf8Bytes>,
+    first: Utf8Bytes,
+) -> Result<(), axum::Error> {
+    sink.feed(Message::Text(first)).await?;
+    for _ in 1..WRITE_BATCH {
+        match outbox.try_recv() {
+            Ok(text) => sink.feed(Message::Text(text)).await?,
+            Err(_) => break,
+        }
+    }
+    sink.flush().await
+}
+
+/// What the reader knows about its own connection.
+struct Session<'a> {
+    hub: &'a Hub,
+    conn: ConnId,
+    /// Our peer id while we are in a room.
+    peer_id: Option<String>,
+}
+
+impl Session<'_> {
+    fn handle_text(&mut self, text: &str) {
+        let message = match parse_client_message(text) {
+            Ok(message) => message,
+            Err(err) => {
+                self.hub.metrics().message_in("other");
+                return self.refuse(&err.refusal, err.message_type.as_deref());
+            }
+        };
+        match message {
+            ClientMessage::Join { room, name } => {
+                self.hub.metrics().message_in("join");
+                match self.hub.join(self.conn, &room, name) {
+                    Ok(peer_id) => self.peer_id = Some(peer_id),
+                    Err(refusal) => self.refuse(&refusal, Some("join")),
+                }
+            }
+            ClientMessage::Signal { to, data } => {
+                self.hub.metrics().message_in("signal");
+                let Some(from) = &self.peer_id else {
+                    let refusal = Refusal::new(ErrorCode::NotInRoom, "you are not in a room");
+                    return self.refuse(&refusal, Some("signal"));
+                };
+                let relayed = ServerMessage::Signal { from, data }.encode();
+                if let Err(refusal) = self.hub.signal(self.conn, &to, relayed.into()) {
+                    self.refuse(&refusal, Some("signal"));
+                }
+            }
+            ClientMessage::Leave => {
+                self.hub.metrics().message_in("leave");
+                match self.hub.leave(self.conn) {
+                    Ok(()) => self.peer_id = None,
+                    Err(refusal) => self.refuse(&refusal, Some("leave")),
+                }
+            }
+        }
+    }
+
+    fn refuse(&self, refusal: &Refusal, reference: Option<&str>) {
+        self.hub.refuse(self.conn, refusal, reference);
+    }
+}
