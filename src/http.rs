@@ -18,6 +18,10 @@ use crate::hub::Hub;
 use crate::protocol::{ErrorCode, MAX_FRAME_BYTES, Refusal};
 use crate::session::{self, Liveness};
 
+/// Socket read chunk of a WebSocket. Small, because it is allocated for
+/// every connection, idle or not; larger messages still assemble fine.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+
 /// Largest request body the API reads.
 const MAX_BODY_BYTES: usize = 4 * 1024;
 
@@ -149,6 +153,7 @@ async fn room_status(State(state): State<AppState>, Path(room): Path<String>) ->
 
 async fn websocket(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
     upgrade
+        .read_buffer_size(READ_BUFFER_BYTES)
         .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
         .on_upgrade(move |socket| session::run(socket, state.hub, state.liveness))

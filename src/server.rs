@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
@@ -55,7 +56,11 @@ impl Server {
             shutdown.await;
             let _ = stopping_tx.send(());
         };
-        let serve = axum::serve(self.listener, app).with_graceful_shutdown(shutdown);
+        // Signaling messages are small and latency-bound: no Nagle delay.
+        let listener = self.listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let serve = axum::serve(listener, app).with_graceful_shutdown(shutdown);
         let serve = tokio::spawn(async move { serve.await });
         let result = tokio::select! {
             result = serve => result.unwrap_or_else(|e| Err(io::Error::other(e))),
