@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use crate::limits::Rate;
+
 /// Self-hosted video calls: serves the web app, relays signaling over
 /// WebSocket.
 #[derive(Debug, Clone, Parser)]
@@ -50,6 +52,31 @@ pub struct Config {
     #[arg(long, env = "PARLOR_SEND_QUEUE", default_value_t = 256,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub send_queue: u32,
+
+    /// Most WebSocket connections at once.
+    #[arg(long, env = "PARLOR_MAX_CONNECTIONS", default_value_t = 20_000)]
+    pub max_connections: u32,
+
+    /// Most WebSocket connections at once from one IP address.
+    #[arg(long, env = "PARLOR_MAX_CONNECTIONS_PER_IP", default_value_t = 64)]
+    pub max_connections_per_ip: u32,
+
+    /// Messages one connection may send, as RATE/s or RATE/min with an
+    /// optional burst; beyond it messages are refused with `rate-limited`.
+    #[arg(long, env = "PARLOR_MESSAGE_RATE", default_value = "200/s,burst=2000")]
+    pub message_rate: Rate,
+
+    /// Rooms one IP address may create, as RATE/s or RATE/min with an
+    /// optional burst.
+    #[arg(long, env = "PARLOR_ROOM_CREATION_RATE", default_value = "30/min,burst=10")]
+    pub room_creation_rate: Rate,
+
+    /// Web origins allowed to open the WebSocket besides the server's own
+    /// (comma-separated, e.g. https://parlor.example.org). Browsers always
+    /// send Origin, so this stops other sites from using a visitor's
+    /// browser to talk to Parlor.
+    #[arg(long = "allowed-origin", env = "PARLOR_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
 
     /// STUN or TURN URL handed to clients in `welcome` (repeatable, or
     /// comma-separated in the variable), e.g. stun:stun.example.org:3478.

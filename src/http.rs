@@ -1,12 +1,13 @@
 //! The HTTP surface: the room API, the embedded web app, the WebSocket
 //! upgrade, health and metrics, and the security headers on every answer.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
@@ -16,7 +17,7 @@ use serde_json::json;
 use crate::assets;
 use crate::hub::Hub;
 use crate::protocol::{ErrorCode, MAX_FRAME_BYTES, Refusal};
-use crate::session::{self, Liveness};
+use crate::session::{self, Settings};
 
 /// Socket read chunk of a WebSocket. Small, because it is allocated for
 /// every connection, idle or not; larger messages still assemble fine.
@@ -28,10 +29,15 @@ const MAX_BODY_BYTES: usize = 4 * 1024;
 #[derive(Clone)]
 struct AppState {
     hub: Arc<Hub>,
-    liveness: Liveness,
+    settings: Settings,
+    allowed_origins: Arc<[String]>,
 }
 
-pub fn router(hub: Arc<Hub>, liveness: Liveness) -> Router {
+pub fn router(hub: Arc<Hub>, settings: Settings, allowed_origins: &[String]) -> Router {
+    let allowed_origins = allowed_origins
+        .iter()
+        .map(|origin| origin.trim_end_matches('/').to_ascii_lowercase())
+        .collect();
     Router::new()
         .route("/", get(app_page))
         .route("/r/{room}", get(app_page))
@@ -44,7 +50,11 @@ pub fn router(hub: Arc<Hub>, liveness: Liveness) -> Router {
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::map_response(security_headers))
-        .with_state(AppState { hub, liveness })
+        .with_state(AppState {
+            hub,
+            settings,
+            allowed_origins,
+        })
 }
 
 /// Headers every answer carries. The room id is the secret of a call, so no
@@ -103,7 +113,11 @@ struct CreateRoom {
     capacity: Option<u64>,
 }
 
-async fn create_room(State(state): State<AppState>, body: Bytes) -> Response {
+async fn create_room(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    body: Bytes,
+) -> Response {
     let capacity = if body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
@@ -117,6 +131,13 @@ async fn create_room(State(state): State<AppState>, body: Bytes) -> Response {
             }
         }
     };
+    if !state.hub.may_create_room(client.ip()) {
+        let refusal = Refusal::new(
+            ErrorCode::RateLimited,
+            "too many rooms created from your address; try again in a minute",
+        );
+        return error_response(StatusCode::TOO_MANY_REQUESTS, &refusal);
+    }
     match state.hub.create_room(capacity) {
         Ok((room, capacity)) => (
             StatusCode::CREATED,
@@ -151,12 +172,75 @@ async fn room_status(State(state): State<AppState>, Path(room): Path<String>) ->
     }
 }
 
-async fn websocket(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
+async fn websocket(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    if !origin_allowed(&headers, &state.allowed_origins) {
+        let refusal = Refusal::bad_request("this page's origin may not use this server");
+        return error_response(StatusCode::FORBIDDEN, &refusal);
+    }
+    let admission = match state.hub.admit(client.ip()) {
+        Ok(admission) => admission,
+        Err(refusal) => return error_response(StatusCode::SERVICE_UNAVAILABLE, &refusal),
+    };
     upgrade
         .read_buffer_size(READ_BUFFER_BYTES)
         .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| session::run(socket, state.hub, state.liveness))
+        .on_upgrade(move |socket| session::run(socket, state.hub, state.settings, admission))
+}
+
+/// Guards against cross-site WebSocket hijacking: a browser always sends
+/// `Origin`, and only the server's own origin (or an allowed one) may open a
+/// session. Clients that are not browsers send no `Origin` and are let in.
+fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    let origin = origin.to_ascii_lowercase();
+    if allowed.contains(&origin) {
+        return true;
+    }
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    match (origin.split_once("://"), host) {
+        (Some((_, origin_host)), Some(host)) => origin_host.eq_ignore_ascii_case(host),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(origin: Option<&str>, host: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, host.parse().unwrap());
+        if let Some(origin) = origin {
+            headers.insert(header::ORIGIN, origin.parse().unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn same_origin_and_listed_origins_are_allowed() {
+        let allowed = ["https://app.example.org".to_owned()];
+        assert!(origin_allowed(&headers(Some("http://localhost:8080"), "localhost:8080"), &[]));
+        assert!(origin_allowed(&headers(Some("https://App.Example.org"), "parlor:8080"), &allowed));
+        assert!(origin_allowed(&headers(None, "localhost:8080"), &[]));
+    }
+
+    #[test]
+    fn other_origins_are_refused() {
+        assert!(!origin_allowed(&headers(Some("https://evil.example"), "localhost:8080"), &[]));
+        assert!(!origin_allowed(&headers(Some("http://localhost:8081"), "localhost:8080"), &[]));
+        assert!(!origin_allowed(&headers(Some("null"), "localhost:8080"), &[]));
+    }
 }
 
 async fn healthz() -> &'static str {

@@ -8,6 +8,7 @@
 //! full is too slow to keep up and is told to go, so memory stays bounded.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -17,8 +18,9 @@ use serde_json::value::RawValue;
 use tokio::sync::{Notify, mpsc};
 
 use crate::config::Config;
+use crate::limits::{AddressLimits, AddressTable, ConnectionRefused};
 use crate::metrics::Metrics;
-use crate::protocol::{Refusal, ServerMessage};
+use crate::protocol::{ErrorCode, Refusal, ServerMessage};
 use crate::registry::{MemoryRegistry, RegistryLimits, RoomRegistry, RoomSummary};
 use crate::room::ConnId;
 
@@ -27,6 +29,9 @@ pub const DEFAULT_CAPACITY: u64 = 2;
 
 pub struct Hub {
     state: Mutex<State>,
+    /// Kept apart from `state`: it is about addresses, not rooms, and is
+    /// touched only when connections open and close.
+    addresses: Mutex<AddressTable>,
     next_conn: AtomicU64,
     metrics: Metrics,
     ice_servers: Box<RawValue>,
@@ -66,6 +71,11 @@ impl Hub {
                 })),
                 outboxes: HashMap::new(),
             }),
+            addresses: Mutex::new(AddressTable::new(AddressLimits {
+                max_connections: config.max_connections,
+                max_connections_per_address: config.max_connections_per_ip,
+                room_creation_rate: config.room_creation_rate,
+            })),
             next_conn: AtomicU64::new(1),
             metrics: Metrics::default(),
             ice_servers: serde_json::value::to_raw_value(&ice_servers)
@@ -88,6 +98,40 @@ impl Hub {
         // changed (every operation validates before it mutates), so a
         // poisoned lock is still safe to use.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn addresses(&self) -> MutexGuard<'_, AddressTable> {
+        self.addresses.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counts a connection from `ip` against the connection caps; the
+    /// returned admission gives the place back when dropped.
+    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Admission, Refusal> {
+        match self.addresses().open_connection(ip, Instant::now()) {
+            Ok(()) => Ok(Admission {
+                hub: self.clone(),
+                ip,
+            }),
+            Err(refused) => {
+                self.metrics.error(ErrorCode::RateLimited);
+                Err(Refusal::new(
+                    ErrorCode::RateLimited,
+                    match refused {
+                        ConnectionRefused::ServerFull => "the server has too many connections",
+                        ConnectionRefused::AddressFull => "too many connections from your address",
+                    },
+                ))
+            }
+        }
+    }
+
+    /// Takes a room-creation token for `ip`; false means too many, too fast.
+    pub fn may_create_room(&self, ip: IpAddr) -> bool {
+        let allowed = self.addresses().create_room(ip, Instant::now());
+        if !allowed {
+            self.metrics.error(ErrorCode::RateLimited);
+        }
+        allowed
     }
 
     /// Registers a new connection.
@@ -200,9 +244,12 @@ impl Hub {
         self.deliver(&state, conn, text.into());
     }
 
-    /// Forgets rooms that have been empty for `idle`.
-    pub fn forget_idle_rooms(&self, idle: Duration) -> usize {
-        self.lock().registry.forget_idle_rooms(Instant::now(), idle)
+    /// Forgets rooms that have been empty for `idle`, and addresses that
+    /// have nothing left to count.
+    pub fn forget_idle(&self, idle: Duration) -> usize {
+        let now = Instant::now();
+        self.addresses().prune(now);
+        self.lock().registry.forget_idle_rooms(now, idle)
     }
 
     pub fn render_metrics(&self) -> String {
@@ -223,5 +270,17 @@ impl Hub {
             // The connection is closing; its room hears of it in disconnect.
             Err(mpsc::error::TrySendError::Closed(_)) => {}
         }
+    }
+}
+
+/// A connection's place under the connection caps, held for its lifetime.
+pub struct Admission {
+    hub: Arc<Hub>,
+    ip: IpAddr,
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.hub.addresses().close_connection(self.ip, Instant::now());
     }
 }

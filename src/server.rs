@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use crate::config::Config;
 use crate::http;
 use crate::hub::Hub;
-use crate::session::Liveness;
+use crate::session::Settings;
 
 /// How long open connections get to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -46,11 +46,13 @@ impl Server {
             self.hub.clone(),
             self.config.room_idle_timeout,
         ));
-        let liveness = Liveness {
+        let settings = Settings {
             ping_interval: self.config.ping_interval,
             ping_timeout: self.config.ping_timeout,
+            message_rate: self.config.message_rate,
         };
-        let app = http::router(self.hub, liveness);
+        let app = http::router(self.hub, settings, &self.config.allowed_origins)
+            .into_make_service_with_connect_info::<SocketAddr>();
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel();
         let shutdown = async move {
             shutdown.await;
@@ -79,7 +81,7 @@ async fn sweep_idle_rooms(hub: Arc<Hub>, idle: Duration) {
     let mut ticks = tokio::time::interval(period);
     loop {
         ticks.tick().await;
-        let forgotten = hub.forget_idle_rooms(idle);
+        let forgotten = hub.forget_idle(idle);
         if forgotten > 0 {
             tracing::debug!(forgotten, "forgot idle rooms");
         }

@@ -17,7 +17,8 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, MissedTickBehavior, interval, sleep_until, timeout};
 
-use crate::hub::{Connection, Hub};
+use crate::hub::{Admission, Connection, Hub};
+use crate::limits::{Rate, TokenBucket};
 use crate::protocol::{ClientMessage, ErrorCode, Refusal, ServerMessage, parse_client_message};
 use crate::room::ConnId;
 
@@ -27,10 +28,12 @@ const CLOSE_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 /// Most queued messages written before one flush.
 const WRITE_BATCH: usize = 64;
 
+/// What every session is configured with.
 #[derive(Debug, Clone, Copy)]
-pub struct Liveness {
+pub struct Settings {
     pub ping_interval: Duration,
     pub ping_timeout: Duration,
+    pub message_rate: Rate,
 }
 
 /// Why a session ended, and the close frame it owes the client, if any.
@@ -41,7 +44,9 @@ enum Ending {
     TooSlow,
 }
 
-pub async fn run(socket: WebSocket, hub: Arc<Hub>, liveness: Liveness) {
+/// Runs the session; `_admission` holds its place under the connection caps
+/// until it ends.
+pub async fn run(socket: WebSocket, hub: Arc<Hub>, settings: Settings, _admission: Admission) {
     let Connection {
         id,
         outbox,
@@ -49,14 +54,15 @@ pub async fn run(socket: WebSocket, hub: Arc<Hub>, liveness: Liveness) {
     } = hub.connect();
     let (sink, mut stream) = socket.split();
     let (close_tx, close_rx) = oneshot::channel();
-    let mut writer = tokio::spawn(write_loop(sink, outbox, close_rx, liveness.ping_interval));
+    let mut writer = tokio::spawn(write_loop(sink, outbox, close_rx, settings.ping_interval));
 
     let mut session = Session {
         hub: &hub,
         conn: id,
         peer_id: None,
+        rate: TokenBucket::new(settings.message_rate, std::time::Instant::now()),
     };
-    let ending = read_loop(&mut session, &mut stream, &evicted, liveness.ping_timeout).await;
+    let ending = read_loop(&mut session, &mut stream, &evicted, settings.ping_timeout).await;
     hub.disconnect(id);
 
     let close = match ending {
@@ -95,6 +101,12 @@ async fn read_loop(
             frame = stream.next() => {
                 deadline = Instant::now() + ping_timeout;
                 match frame {
+                    Some(Ok(Message::Text(_) | Message::Binary(_))) if !session.within_rate() => {
+                        session.refuse(&Refusal::new(
+                            ErrorCode::RateLimited,
+                            "too many messages; slow down",
+                        ), None);
+                    }
                     Some(Ok(Message::Text(text))) => session.handle_text(&text),
                     Some(Ok(Message::Binary(_))) => session.refuse(
                         &Refusal::bad_request("binary frames are not part of the protocol"),
@@ -174,9 +186,14 @@ struct Session<'a> {
     conn: ConnId,
     /// Our peer id while we are in a room.
     peer_id: Option<String>,
+    rate: TokenBucket,
 }
 
 impl Session<'_> {
+    fn within_rate(&mut self) -> bool {
+        self.rate.try_take(std::time::Instant::now())
+    }
+
     fn handle_text(&mut self, text: &str) {
         let message = match parse_client_message(text) {
             Ok(message) => message,
