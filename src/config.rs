@@ -68,14 +68,28 @@ pub struct Config {
 
     /// Rooms one IP address may create, as RATE/s or RATE/min with an
     /// optional burst.
-    #[arg(long, env = "PARLOR_ROOM_CREATION_RATE", default_value = "30/min,burst=10")]
+    #[arg(
+        long,
+        env = "PARLOR_ROOM_CREATION_RATE",
+        default_value = "30/min,burst=10"
+    )]
     pub room_creation_rate: Rate,
+
+    /// Apply the per-IP limits to loopback clients too (by default they count
+    /// only towards --max-connections: behind a local reverse proxy every
+    /// client would otherwise share one address).
+    #[arg(long, env = "PARLOR_LIMIT_LOOPBACK")]
+    pub limit_loopback: bool,
 
     /// Web origins allowed to open the WebSocket besides the server's own
     /// (comma-separated, e.g. https://parlor.example.org). Browsers always
     /// send Origin, so this stops other sites from using a visitor's
     /// browser to talk to Parlor.
-    #[arg(long = "allowed-origin", env = "PARLOR_ALLOWED_ORIGINS", value_delimiter = ',')]
+    #[arg(
+        long = "allowed-origin",
+        env = "PARLOR_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
     pub allowed_origins: Vec<String>,
 
     /// STUN or TURN URL handed to clients in `welcome` (repeatable, or

@@ -230,16 +230,31 @@ mod tests {
     #[test]
     fn same_origin_and_listed_origins_are_allowed() {
         let allowed = ["https://app.example.org".to_owned()];
-        assert!(origin_allowed(&headers(Some("http://localhost:8080"), "localhost:8080"), &[]));
-        assert!(origin_allowed(&headers(Some("https://App.Example.org"), "parlor:8080"), &allowed));
+        assert!(origin_allowed(
+            &headers(Some("http://localhost:8080"), "localhost:8080"),
+            &[]
+        ));
+        assert!(origin_allowed(
+            &headers(Some("https://App.Example.org"), "parlor:8080"),
+            &allowed
+        ));
         assert!(origin_allowed(&headers(None, "localhost:8080"), &[]));
     }
 
     #[test]
     fn other_origins_are_refused() {
-        assert!(!origin_allowed(&headers(Some("https://evil.example"), "localhost:8080"), &[]));
-        assert!(!origin_allowed(&headers(Some("http://localhost:8081"), "localhost:8080"), &[]));
-        assert!(!origin_allowed(&headers(Some("null"), "localhost:8080"), &[]));
+        assert!(!origin_allowed(
+            &headers(Some("https://evil.example"), "localhost:8080"),
+            &[]
+        ));
+        assert!(!origin_allowed(
+            &headers(Some("http://localhost:8081"), "localhost:8080"),
+            &[]
+        ));
+        assert!(!origin_allowed(
+            &headers(Some("null"), "localhost:8080"),
+            &[]
+        ));
     }
 }
 
@@ -249,7 +264,10 @@ async fn healthz() -> &'static str {
 
 async fn metrics(State(state): State<AppState>) -> Response {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         state.hub.render_metrics(),
     )
         .into_response()

@@ -75,6 +75,7 @@ impl Hub {
                 max_connections: config.max_connections,
                 max_connections_per_address: config.max_connections_per_ip,
                 room_creation_rate: config.room_creation_rate,
+                limit_loopback: config.limit_loopback,
             })),
             next_conn: AtomicU64::new(1),
             metrics: Metrics::default(),
@@ -281,6 +282,8 @@ pub struct Admission {
 
 impl Drop for Admission {
     fn drop(&mut self) {
-        self.hub.addresses().close_connection(self.ip, Instant::now());
+        self.hub
+            .addresses()
+            .close_connection(self.ip, Instant::now());
     }
 }

@@ -30,7 +30,10 @@ mod tests {
         let b = room_id();
         assert_ne!(a, b);
         assert_eq!(a.len(), 22);
-        assert!(a.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert!(
+            a.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
         assert_eq!(peer_id().len(), 11);
     }
 }

@@ -84,7 +84,10 @@ impl std::str::FromStr for Rate {
             return Err(format!("{text}: the rate must be positive"));
         }
         let burst = match burst {
-            Some(b) => b.trim().parse().map_err(|_| format!("{text}: bad burst {b}"))?,
+            Some(b) => b
+                .trim()
+                .parse()
+                .map_err(|_| format!("{text}: bad burst {b}"))?,
             None => count.ceil().max(1.0) as u32,
         };
         if burst == 0 {
@@ -107,6 +110,10 @@ pub struct AddressLimits {
     pub max_connections: u32,
     pub max_connections_per_address: u32,
     pub room_creation_rate: Rate,
+    /// Whether loopback clients are limited per address too. Off by default:
+    /// behind a reverse proxy on the same machine every client would share
+    /// one loopback address, and local tools and tests are trusted.
+    pub limit_loopback: bool,
 }
 
 /// Why a connection was refused.
@@ -135,6 +142,10 @@ impl AddressTable {
         }
     }
 
+    fn is_exempt(&self, ip: IpAddr) -> bool {
+        ip.is_loopback() && !self.limits.limit_loopback
+    }
+
     fn entry(&mut self, ip: IpAddr, now: Instant) -> &mut Address {
         let rate = self.limits.room_creation_rate;
         self.addresses.entry(ip).or_insert_with(|| Address {
@@ -148,6 +159,10 @@ impl AddressTable {
         if self.connections >= self.limits.max_connections {
             return Err(ConnectionRefused::ServerFull);
         }
+        if self.is_exempt(ip) {
+            self.connections += 1;
+            return Ok(());
+        }
         let max = self.limits.max_connections_per_address;
         let address = self.entry(ip, now);
         if address.connections >= max {
@@ -159,7 +174,9 @@ impl AddressTable {
     }
 
     pub fn close_connection(&mut self, ip: IpAddr, now: Instant) {
-        if let Some(address) = self.addresses.get_mut(&ip) {
+        if self.is_exempt(ip) {
+            self.connections = self.connections.saturating_sub(1);
+        } else if let Some(address) = self.addresses.get_mut(&ip) {
             self.connections = self.connections.saturating_sub(1);
             address.connections = address.connections.saturating_sub(1);
             if address.connections == 0 && address.room_creations.is_full(now) {
@@ -170,7 +187,7 @@ impl AddressTable {
 
     /// Takes a room-creation token for `ip`.
     pub fn create_room(&mut self, ip: IpAddr, now: Instant) -> bool {
-        self.entry(ip, now).room_creations.try_take(now)
+        self.is_exempt(ip) || self.entry(ip, now).room_creations.try_take(now)
     }
 
     /// Drops entries that hold nothing: no connection, a full bucket.
@@ -198,7 +215,42 @@ mod tests {
             max_connections,
             max_connections_per_address: per_address,
             room_creation_rate: rate,
+            limit_loopback: false,
         }
+    }
+
+    #[test]
+    fn loopback_counts_only_towards_the_total_unless_asked() {
+        let t0 = Instant::now();
+        let rate = Rate {
+            per_second: 1.0,
+            burst: 1,
+        };
+        let local: IpAddr = "127.0.0.1".parse().unwrap();
+        let mut table = AddressTable::new(limits(3, 1, rate));
+        for _ in 0..3 {
+            assert_eq!(table.open_connection(local, t0), Ok(()));
+            assert!(table.create_room(local, t0));
+        }
+        assert_eq!(
+            table.open_connection(local, t0),
+            Err(ConnectionRefused::ServerFull)
+        );
+        table.close_connection(local, t0);
+        assert_eq!(table.open_connection(local, t0), Ok(()));
+        assert!(table.is_empty());
+
+        let mut strict = AddressTable::new(AddressLimits {
+            limit_loopback: true,
+            ..limits(3, 1, rate)
+        });
+        assert_eq!(strict.open_connection(local, t0), Ok(()));
+        assert_eq!(
+            strict.open_connection(local, t0),
+            Err(ConnectionRefused::AddressFull)
+        );
+        assert!(strict.create_room(local, t0));
+        assert!(!strict.create_room(local, t0));
     }
 
     fn at(t0: Instant, ms: u64) -> Instant {
@@ -208,7 +260,13 @@ mod tests {
     #[test]
     fn bucket_allows_burst_then_rate() {
         let t0 = Instant::now();
-        let mut bucket = TokenBucket::new(Rate { per_second: 10.0, burst: 3 }, t0);
+        let mut bucket = TokenBucket::new(
+            Rate {
+                per_second: 10.0,
+                burst: 3,
+            },
+            t0,
+        );
         assert!(bucket.try_take(t0));
         assert!(bucket.try_take(t0));
         assert!(bucket.try_take(t0));
@@ -226,11 +284,26 @@ mod tests {
 
     #[test]
     fn parses_rates() {
-        assert_eq!("20/s".parse(), Ok(Rate { per_second: 20.0, burst: 20 }));
+        assert_eq!(
+            "20/s".parse(),
+            Ok(Rate {
+                per_second: 20.0,
+                burst: 20
+            })
+        );
         let r: Rate = "30/min,burst=5".parse().unwrap();
         assert_eq!((r.per_second, r.burst), (0.5, 5));
         assert_eq!("0.5/s".parse::<Rate>().unwrap().burst, 1);
-        for bad in ["", "20", "x/s", "20/h", "0/s", "-1/s", "5/s,burst=0", "inf/s"] {
+        for bad in [
+            "",
+            "20",
+            "x/s",
+            "20/h",
+            "0/s",
+            "-1/s",
+            "5/s,burst=0",
+            "inf/s",
+        ] {
             assert!(bad.parse::<Rate>().is_err(), "{bad}");
         }
     }
@@ -240,19 +313,35 @@ mod tests {
         let t0 = Instant::now();
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         let other: IpAddr = "192.0.2.2".parse().unwrap();
-        let mut table = AddressTable::new(limits(3, 2, Rate { per_second: 1.0, burst: 1 }));
+        let mut table = AddressTable::new(limits(
+            3,
+            2,
+            Rate {
+                per_second: 1.0,
+                burst: 1,
+            },
+        ));
         assert_eq!(table.open_connection(ip, t0), Ok(()));
         assert_eq!(table.open_connection(ip, t0), Ok(()));
-        assert_eq!(table.open_connection(ip, t0), Err(ConnectionRefused::AddressFull));
+        assert_eq!(
+            table.open_connection(ip, t0),
+            Err(ConnectionRefused::AddressFull)
+        );
         assert_eq!(table.open_connection(other, t0), Ok(()));
         let third: IpAddr = "192.0.2.3".parse().unwrap();
-        assert_eq!(table.open_connection(third, t0), Err(ConnectionRefused::ServerFull));
+        assert_eq!(
+            table.open_connection(third, t0),
+            Err(ConnectionRefused::ServerFull)
+        );
         table.close_connection(ip, t0);
         assert_eq!(table.open_connection(ip, t0), Ok(()));
         table.close_connection(ip, t0);
         table.close_connection(ip, t0);
         table.close_connection(other, t0);
-        assert!(table.is_empty(), "entries with nothing to remember are dropped");
+        assert!(
+            table.is_empty(),
+            "entries with nothing to remember are dropped"
+        );
     }
 
     #[test]
@@ -260,7 +349,14 @@ mod tests {
         let t0 = Instant::now();
         let ip: IpAddr = "2001:db8::1".parse().unwrap();
         let other: IpAddr = "2001:db8::2".parse().unwrap();
-        let mut table = AddressTable::new(limits(10, 10, Rate { per_second: 1.0, burst: 2 }));
+        let mut table = AddressTable::new(limits(
+            10,
+            10,
+            Rate {
+                per_second: 1.0,
+                burst: 2,
+            },
+        ));
         assert!(table.create_room(ip, t0));
         assert!(table.create_room(ip, t0));
         assert!(!table.create_room(ip, t0));

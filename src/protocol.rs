@@ -235,9 +235,15 @@ mod tests {
 
     #[test]
     fn name_limit_counts_characters_not_bytes() {
-        let ok = format!(r#"{{"type":"join","room":"r","name":"{}"}}"#, "é".repeat(64));
+        let ok = format!(
+            r#"{{"type":"join","room":"r","name":"{}"}}"#,
+            "é".repeat(64)
+        );
         assert!(parse_client_message(&ok).is_ok());
-        let long = format!(r#"{{"type":"join","room":"r","name":"{}"}}"#, "é".repeat(65));
+        let long = format!(
+            r#"{{"type":"join","room":"r","name":"{}"}}"#,
+            "é".repeat(65)
+        );
         let err = refused(&long);
         assert_eq!(err.refusal.code, ErrorCode::BadRequest);
         assert_eq!(err.message_type.as_deref(), Some("join"));
@@ -283,7 +289,10 @@ mod tests {
         ] {
             assert_eq!(refused(text).refusal.code, ErrorCode::BadRequest, "{text}");
         }
-        assert_eq!(refused(r#"{"type":"dance"}"#).message_type.as_deref(), Some("dance"));
+        assert_eq!(
+            refused(r#"{"type":"dance"}"#).message_type.as_deref(),
+            Some("dance")
+        );
     }
 
     #[test]

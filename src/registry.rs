@@ -177,7 +177,9 @@ impl RoomRegistry for MemoryRegistry {
         self.room_of(conn)?;
         let room_id = self.joined.remove(&conn).expect("checked by room_of");
         let room = self.rooms.get_mut(&room_id).expect("checked by room_of");
-        let member = room.remove(conn, now).expect("joined index matches the room");
+        let member = room
+            .remove(conn, now)
+            .expect("joined index matches the room");
         Ok(Left {
             peer_id: member.peer.id,
             notify: room.members().iter().map(|m| m.conn).collect(),
@@ -264,8 +266,14 @@ mod tests {
         assert_eq!(code(r.join(3, "nope", None, now)), ErrorCode::RoomNotFound);
         assert_eq!(code(r.join(1, &other, None, now)), ErrorCode::AlreadyJoined);
         assert_eq!(r.leave(3, now).unwrap_err().code, ErrorCode::NotInRoom);
-        assert_eq!(r.route_signal(3, "x").unwrap_err().code, ErrorCode::NotInRoom);
-        assert_eq!(r.route_signal(1, "x").unwrap_err().code, ErrorCode::PeerNotFound);
+        assert_eq!(
+            r.route_signal(3, "x").unwrap_err().code,
+            ErrorCode::NotInRoom
+        );
+        assert_eq!(
+            r.route_signal(1, "x").unwrap_err().code,
+            ErrorCode::PeerNotFound
+        );
         assert_eq!(snapshot(&r), before);
     }
 
