@@ -37,15 +37,28 @@ pub struct Config {
     pub room_idle_timeout: Duration,
 
     /// How often the server pings each WebSocket client.
-    #[arg(long, env = "PARLOR_PING_INTERVAL", default_value = "15s",
+    #[arg(long, env = "PARLOR_PING_INTERVAL", default_value = "10s",
           value_parser = humantime::parse_duration)]
     pub ping_interval: Duration,
 
-    /// A client silent for this long (not even answering pings) is
-    /// disconnected, and the others in its room get peer-left.
-    #[arg(long, env = "PARLOR_PING_TIMEOUT", default_value = "40s",
+    /// A client silent for this long (not even answering pings) counts as
+    /// disconnected. With --resume-grace it must stay under 60 s, the
+    /// protocol's bound for peer-left after a lost connection.
+    #[arg(long, env = "PARLOR_PING_TIMEOUT", default_value = "25s",
           value_parser = humantime::parse_duration)]
     pub ping_timeout: Duration,
+
+    /// How long the seat of a member whose connection was lost (not closed)
+    /// is kept for it to resume, with the same peer id and no peer-left for
+    /// the others. 0s gives the seat up at once.
+    #[arg(long, env = "PARLOR_RESUME_GRACE", default_value = "30s",
+          value_parser = humantime::parse_duration)]
+    pub resume_grace: Duration,
+
+    /// Key that signs resume tokens. Give every start the same key to let
+    /// calls resume across a restart; random at each start when not set.
+    #[arg(long, env = "PARLOR_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
 
     /// Messages queued for one client before it counts as too slow and is
     /// disconnected.

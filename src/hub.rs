@@ -21,7 +21,8 @@ use crate::config::Config;
 use crate::limits::{AddressLimits, AddressTable, ConnectionRefused};
 use crate::metrics::Metrics;
 use crate::protocol::{ErrorCode, Refusal, ServerMessage};
-use crate::registry::{MemoryRegistry, RegistryLimits, RoomRegistry, RoomSummary};
+use crate::ids::{self, ResumeKey};
+use crate::registry::{Delivery, Left, MemoryRegistry, RegistryLimits, RoomRegistry, RoomSummary};
 use crate::room::ConnId;
 
 /// The default capacity of a room created without one: a one-to-one call.
@@ -37,6 +38,8 @@ pub struct Hub {
     ice_servers: Box<RawValue>,
     max_capacity: u64,
     send_queue: usize,
+    resume_key: ResumeKey,
+    resume_grace: Duration,
 }
 
 struct State {
@@ -83,6 +86,11 @@ impl Hub {
                 .expect("a list of URLs serializes"),
             max_capacity: config.max_room_capacity.into(),
             send_queue: config.send_queue as usize,
+            resume_key: match &config.secret {
+                Some(secret) => ResumeKey::new(secret.as_bytes()),
+                None => ResumeKey::new(&ids::random_bytes::<32>()),
+            },
+            resume_grace: config.resume_grace,
         }
     }
 
@@ -155,14 +163,27 @@ impl Hub {
         }
     }
 
-    /// Forgets a connection for good: it leaves its room, if any.
-    pub fn disconnect(&self, conn: ConnId) {
+    /// Forgets a connection. A member whose connection was lost (rather
+    /// than closed) keeps its seat for the resume grace period.
+    pub fn disconnect(&self, conn: ConnId, lost: bool) {
+        let keep_seat = lost && !self.resume_grace.is_zero();
         let mut state = self.lock();
-        // Not being in a room is the normal case here, not an error.
-        let _ = self.leave_locked(&mut state, conn);
+        if let Some(left) = state.registry.disconnect(conn, Instant::now(), keep_seat) {
+            tracing::info!(peer = %left.peer_id, "left: connection closed");
+            self.tell_left(&state, left);
+        }
         state.outboxes.remove(&conn);
         drop(state);
         self.metrics.connection_closed();
+    }
+
+    /// Gives up the seats of members that did not come back in time.
+    pub fn release_away(&self) {
+        let mut state = self.lock();
+        for left in state.registry.release_away(Instant::now(), self.resume_grace) {
+            tracing::info!(peer = %left.peer_id, "left: did not resume in time");
+            self.tell_left(&state, left);
+        }
     }
 
     /// Creates a room; `capacity` defaults to a one-to-one room.
@@ -186,49 +207,87 @@ impl Hub {
         self.lock().registry.room_summary(room)
     }
 
-    /// Puts `conn` in `room`: queues its `welcome` and tells the others.
-    /// Returns the new member's peer id.
-    pub fn join(&self, conn: ConnId, room: &str, name: Option<String>) -> Result<String, Refusal> {
+    /// Puts `conn` in `room` (or back in its seat, with a resume token):
+    /// queues its `welcome` and whatever waited for it, and tells the
+    /// others. Returns the member's peer id.
+    pub fn join(
+        &self,
+        conn: ConnId,
+        room: &str,
+        name: Option<String>,
+        resume_token: Option<&str>,
+    ) -> Result<String, Refusal> {
+        let resume = match resume_token {
+            Some(token) => Some(self.resume_key.verify(room, token).ok_or_else(|| {
+                Refusal::bad_request("the resume token is not valid for this room")
+            })?),
+            None => None,
+        };
         let mut state = self.lock();
-        let joined = state.registry.join(conn, room, name, Instant::now())?;
+        let joined = state
+            .registry
+            .join(conn, room, name, resume, Instant::now())?;
+        if let Some(old) = joined.replaced {
+            // The seat's earlier connection is stale; the member is here now.
+            if let Some(outbox) = state.outboxes.get(&old) {
+                outbox.evict.notify_one();
+            }
+        }
+        let token = self.resume_key.sign(room, &joined.peer.id, joined.capacity);
         let welcome = ServerMessage::Welcome {
             room,
             id: &joined.peer.id,
             peers: &joined.peers,
             ice_servers: &self.ice_servers,
+            resume: &token,
+            resumed: joined.resumed,
         };
         self.deliver(&state, conn, welcome.encode().into());
+        for message in joined.parked {
+            self.deliver(&state, conn, message.into());
+        }
         let peer_joined: Utf8Bytes = ServerMessage::PeerJoined { peer: &joined.peer }
             .encode()
             .into();
         for other in joined.notify {
             self.deliver(&state, other, peer_joined.clone());
         }
+        if joined.resumed {
+            self.metrics.resumed();
+        }
+        tracing::info!(room, peer = %joined.peer.id, resumed = joined.resumed, "joined");
         Ok(joined.peer.id)
     }
 
     pub fn leave(&self, conn: ConnId) -> Result<(), Refusal> {
         let mut state = self.lock();
-        self.leave_locked(&mut state, conn)
+        let left = state.registry.leave(conn, Instant::now())?;
+        tracing::info!(peer = %left.peer_id, "left");
+        self.tell_left(&state, left);
+        Ok(())
     }
 
-    fn leave_locked(&self, state: &mut State, conn: ConnId) -> Result<(), Refusal> {
-        let left = state.registry.leave(conn, Instant::now())?;
+    fn tell_left(&self, state: &State, left: Left) {
         let peer_left: Utf8Bytes = ServerMessage::PeerLeft { id: &left.peer_id }
             .encode()
             .into();
         for other in left.notify {
             self.deliver(state, other, peer_left.clone());
         }
-        Ok(())
     }
 
     /// Relays `message` (an encoded `signal` from `conn`) to peer `to` of the
-    /// same room.
+    /// same room, or keeps it for `to` while its connection is down.
     pub fn signal(&self, conn: ConnId, to: &str, message: Utf8Bytes) -> Result<(), Refusal> {
-        let state = self.lock();
-        let route = state.registry.route_signal(conn, to)?;
-        self.deliver(&state, route.to, message);
+        let mut state = self.lock();
+        match state.registry.route_signal(conn, to, message.as_str())? {
+            Delivery::Now(receiver) => self.deliver(&state, receiver, message),
+            Delivery::Parked => {}
+            Delivery::SeatReleased(left) => {
+                tracing::info!(peer = %left.peer_id, "left: too much waited for it");
+                self.tell_left(&state, left);
+            }
+        }
         Ok(())
     }
 

@@ -24,6 +24,7 @@ pub struct Metrics {
     slow_clients_dropped: AtomicU64,
     oversized_frames: AtomicU64,
     ping_timeouts: AtomicU64,
+    resumes: AtomicU64,
 }
 
 impl Metrics {
@@ -67,6 +68,10 @@ impl Metrics {
 
     pub fn ping_timeout(&self) {
         self.ping_timeouts.fetch_add(1, Relaxed);
+    }
+
+    pub fn resumed(&self) {
+        self.resumes.fetch_add(1, Relaxed);
     }
 
     /// The whole exposition, with `occupancy` read from the registry.
@@ -115,6 +120,9 @@ impl Metrics {
         metric("parlor_ping_timeouts_total", "counter",
             "Connections closed because they stopped answering pings.",
             &one(load(&self.ping_timeouts)));
+        metric("parlor_resumes_total", "counter",
+            "Members that took their held seat back after a lost connection.",
+            &one(load(&self.resumes)));
         out
     }
 }

@@ -21,7 +21,13 @@ pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 /// A request from a client, validated.
 #[derive(Debug)]
 pub enum ClientMessage<'a> {
-    Join { room: String, name: Option<String> },
+    Join {
+        room: String,
+        name: Option<String>,
+        /// Extension: the token from an earlier `welcome`, to take that
+        /// seat back after a lost connection.
+        resume: Option<String>,
+    },
     Signal { to: String, data: &'a RawValue },
     Leave,
 }
@@ -109,6 +115,8 @@ struct Envelope<'a> {
     name: Option<String>,
     #[serde(default)]
     to: Option<String>,
+    #[serde(default)]
+    resume: Option<String>,
     #[serde(default, borrow)]
     data: Option<&'a RawValue>,
 }
@@ -135,7 +143,11 @@ pub fn parse_client_message(text: &str) -> Result<ClientMessage<'_>, ParseError>
                 Some(name) if name.trim().is_empty() => None,
                 other => other,
             };
-            Ok(ClientMessage::Join { room, name })
+            Ok(ClientMessage::Join {
+                room,
+                name,
+                resume: envelope.resume,
+            })
         }
         "signal" => {
             let to = envelope
@@ -184,6 +196,13 @@ pub enum ServerMessage<'a> {
         peers: &'a [PeerInfo],
         #[serde(rename = "iceServers")]
         ice_servers: &'a RawValue,
+        /// Extension: present to the member on a later `join` to take this
+        /// seat back.
+        resume: &'a str,
+        /// Extension: true when this `welcome` answers a resume that found
+        /// the seat still held.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        resumed: bool,
     },
     PeerJoined {
         peer: &'a PeerInfo,
@@ -221,7 +240,8 @@ mod tests {
     #[test]
     fn parses_join_with_and_without_name() {
         match parse_client_message(r#"{"type":"join","room":"abc","name":"Ada"}"#).unwrap() {
-            ClientMessage::Join { room, name } => {
+            ClientMessage::Join { room, name, resume } => {
+                assert_eq!(resume, None);
                 assert_eq!(room, "abc");
                 assert_eq!(name.as_deref(), Some("Ada"));
             }
@@ -332,11 +352,13 @@ mod tests {
             id: "a",
             peers: &peers,
             ice_servers: &ice,
+            resume: "t",
+            resumed: false,
         }
         .encode();
         assert_eq!(
             text,
-            r#"{"type":"welcome","room":"r","id":"a","peers":[{"id":"b"}],"iceServers":[]}"#
+            r#"{"type":"welcome","room":"r","id":"a","peers":[{"id":"b"}],"iceServers":[],"resume":"t"}"#
         );
     }
 }

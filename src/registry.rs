@@ -7,21 +7,38 @@
 //! Implementations do no I/O towards clients: they return who must be told
 //! what, and the caller (the hub) does the telling.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use crate::ids;
 use crate::protocol::{ErrorCode, PeerInfo, Refusal};
-use crate::room::{ConnId, Member, Room};
+use crate::room::{ConnId, Member, Presence, Room};
+
+/// A member claiming its seat back, from a resume token already verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resume {
+    pub peer_id: String,
+    /// The room's capacity, to make the room again if the server forgot it
+    /// (it restarted).
+    pub capacity: usize,
+}
 
 /// What a successful join produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Joined {
     pub peer: PeerInfo,
-    /// The others already in the room, oldest first.
+    pub capacity: usize,
+    /// The others in the room, oldest first.
     pub peers: Vec<PeerInfo>,
-    /// Their connections, to be told `peer-joined`.
+    /// Connections to be told `peer-joined`; none when a held seat was
+    /// taken back, since for the others the member never left.
     pub notify: Vec<ConnId>,
+    /// True when the member took back a seat held for it.
+    pub resumed: bool,
+    /// Messages that waited for the member while its connection was down.
+    pub parked: Vec<String>,
+    /// An older connection that still held the seat and must be closed.
+    pub replaced: Option<ConnId>,
 }
 
 /// What a leave produced.
@@ -32,10 +49,16 @@ pub struct Left {
     pub notify: Vec<ConnId>,
 }
 
-/// Where a signal goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Route {
-    pub to: ConnId,
+/// What became of a signal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// Deliver it to this connection.
+    Now(ConnId),
+    /// The receiver's connection is down; the message waits for it.
+    Parked,
+    /// The receiver's connection is down and too much waits already: its
+    /// seat is given up, and the others must be told.
+    SeatReleased(Left),
 }
 
 /// A room as seen from outside: for the HTTP API and the pre-join screen.
@@ -62,11 +85,21 @@ pub trait RoomRegistry: Send {
         conn: ConnId,
         room: &str,
         name: Option<String>,
+        resume: Option<Resume>,
         now: Instant,
     ) -> Result<Joined, Refusal>;
+    /// An explicit `leave`.
     fn leave(&mut self, conn: ConnId, now: Instant) -> Result<Left, Refusal>;
-    /// Finds the connection of peer `to` in the room of `from`.
-    fn route_signal(&self, from: ConnId, to: &str) -> Result<Route, Refusal>;
+    /// The connection is gone. With `keep_seat` the member stays in the
+    /// room, away, until it resumes or [`RoomRegistry::release_away`]
+    /// gives the seat up; otherwise it leaves now.
+    fn disconnect(&mut self, conn: ConnId, now: Instant, keep_seat: bool) -> Option<Left>;
+    /// Finds where a signal from `from` to peer `to` goes; `message` is kept
+    /// if the receiver is away.
+    fn route_signal(&mut self, from: ConnId, to: &str, message: &str)
+    -> Result<Delivery, Refusal>;
+    /// Gives up the seats of members away for at least `grace`.
+    fn release_away(&mut self, now: Instant, grace: Duration) -> Vec<Left>;
     /// Forgets rooms that have been empty for `idle`; returns how many.
     fn forget_idle_rooms(&mut self, now: Instant, idle: Duration) -> usize;
     fn occupancy(&self) -> Occupancy;
@@ -83,8 +116,11 @@ pub struct RegistryLimits {
 pub struct MemoryRegistry {
     limits: RegistryLimits,
     rooms: HashMap<String, Room>,
-    /// Which room each joined connection is in.
-    joined: HashMap<ConnId, String>,
+    /// Where each joined connection is: room id and peer id.
+    joined: HashMap<ConnId, (String, String)>,
+    /// Seats whose connection went down, oldest first: room, peer, since.
+    away: VecDeque<(String, String, Instant)>,
+    members: usize,
 }
 
 impl MemoryRegistry {
@@ -93,34 +129,120 @@ impl MemoryRegistry {
             limits,
             rooms: HashMap::new(),
             joined: HashMap::new(),
+            away: VecDeque::new(),
+            members: 0,
         }
     }
 
-    fn room_of(&self, conn: ConnId) -> Result<(&str, &Room), Refusal> {
-        let not_in_room = || Refusal::new(ErrorCode::NotInRoom, "you are not in a room");
-        let room_id = self.joined.get(&conn).ok_or_else(not_in_room)?;
-        let room = self.rooms.get(room_id).ok_or_else(not_in_room)?;
-        Ok((room_id, room))
-    }
-}
-
-fn fresh_peer_id(room: &Room) -> String {
-    loop {
-        let id = ids::peer_id();
-        if room.member_by_peer_id(&id).is_none() {
-            return id;
-        }
-    }
-}
-
-impl RoomRegistry for MemoryRegistry {
-    fn create_room(&mut self, capacity: usize, now: Instant) -> Result<String, Refusal> {
+    fn check_room_limit(&self) -> Result<(), Refusal> {
         if self.rooms.len() >= self.limits.max_rooms {
             return Err(Refusal::new(
                 ErrorCode::RateLimited,
                 "this server has as many rooms as it may hold; try again later",
             ));
         }
+        Ok(())
+    }
+
+    /// Removes `peer_id` from `room_id` and says who must hear of it.
+    fn remove_member(&mut self, room_id: &str, peer_id: &str, now: Instant) -> Option<Left> {
+        let room = self.rooms.get_mut(room_id)?;
+        let member = room.remove(peer_id, now)?;
+        if let Some(conn) = member.conn() {
+            self.joined.remove(&conn);
+        }
+        self.members -= 1;
+        Some(Left {
+            peer_id: member.peer.id,
+            notify: room.connections_except(peer_id),
+        })
+    }
+
+    fn resume_seat(
+        &mut self,
+        conn: ConnId,
+        room_id: &str,
+        name: Option<String>,
+        resume: Resume,
+        now: Instant,
+    ) -> Result<Joined, Refusal> {
+        if !self.rooms.contains_key(room_id) {
+            // The server forgot the room (it restarted): make it again.
+            self.check_room_limit()?;
+            self.rooms
+                .insert(room_id.to_owned(), Room::new(resume.capacity, now));
+        }
+        let room = self.rooms.get_mut(room_id).expect("present or just made");
+        let (resumed, parked, replaced, peer) = match room.member_mut(&resume.peer_id) {
+            Some(member) => {
+                let previous = std::mem::replace(&mut member.presence, Presence::Here(conn));
+                let (parked, replaced) = match previous {
+                    Presence::Here(old) => (Vec::new(), Some(old)),
+                    Presence::Away { parked, .. } => (parked, None),
+                };
+                (true, parked, replaced, member.peer.clone())
+            }
+            None => {
+                let peer = PeerInfo {
+                    id: resume.peer_id,
+                    name,
+                };
+                // A room made again just now is empty, so only an existing
+                // room can refuse here, and then nothing has changed.
+                room.admit(Member {
+                    peer: peer.clone(),
+                    presence: Presence::Here(conn),
+                })?;
+                self.members += 1;
+                (false, Vec::new(), None, peer)
+            }
+        };
+        if let Some(old) = replaced {
+            self.joined.remove(&old);
+        }
+        let room = &self.rooms[room_id];
+        self.joined
+            .insert(conn, (room_id.to_owned(), peer.id.clone()));
+        Ok(Joined {
+            capacity: room.capacity(),
+            peers: others(room, &peer.id),
+            notify: if resumed {
+                Vec::new()
+            } else {
+                room.connections_except(&peer.id)
+            },
+            peer,
+            resumed,
+            parked,
+            replaced,
+        })
+    }
+}
+
+fn others(room: &Room, peer_id: &str) -> Vec<PeerInfo> {
+    room.members()
+        .iter()
+        .filter(|m| m.peer.id != peer_id)
+        .map(|m| m.peer.clone())
+        .collect()
+}
+
+fn fresh_peer_id(room: &Room) -> String {
+    loop {
+        let id = ids::peer_id();
+        if room.member(&id).is_none() {
+            return id;
+        }
+    }
+}
+
+fn not_in_room() -> Refusal {
+    Refusal::new(ErrorCode::NotInRoom, "you are not in a room")
+}
+
+impl RoomRegistry for MemoryRegistry {
+    fn create_room(&mut self, capacity: usize, now: Instant) -> Result<String, Refusal> {
+        self.check_room_limit()?;
         let id = loop {
             let id = ids::room_id();
             if !self.rooms.contains_key(&id) {
@@ -143,13 +265,17 @@ impl RoomRegistry for MemoryRegistry {
         conn: ConnId,
         room_id: &str,
         name: Option<String>,
-        _now: Instant,
+        resume: Option<Resume>,
+        now: Instant,
     ) -> Result<Joined, Refusal> {
         if self.joined.contains_key(&conn) {
             return Err(Refusal::new(
                 ErrorCode::AlreadyJoined,
                 "you are already in a room; leave it first",
             ));
+        }
+        if let Some(resume) = resume {
+            return self.resume_seat(conn, room_id, name, resume, now);
         }
         let room = self
             .rooms
@@ -159,42 +285,101 @@ impl RoomRegistry for MemoryRegistry {
             id: fresh_peer_id(room),
             name,
         };
-        let peers: Vec<PeerInfo> = room.members().iter().map(|m| m.peer.clone()).collect();
-        let notify = room.members().iter().map(|m| m.conn).collect();
+        let peers = others(room, &peer.id);
+        let notify = room.connections_except(&peer.id);
+        let capacity = room.capacity();
         room.admit(Member {
-            conn,
             peer: peer.clone(),
+            presence: Presence::Here(conn),
         })?;
-        self.joined.insert(conn, room_id.to_owned());
+        self.members += 1;
+        self.joined
+            .insert(conn, (room_id.to_owned(), peer.id.clone()));
         Ok(Joined {
             peer,
+            capacity,
             peers,
             notify,
+            resumed: false,
+            parked: Vec::new(),
+            replaced: None,
         })
     }
 
     fn leave(&mut self, conn: ConnId, now: Instant) -> Result<Left, Refusal> {
-        self.room_of(conn)?;
-        let room_id = self.joined.remove(&conn).expect("checked by room_of");
-        let room = self.rooms.get_mut(&room_id).expect("checked by room_of");
-        let member = room
-            .remove(conn, now)
-            .expect("joined index matches the room");
-        Ok(Left {
-            peer_id: member.peer.id,
-            notify: room.members().iter().map(|m| m.conn).collect(),
-        })
+        let (room_id, peer_id) = self.joined.get(&conn).cloned().ok_or_else(not_in_room)?;
+        self.remove_member(&room_id, &peer_id, now)
+            .ok_or_else(not_in_room)
     }
 
-    fn route_signal(&self, from: ConnId, to: &str) -> Result<Route, Refusal> {
-        let (_, room) = self.room_of(from)?;
-        match room.member_by_peer_id(to) {
-            Some(member) if member.conn != from => Ok(Route { to: member.conn }),
-            _ => Err(Refusal::new(
+    fn disconnect(&mut self, conn: ConnId, now: Instant, keep_seat: bool) -> Option<Left> {
+        let (room_id, peer_id) = self.joined.get(&conn).cloned()?;
+        if !keep_seat {
+            return self.remove_member(&room_id, &peer_id, now);
+        }
+        self.joined.remove(&conn);
+        let member = self.rooms.get_mut(&room_id)?.member_mut(&peer_id)?;
+        member.presence = Presence::Away {
+            since: now,
+            parked: Vec::new(),
+            parked_bytes: 0,
+        };
+        self.away.push_back((room_id, peer_id, now));
+        None
+    }
+
+    fn route_signal(
+        &mut self,
+        from: ConnId,
+        to: &str,
+        message: &str,
+    ) -> Result<Delivery, Refusal> {
+        let (room_id, from_peer) = self.joined.get(&from).ok_or_else(not_in_room)?;
+        let peer_not_found = || {
+            Refusal::new(
                 ErrorCode::PeerNotFound,
                 "no other peer with that id is in your room",
-            )),
+            )
+        };
+        if from_peer == to {
+            return Err(peer_not_found());
         }
+        let room_id = room_id.clone();
+        let member = self
+            .rooms
+            .get_mut(&room_id)
+            .and_then(|room| room.member_mut(to))
+            .ok_or_else(peer_not_found)?;
+        if let Some(conn) = member.conn() {
+            return Ok(Delivery::Now(conn));
+        }
+        if member.park(message) {
+            return Ok(Delivery::Parked);
+        }
+        let left = self
+            .remove_member(&room_id, to, Instant::now())
+            .expect("the member was just found");
+        Ok(Delivery::SeatReleased(left))
+    }
+
+    fn release_away(&mut self, now: Instant, grace: Duration) -> Vec<Left> {
+        let mut released = Vec::new();
+        while let Some((_, _, since)) = self.away.front() {
+            if now.saturating_duration_since(*since) < grace {
+                break;
+            }
+            let (room_id, peer_id, since) = self.away.pop_front().expect("front exists");
+            // Only if still away since then: it may have resumed, or left.
+            let still_away = self
+                .rooms
+                .get(&room_id)
+                .and_then(|room| room.member(&peer_id))
+                .is_some_and(|m| matches!(m.presence, Presence::Away { since: s, .. } if s == since));
+            if still_away {
+                released.extend(self.remove_member(&room_id, &peer_id, now));
+            }
+        }
+        released
     }
 
     fn forget_idle_rooms(&mut self, now: Instant, idle: Duration) -> usize {
@@ -206,7 +391,7 @@ impl RoomRegistry for MemoryRegistry {
     fn occupancy(&self) -> Occupancy {
         Occupancy {
             rooms: self.rooms.len(),
-            members: self.joined.len(),
+            members: self.members,
         }
     }
 }
@@ -224,7 +409,11 @@ mod tests {
         rooms.sort();
         let mut joined: Vec<_> = r.joined.iter().collect();
         joined.sort();
-        format!("{rooms:?}{joined:?}")
+        format!("{rooms:?}{joined:?}{:?}{}", r.away, r.members)
+    }
+
+    fn join(r: &mut MemoryRegistry, conn: ConnId, room: &str, now: Instant) -> Joined {
+        r.join(conn, room, None, None, now).unwrap()
     }
 
     #[test]
@@ -232,13 +421,13 @@ mod tests {
         let now = Instant::now();
         let mut r = registry();
         let room = r.create_room(3, now).unwrap();
-        let a = r.join(1, &room, Some("Ada".into()), now).unwrap();
-        assert!(a.peers.is_empty() && a.notify.is_empty());
+        let a = r.join(1, &room, Some("Ada".into()), None, now).unwrap();
+        assert!(a.peers.is_empty() && a.notify.is_empty() && !a.resumed);
         assert_eq!(a.peer.name.as_deref(), Some("Ada"));
-        let b = r.join(2, &room, None, now).unwrap();
+        let b = join(&mut r, 2, &room, now);
         assert_eq!(b.peers, vec![a.peer.clone()]);
         assert_eq!(b.notify, vec![1]);
-        let c = r.join(3, &room, None, now).unwrap();
+        let c = join(&mut r, 3, &room, now);
         assert_eq!(c.peers, vec![a.peer.clone(), b.peer.clone()]);
         assert_eq!(c.notify, vec![1, 2]);
         assert_ne!(a.peer.id, b.peer.id);
@@ -257,21 +446,33 @@ mod tests {
         let mut r = registry();
         let room = r.create_room(2, now).unwrap();
         let other = r.create_room(2, now).unwrap();
-        r.join(1, &room, None, now).unwrap();
-        r.join(2, &room, None, now).unwrap();
+        let a = join(&mut r, 1, &room, now).peer;
+        join(&mut r, 2, &room, now);
         let before = snapshot(&r);
 
         let code = |res: Result<Joined, Refusal>| res.unwrap_err().code;
-        assert_eq!(code(r.join(3, &room, None, now)), ErrorCode::RoomFull);
-        assert_eq!(code(r.join(3, "nope", None, now)), ErrorCode::RoomNotFound);
-        assert_eq!(code(r.join(1, &other, None, now)), ErrorCode::AlreadyJoined);
+        assert_eq!(code(r.join(3, &room, None, None, now)), ErrorCode::RoomFull);
+        assert_eq!(code(r.join(3, "nope", None, None, now)), ErrorCode::RoomNotFound);
+        assert_eq!(code(r.join(1, &other, None, None, now)), ErrorCode::AlreadyJoined);
+        let claim = Resume {
+            peer_id: "newcomer".into(),
+            capacity: 2,
+        };
+        assert_eq!(
+            code(r.join(3, &room, None, Some(claim), now)),
+            ErrorCode::RoomFull
+        );
         assert_eq!(r.leave(3, now).unwrap_err().code, ErrorCode::NotInRoom);
         assert_eq!(
-            r.route_signal(3, "x").unwrap_err().code,
+            r.route_signal(3, "x", "m").unwrap_err().code,
             ErrorCode::NotInRoom
         );
         assert_eq!(
-            r.route_signal(1, "x").unwrap_err().code,
+            r.route_signal(1, "x", "m").unwrap_err().code,
+            ErrorCode::PeerNotFound
+        );
+        assert_eq!(
+            r.route_signal(1, &a.id, "m").unwrap_err().code,
             ErrorCode::PeerNotFound
         );
         assert_eq!(snapshot(&r), before);
@@ -283,23 +484,17 @@ mod tests {
         let mut r = registry();
         let room = r.create_room(2, now).unwrap();
         let other = r.create_room(2, now).unwrap();
-        let a = r.join(1, &room, None, now).unwrap().peer;
-        let b = r.join(2, &room, None, now).unwrap().peer;
-        let x = r.join(3, &other, None, now).unwrap().peer;
-        assert_eq!(r.route_signal(1, &b.id), Ok(Route { to: 2 }));
-        assert_eq!(r.route_signal(2, &a.id), Ok(Route { to: 1 }));
-        assert_eq!(
-            r.route_signal(1, &a.id).unwrap_err().code,
-            ErrorCode::PeerNotFound
-        );
-        assert_eq!(
-            r.route_signal(1, &x.id).unwrap_err().code,
-            ErrorCode::PeerNotFound
-        );
-        assert_eq!(
-            r.route_signal(3, &a.id).unwrap_err().code,
-            ErrorCode::PeerNotFound
-        );
+        let a = join(&mut r, 1, &room, now).peer;
+        let b = join(&mut r, 2, &room, now).peer;
+        let x = join(&mut r, 3, &other, now).peer;
+        assert_eq!(r.route_signal(1, &b.id, "m"), Ok(Delivery::Now(2)));
+        assert_eq!(r.route_signal(2, &a.id, "m"), Ok(Delivery::Now(1)));
+        for (from, to) in [(1, &a.id), (1, &x.id), (3, &a.id)] {
+            assert_eq!(
+                r.route_signal(from, to, "m").unwrap_err().code,
+                ErrorCode::PeerNotFound
+            );
+        }
     }
 
     #[test]
@@ -307,15 +502,137 @@ mod tests {
         let now = Instant::now();
         let mut r = registry();
         let room = r.create_room(2, now).unwrap();
-        let a = r.join(1, &room, None, now).unwrap().peer;
-        r.join(2, &room, None, now).unwrap();
+        let a = join(&mut r, 1, &room, now).peer;
+        join(&mut r, 2, &room, now);
         let left = r.leave(1, now).unwrap();
         assert_eq!(left.peer_id, a.id);
         assert_eq!(left.notify, vec![2]);
         // The connection may join again, and gets a new peer id.
-        let again = r.join(1, &room, None, now).unwrap();
+        let again = join(&mut r, 1, &room, now);
         assert_ne!(again.peer.id, a.id);
         assert_eq!(again.notify, vec![2]);
+    }
+
+    #[test]
+    fn a_lost_connection_keeps_its_seat_and_its_messages_until_it_resumes() {
+        let t0 = Instant::now();
+        let mut r = registry();
+        let room = r.create_room(2, t0).unwrap();
+        let a = join(&mut r, 1, &room, t0).peer;
+        let b = join(&mut r, 2, &room, t0).peer;
+        assert_eq!(r.disconnect(2, t0, true), None, "nobody is told");
+        assert_eq!(r.route_signal(1, &b.id, "m1"), Ok(Delivery::Parked));
+        assert_eq!(r.route_signal(1, &b.id, "m2"), Ok(Delivery::Parked));
+        assert_eq!(
+            r.join(5, &room, None, None, t0).unwrap_err().code,
+            ErrorCode::RoomFull,
+            "the seat is still taken"
+        );
+        let claim = Resume {
+            peer_id: b.id.clone(),
+            capacity: 2,
+        };
+        let back = r.join(3, &room, None, Some(claim), t0).unwrap();
+        assert!(back.resumed);
+        assert_eq!(back.peer, b);
+        assert_eq!(back.peers, vec![a.clone()]);
+        assert!(back.notify.is_empty());
+        assert_eq!(back.parked, ["m1", "m2"]);
+        assert_eq!(r.route_signal(1, &b.id, "m3"), Ok(Delivery::Now(3)));
+        // The old away entry does not release the resumed seat.
+        assert!(r.release_away(t0 + Duration::from_secs(99), Duration::ZERO).is_empty());
+        assert_eq!(r.occupancy().members, 2);
+    }
+
+    #[test]
+    fn seats_away_past_the_grace_period_are_released() {
+        let t0 = Instant::now();
+        let grace = Duration::from_secs(30);
+        let mut r = registry();
+        let room = r.create_room(2, t0).unwrap();
+        join(&mut r, 1, &room, t0);
+        let b = join(&mut r, 2, &room, t0).peer;
+        r.disconnect(2, t0, true);
+        assert!(r.release_away(t0 + Duration::from_secs(29), grace).is_empty());
+        let released = r.release_away(t0 + grace, grace);
+        assert_eq!(
+            released,
+            vec![Left {
+                peer_id: b.id,
+                notify: vec![1]
+            }]
+        );
+        assert_eq!(r.occupancy().members, 1);
+    }
+
+    #[test]
+    fn a_member_that_overflows_its_parked_messages_loses_its_seat() {
+        let t0 = Instant::now();
+        let mut r = registry();
+        let room = r.create_room(2, t0).unwrap();
+        join(&mut r, 1, &room, t0);
+        let b = join(&mut r, 2, &room, t0).peer;
+        r.disconnect(2, t0, true);
+        for _ in 0..crate::room::MAX_PARKED_MESSAGES {
+            assert_eq!(r.route_signal(1, &b.id, "m"), Ok(Delivery::Parked));
+        }
+        assert_eq!(
+            r.route_signal(1, &b.id, "m"),
+            Ok(Delivery::SeatReleased(Left {
+                peer_id: b.id.clone(),
+                notify: vec![1]
+            }))
+        );
+        assert_eq!(
+            r.route_signal(1, &b.id, "m").unwrap_err().code,
+            ErrorCode::PeerNotFound
+        );
+    }
+
+    #[test]
+    fn resuming_after_a_restart_makes_the_room_again_with_the_same_ids() {
+        let t0 = Instant::now();
+        let mut r = registry();
+        let claim = |peer: &str| Resume {
+            peer_id: peer.into(),
+            capacity: 2,
+        };
+        let a = r.join(1, "room", Some("A".into()), Some(claim("pa")), t0).unwrap();
+        assert!(!a.resumed, "a fresh seat, not a held one");
+        assert_eq!(a.peer.id, "pa");
+        assert_eq!(r.room_summary("room").unwrap().capacity, 2);
+        let b = r.join(2, "room", None, Some(claim("pb")), t0).unwrap();
+        assert_eq!(b.peers, vec![a.peer]);
+        assert_eq!(b.notify, vec![1], "the other learns the peer is back");
+    }
+
+    #[test]
+    fn a_second_connection_takes_the_seat_from_a_stale_one() {
+        let t0 = Instant::now();
+        let mut r = registry();
+        let room = r.create_room(2, t0).unwrap();
+        let a = join(&mut r, 1, &room, t0).peer;
+        let claim = Resume {
+            peer_id: a.id.clone(),
+            capacity: 2,
+        };
+        let again = r.join(7, &room, None, Some(claim), t0).unwrap();
+        assert_eq!(again.replaced, Some(1));
+        assert!(again.resumed);
+        assert_eq!(r.disconnect(1, t0, false), None, "the old one holds nothing");
+        assert_eq!(r.occupancy().members, 1);
+    }
+
+    #[test]
+    fn an_explicit_disconnect_without_keeping_the_seat_is_a_leave() {
+        let t0 = Instant::now();
+        let mut r = registry();
+        let room = r.create_room(2, t0).unwrap();
+        join(&mut r, 1, &room, t0);
+        let b = join(&mut r, 2, &room, t0).peer;
+        let left = r.disconnect(2, t0, false).unwrap();
+        assert_eq!(left.peer_id, b.id);
+        assert_eq!(r.disconnect(2, t0, false), None);
     }
 
     #[test]
@@ -325,7 +642,7 @@ mod tests {
         let mut r = registry();
         let unused = r.create_room(2, t0).unwrap();
         let busy = r.create_room(2, t0).unwrap();
-        r.join(1, &busy, None, t0).unwrap();
+        join(&mut r, 1, &busy, t0);
         assert_eq!(r.forget_idle_rooms(t0 + Duration::from_secs(59), idle), 0);
         assert_eq!(r.forget_idle_rooms(t0 + idle, idle), 1);
         assert!(r.room_summary(&unused).is_none());

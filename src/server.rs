@@ -42,9 +42,10 @@ impl Server {
     /// Serves until `shutdown` completes, then gives open connections
     /// [`SHUTDOWN_GRACE`] to end.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
-        let sweeper = tokio::spawn(sweep_idle_rooms(
+        let sweeper = tokio::spawn(sweep(
             self.hub.clone(),
             self.config.room_idle_timeout,
+            self.config.resume_grace,
         ));
         let settings = Settings {
             ping_interval: self.config.ping_interval,
@@ -76,14 +77,23 @@ impl Server {
     }
 }
 
-async fn sweep_idle_rooms(hub: Arc<Hub>, idle: Duration) {
-    let period = (idle / 4).clamp(Duration::from_millis(100), Duration::from_secs(60));
-    let mut ticks = tokio::time::interval(period);
+/// Gives up seats not resumed in time, and forgets idle rooms and
+/// addresses, each often enough for its own timeout.
+async fn sweep(hub: Arc<Hub>, idle: Duration, grace: Duration) {
+    let period = |timeout: Duration| {
+        (timeout / 4).clamp(Duration::from_millis(100), Duration::from_secs(60))
+    };
+    let mut idle_ticks = tokio::time::interval(period(idle));
+    let mut away_ticks = tokio::time::interval(period(grace).min(Duration::from_secs(1)));
     loop {
-        ticks.tick().await;
-        let forgotten = hub.forget_idle(idle);
-        if forgotten > 0 {
-            tracing::debug!(forgotten, "forgot idle rooms");
+        tokio::select! {
+            _ = idle_ticks.tick() => {
+                let forgotten = hub.forget_idle(idle);
+                if forgotten > 0 {
+                    tracing::debug!(forgotten, "forgot idle rooms");
+                }
+            }
+            _ = away_ticks.tick() => hub.release_away(),
         }
     }
 }

@@ -38,7 +38,10 @@ pub struct Settings {
 
 /// Why a session ended, and the close frame it owes the client, if any.
 enum Ending {
+    /// The client closed the WebSocket: it means to go.
     ClientLeft,
+    /// The connection broke: the member may come back.
+    Lost,
     Silent,
     Oversized,
     TooSlow,
@@ -63,10 +66,10 @@ pub async fn run(socket: WebSocket, hub: Arc<Hub>, settings: Settings, _admissio
         rate: TokenBucket::new(settings.message_rate, std::time::Instant::now()),
     };
     let ending = read_loop(&mut session, &mut stream, &evicted, settings.ping_timeout).await;
-    hub.disconnect(id);
+    hub.disconnect(id, !matches!(ending, Ending::ClientLeft | Ending::Oversized));
 
     let close = match ending {
-        Ending::ClientLeft => None,
+        Ending::ClientLeft | Ending::Lost => None,
         Ending::Silent => {
             hub.metrics().ping_timeout();
             None
@@ -113,11 +116,12 @@ async fn read_loop(
                         None,
                     ),
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                    Some(Ok(Message::Close(_))) | None => return Ending::ClientLeft,
+                    Some(Ok(Message::Close(_))) => return Ending::ClientLeft,
+                    None => return Ending::Lost,
                     Some(Err(err)) => return if is_oversized(err) {
                         Ending::Oversized
                     } else {
-                        Ending::ClientLeft
+                        Ending::Lost
                     },
                 }
             }
@@ -203,9 +207,9 @@ impl Session<'_> {
             }
         };
         match message {
-            ClientMessage::Join { room, name } => {
+            ClientMessage::Join { room, name, resume } => {
                 self.hub.metrics().message_in("join");
-                match self.hub.join(self.conn, &room, name) {
+                match self.hub.join(self.conn, &room, name, resume.as_deref()) {
                     Ok(peer_id) => self.peer_id = Some(peer_id),
                     Err(refusal) => self.refuse(&refusal, Some("join")),
                 }
