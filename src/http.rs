@@ -182,6 +182,10 @@ async fn websocket(
         let refusal = Refusal::bad_request("this page's origin may not use this server");
         return error_response(StatusCode::FORBIDDEN, &refusal);
     }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned);
     let admission = match state.hub.admit(client.ip()) {
         Ok(admission) => admission,
         Err(refusal) => return error_response(StatusCode::SERVICE_UNAVAILABLE, &refusal),
@@ -190,7 +194,9 @@ async fn websocket(
         .read_buffer_size(READ_BUFFER_BYTES)
         .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| session::run(socket, state.hub, state.settings, admission))
+        .on_upgrade(move |socket| {
+            session::run(socket, state.hub, state.settings, admission, host)
+        })
 }
 
 /// Guards against cross-site WebSocket hijacking: a browser always sends

@@ -14,7 +14,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::Utf8Bytes;
-use serde_json::value::RawValue;
 use tokio::sync::{Notify, mpsc};
 
 use crate::config::Config;
@@ -24,6 +23,7 @@ use crate::protocol::{ErrorCode, Refusal, ServerMessage};
 use crate::ids::{self, ResumeKey};
 use crate::registry::{Delivery, Left, MemoryRegistry, RegistryLimits, RoomRegistry, RoomSummary};
 use crate::room::ConnId;
+use crate::turn::IceServers;
 
 /// The default capacity of a room created without one: a one-to-one call.
 pub const DEFAULT_CAPACITY: u64 = 2;
@@ -35,7 +35,8 @@ pub struct Hub {
     addresses: Mutex<AddressTable>,
     next_conn: AtomicU64,
     metrics: Metrics,
-    ice_servers: Box<RawValue>,
+    /// The `iceServers` of each `welcome`, with per-member TURN credentials.
+    ice_servers: IceServers,
     max_capacity: u64,
     send_queue: usize,
     resume_key: ResumeKey,
@@ -62,11 +63,6 @@ pub struct Connection {
 
 impl Hub {
     pub fn new(config: &Config) -> Self {
-        let ice_servers: Vec<_> = config
-            .ice_servers
-            .iter()
-            .map(|url| serde_json::json!({ "urls": url }))
-            .collect();
         Hub {
             state: Mutex::new(State {
                 registry: Box::new(MemoryRegistry::new(RegistryLimits {
@@ -82,8 +78,7 @@ impl Hub {
             })),
             next_conn: AtomicU64::new(1),
             metrics: Metrics::default(),
-            ice_servers: serde_json::value::to_raw_value(&ice_servers)
-                .expect("a list of URLs serializes"),
+            ice_servers: IceServers::from_config(config),
             max_capacity: config.max_room_capacity.into(),
             send_queue: config.send_queue as usize,
             resume_key: match &config.secret {
@@ -217,6 +212,20 @@ impl Hub {
         name: Option<String>,
         resume_token: Option<&str>,
     ) -> Result<String, Refusal> {
+        self.join_from(conn, room, name, resume_token, None)
+    }
+
+    /// [`Hub::join`] for a client that reached the server as `host` (its
+    /// `Host` header), which names the TURN server in `iceServers` when the
+    /// server listens on every address.
+    pub fn join_from(
+        &self,
+        conn: ConnId,
+        room: &str,
+        name: Option<String>,
+        resume_token: Option<&str>,
+        host: Option<&str>,
+    ) -> Result<String, Refusal> {
         let resume = match resume_token {
             Some(token) => Some(self.resume_key.verify(room, token).ok_or_else(|| {
                 Refusal::bad_request("the resume token is not valid for this room")
@@ -234,11 +243,14 @@ impl Hub {
             }
         }
         let token = self.resume_key.sign(room, &joined.peer.id, joined.capacity);
+        let ice_servers =
+            self.ice_servers
+                .for_peer(&joined.peer.id, host, std::time::SystemTime::now());
         let welcome = ServerMessage::Welcome {
             room,
             id: &joined.peer.id,
             peers: &joined.peers,
-            ice_servers: &self.ice_servers,
+            ice_servers: &ice_servers,
             resume: &token,
             resumed: joined.resumed,
         };

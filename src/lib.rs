@@ -9,7 +9,8 @@
 //! - [`hub`]: the registry plus per-connection outboxes, where answers
 //!   become deliveries;
 //! - [`registry`] and [`room`]: the rules of rooms, free of I/O;
-//! - [`protocol`]: the messages of PROTOCOL.md.
+//! - [`protocol`]: the messages of PROTOCOL.md;
+//! - [`turn`]: the built-in STUN/TURN server and the ICE servers handed out.
 
 pub mod assets;
 pub mod config;
@@ -23,3 +24,4 @@ pub mod registry;
 pub mod room;
 pub mod server;
 pub mod session;
+pub mod turn;

@@ -29,6 +29,10 @@ async fn main() -> std::process::ExitCode {
         Ok(addr) => println!("Parlor is running at http://{addr}/"),
         Err(err) => tracing::warn!(%err, "cannot read the bound address"),
     }
+    if let Some(addr) = server.turn_addr() {
+        // Tests read this line to learn the port of --turn-listen :0.
+        println!("Parlor STUN/TURN is listening on {addr} (UDP and TCP)");
+    }
     match server.run(shutdown_signal()).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {

@@ -25,6 +25,8 @@ pub struct Metrics {
     oversized_frames: AtomicU64,
     ping_timeouts: AtomicU64,
     resumes: AtomicU64,
+    /// The built-in TURN server's counters, shared with it.
+    pub turn: std::sync::Arc<crate::turn::TurnMetrics>,
 }
 
 impl Metrics {
@@ -123,6 +125,7 @@ impl Metrics {
         metric("parlor_resumes_total", "counter",
             "Members that took their held seat back after a lost connection.",
             &one(load(&self.resumes)));
+        self.turn.render(&mut out);
         out
     }
 }

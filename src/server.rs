@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::http;
 use crate::hub::Hub;
 use crate::session::Settings;
+use crate::turn::{self, TurnServer};
 
 /// How long open connections get to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -22,21 +23,29 @@ pub struct Server {
     listener: TcpListener,
     hub: Arc<Hub>,
     config: Config,
+    turn: Option<TurnServer>,
 }
 
 impl Server {
-    pub async fn bind(config: Config) -> io::Result<Server> {
+    pub async fn bind(mut config: Config) -> io::Result<Server> {
         let listener = TcpListener::bind(config.listen).await?;
+        let turn = bind_turn(&mut config).await?;
         let hub = Arc::new(Hub::new(&config));
         Ok(Server {
             listener,
             hub,
             config,
+            turn,
         })
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// Where the built-in STUN/TURN server listens (UDP and TCP), if it runs.
+    pub fn turn_addr(&self) -> Option<SocketAddr> {
+        self.turn.as_ref().map(TurnServer::local_addr)
     }
 
     /// Serves until `shutdown` completes, then gives open connections
@@ -52,6 +61,9 @@ impl Server {
             ping_timeout: self.config.ping_timeout,
             message_rate: self.config.message_rate,
         };
+        let _turn = self
+            .turn
+            .map(|turn| turn.spawn(self.hub.metrics().turn.clone()));
         let app = http::router(self.hub, settings, &self.config.allowed_origins)
             .into_make_service_with_connect_info::<SocketAddr>();
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel();
@@ -74,6 +86,40 @@ impl Server {
         };
         sweeper.abort();
         result
+    }
+}
+
+/// Binds the built-in STUN/TURN server, unless it is disabled or an
+/// external one is configured, and writes into `config` what the hub must
+/// know to hand out its URLs and credentials: the bound address, the secret
+/// (made here if none is set), or that it does not run. When `--turn-listen`
+/// is not set and the default port is taken (another Parlor, a coturn), the
+/// server runs without it rather than not at all.
+async fn bind_turn(config: &mut Config) -> io::Result<Option<TurnServer>> {
+    if config.turn_disable || !config.turn_urls.is_empty() {
+        return Ok(None);
+    }
+    if config.turn_secret.is_none() {
+        let secret = turn::credentials::Secret::generate();
+        config.turn_secret = Some(String::from_utf8_lossy(secret.as_bytes()).into_owned());
+    }
+    let settings = turn::Settings::from_config(config);
+    let addr = settings.listen;
+    match TurnServer::bind(settings).await {
+        Ok(server) => {
+            config.turn_listen = Some(server.local_addr());
+            Ok(Some(server))
+        }
+        Err(err) if config.turn_listen.is_none() => {
+            tracing::warn!(%addr, %err, "cannot listen for STUN/TURN; running without it \
+                (set --turn-listen, or --turn-disable to silence this)");
+            config.turn_disable = true;
+            Ok(None)
+        }
+        Err(err) => Err(io::Error::new(
+            err.kind(),
+            format!("cannot listen for STUN/TURN on {addr}: {err}"),
+        )),
     }
 }
 

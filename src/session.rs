@@ -49,7 +49,14 @@ enum Ending {
 
 /// Runs the session; `_admission` holds its place under the connection caps
 /// until it ends.
-pub async fn run(socket: WebSocket, hub: Arc<Hub>, settings: Settings, _admission: Admission) {
+/// `host` is the client's `Host` header, for the TURN URLs of its `welcome`.
+pub async fn run(
+    socket: WebSocket,
+    hub: Arc<Hub>,
+    settings: Settings,
+    _admission: Admission,
+    host: Option<String>,
+) {
     let Connection {
         id,
         outbox,
@@ -64,6 +71,7 @@ pub async fn run(socket: WebSocket, hub: Arc<Hub>, settings: Settings, _admissio
         conn: id,
         peer_id: None,
         rate: TokenBucket::new(settings.message_rate, std::time::Instant::now()),
+        host,
     };
     let ending = read_loop(&mut session, &mut stream, &evicted, settings.ping_timeout).await;
     hub.disconnect(id, !matches!(ending, Ending::ClientLeft | Ending::Oversized));
@@ -191,6 +199,8 @@ struct Session<'a> {
     /// Our peer id while we are in a room.
     peer_id: Option<String>,
     rate: TokenBucket,
+    /// The client's `Host` header.
+    host: Option<String>,
 }
 
 impl Session<'_> {
@@ -209,7 +219,8 @@ impl Session<'_> {
         match message {
             ClientMessage::Join { room, name, resume } => {
                 self.hub.metrics().message_in("join");
-                match self.hub.join(self.conn, &room, name, resume.as_deref()) {
+                let host = self.host.as_deref();
+                match self.hub.join_from(self.conn, &room, name, resume.as_deref(), host) {
                     Ok(peer_id) => self.peer_id = Some(peer_id),
                     Err(refusal) => self.refuse(&refusal, Some("join")),
                 }

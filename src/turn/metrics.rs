@@ -1,0 +1,170 @@
+//! TURN counters for `/metrics`: plain relaxed atomics, bumped on the relay
+//! path, rendered in the Prometheus text format with the rest.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Why a packet was dropped instead of relayed or answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Discard {
+    /// Not STUN, not ChannelData, or breaking their rules.
+    Malformed,
+    /// Data for a client without an allocation or on an unbound channel.
+    NoAllocation,
+    /// Data to or from a peer without a permission.
+    NoPermission,
+    /// Over the user's bandwidth.
+    Bandwidth,
+    /// The client's or the peer's socket could not take it.
+    Congested,
+}
+
+impl Discard {
+    const ALL: [Discard; 5] = [
+        Discard::Malformed,
+        Discard::NoAllocation,
+        Discard::NoPermission,
+        Discard::Bandwidth,
+        Discard::Congested,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Discard::Malformed => "malformed",
+            Discard::NoAllocation => "no_allocation",
+            Discard::NoPermission => "no_permission",
+            Discard::Bandwidth => "bandwidth",
+            Discard::Congested => "congested",
+        }
+    }
+}
+
+/// Which way relayed data went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    ToPeer,
+    ToClient,
+}
+
+#[derive(Debug, Default)]
+pub struct TurnMetrics {
+    allocations: AtomicU64,
+    allocations_total: AtomicU64,
+    allocation_refusals: AtomicU64,
+    auth_failures: AtomicU64,
+    binding_requests: AtomicU64,
+    peers_refused: AtomicU64,
+    relayed_bytes: [AtomicU64; 2],
+    relayed_packets: [AtomicU64; 2],
+    dropped: [AtomicU64; Discard::ALL.len()],
+}
+
+impl TurnMetrics {
+    pub fn set_allocations(&self, n: usize) {
+        self.allocations.store(n as u64, Relaxed);
+    }
+
+    pub fn allocation_created(&self) {
+        self.allocations_total.fetch_add(1, Relaxed);
+    }
+
+    /// An Allocate refused for a quota or for lack of ports.
+    pub fn allocation_refused(&self) {
+        self.allocation_refusals.fetch_add(1, Relaxed);
+    }
+
+    pub fn auth_failure(&self) {
+        self.auth_failures.fetch_add(1, Relaxed);
+    }
+
+    pub fn binding_request(&self) {
+        self.binding_requests.fetch_add(1, Relaxed);
+    }
+
+    pub fn peer_refused(&self) {
+        self.peers_refused.fetch_add(1, Relaxed);
+    }
+
+    pub fn relayed(&self, direction: Direction, bytes: usize) {
+        let i = direction as usize;
+        self.relayed_bytes[i].fetch_add(bytes as u64, Relaxed);
+        self.relayed_packets[i].fetch_add(1, Relaxed);
+    }
+
+    pub fn dropped(&self, why: Discard) {
+        self.dropped[why as usize].fetch_add(1, Relaxed);
+    }
+
+    pub fn allocations(&self) -> u64 {
+        self.allocations.load(Relaxed)
+    }
+
+    /// Appends the exposition of these metrics to `out`.
+    pub fn render(&self, out: &mut String) {
+        let load = |a: &AtomicU64| a.load(Relaxed);
+        let mut metric = |name: &str, kind: &str, help: &str, samples: &[(&str, u64)]| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (labels, value) in samples {
+                let _ = writeln!(out, "{name}{labels} {value}");
+            }
+        };
+        metric("parlor_turn_allocations", "gauge", "TURN allocations that exist now.",
+            &[("", load(&self.allocations))]);
+        metric("parlor_turn_allocations_total", "counter", "TURN allocations created.",
+            &[("", load(&self.allocations_total))]);
+        metric("parlor_turn_allocation_refusals_total", "counter",
+            "TURN allocations refused for a quota or for lack of relay ports.",
+            &[("", load(&self.allocation_refusals))]);
+        metric("parlor_turn_auth_failures_total", "counter",
+            "TURN requests refused for bad, expired or forged credentials.",
+            &[("", load(&self.auth_failures))]);
+        metric("parlor_turn_binding_requests_total", "counter", "STUN Binding requests answered.",
+            &[("", load(&self.binding_requests))]);
+        metric("parlor_turn_peers_refused_total", "counter",
+            "Permissions and channels refused by the peer address filter.",
+            &[("", load(&self.peers_refused))]);
+        let directions = ["{direction=\"to_peer\"}", "{direction=\"to_client\"}"];
+        let by_direction = |values: &[AtomicU64; 2]| -> Vec<(&str, u64)> {
+            directions.iter().zip(values).map(|(l, v)| (*l, load(v))).collect()
+        };
+        metric("parlor_turn_relayed_bytes_total", "counter",
+            "Application bytes relayed, by direction.", &by_direction(&self.relayed_bytes));
+        metric("parlor_turn_relayed_packets_total", "counter", "Packets relayed, by direction.",
+            &by_direction(&self.relayed_packets));
+        let labels: Vec<String> = Discard::ALL
+            .iter()
+            .map(|d| format!("{{reason=\"{}\"}}", d.label()))
+            .collect();
+        let dropped: Vec<(&str, u64)> = labels
+            .iter()
+            .zip(&self.dropped)
+            .map(|(l, v)| (l.as_str(), load(v)))
+            .collect();
+        metric("parlor_turn_dropped_packets_total", "counter",
+            "Packets the TURN server dropped, by reason.", &dropped);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_turn_metrics() {
+        let m = TurnMetrics::default();
+        m.set_allocations(3);
+        m.auth_failure();
+        m.relayed(Direction::ToClient, 100);
+        m.relayed(Direction::ToClient, 50);
+        m.dropped(Discard::NoPermission);
+        let mut out = String::new();
+        m.render(&mut out);
+        assert!(out.contains("parlor_turn_allocations 3\n"));
+        assert!(out.contains("parlor_turn_auth_failures_total 1\n"));
+        assert!(out.contains("parlor_turn_relayed_bytes_total{direction=\"to_client\"} 150\n"));
+        assert!(out.contains("parlor_turn_relayed_packets_total{direction=\"to_client\"} 2\n"));
+        assert!(out.contains("parlor_turn_relayed_bytes_total{direction=\"to_peer\"} 0\n"));
+        assert!(out.contains("parlor_turn_dropped_packets_total{reason=\"no_permission\"} 1\n"));
+        assert!(out.contains("# TYPE parlor_turn_allocations gauge\n"));
+    }
+}

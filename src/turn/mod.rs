@@ -1,0 +1,241 @@
+//! The built-in STUN and TURN server, so that calls connect across NATs and
+//! firewalls with nothing else to install.
+//!
+//! - STUN Binding (RFC 8489) tells a browser its public address.
+//! - TURN (RFC 8656) relays media for browsers that cannot reach each other:
+//!   allocations, permissions, channels, refreshes and lifetimes, over UDP
+//!   and over TCP (the client leg; relayed addresses are UDP).
+//! - Credentials are ephemeral, the TURN REST API scheme of coturn's
+//!   `use-auth-secret`: each `welcome` carries a username `<expiry>:<peer>`
+//!   and its HMAC password ([`credentials`]). Parlor can hand out such
+//!   credentials for an external coturn instead ([`ice`]).
+//! - The relay refuses non-public peers unless allow-listed ([`filter`]),
+//!   and caps allocations, permissions, channels, lifetimes and bandwidth.
+//!
+//! Layers: [`stun`] is the message codec; [`auth`], [`credentials`],
+//! [`filter`] and [`allocation`] are rules free of I/O and of clocks; [`server`]
+//! is the thin tokio layer that owns the sockets.
+
+pub mod allocation;
+pub mod auth;
+pub mod credentials;
+pub mod filter;
+pub mod ice;
+pub mod metrics;
+pub mod server;
+pub mod stun;
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::time::Duration;
+
+pub use filter::{Cidr, PeerFilter};
+pub use ice::IceServers;
+pub use metrics::TurnMetrics;
+pub use server::TurnServer;
+
+use crate::config::Config;
+use credentials::Secret;
+
+/// The STUN/TURN port of RFC 8489 and RFC 8656.
+pub const DEFAULT_PORT: u16 = 3478;
+
+/// A range of UDP ports, `LOW-HIGH`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortRange {
+    pub low: u16,
+    pub high: u16,
+}
+
+impl PortRange {
+    pub fn parse(text: &str) -> Result<PortRange, String> {
+        let (low, high) = text
+            .split_once('-')
+            .ok_or_else(|| format!("{text:?} is not a port range like 49152-65535"))?;
+        let port = |p: &str| {
+            p.trim()
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| format!("{p:?} is not a port number from 1 to 65535"))
+        };
+        let (low, high) = (port(low)?, port(high)?);
+        if low > high {
+            return Err(format!("the range {text:?} is empty"));
+        }
+        Ok(PortRange { low, high })
+    }
+
+    pub fn ports(&self) -> RangeInclusive<u16> {
+        self.low..=self.high
+    }
+
+    pub fn len(&self) -> usize {
+        usize::from(self.high - self.low) + 1
+    }
+
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+}
+
+impl fmt::Display for PortRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.low, self.high)
+    }
+}
+
+/// Bytes per second: a whole number with an optional SI suffix, k, M or G
+/// (powers of 1000), e.g. `500k`, `10M`; `0` means no limit.
+pub fn parse_byte_rate(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (digits, factor) = match text.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&text[..i], 1_000),
+        Some((i, 'M' | 'm')) => (&text[..i], 1_000_000),
+        Some((i, 'G' | 'g')) => (&text[..i], 1_000_000_000),
+        _ => (text, 1),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(factor))
+        .ok_or_else(|| format!("{text:?} is not a rate like 500k or 10M (bytes per second)"))
+}
+
+/// Where the built-in server listens: `--turn-listen`, or the IP of
+/// `--listen` with port 3478.
+pub fn listen_addr(config: &Config) -> SocketAddr {
+    config
+        .turn_listen
+        .unwrap_or_else(|| SocketAddr::new(config.listen.ip(), DEFAULT_PORT))
+}
+
+/// Everything the built-in server needs, resolved from the configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub external_ip: Option<IpAddr>,
+    pub relay_ports: PortRange,
+    pub realm: String,
+    pub secret: Secret,
+    pub filter: PeerFilter,
+    pub max_allocations: usize,
+    pub user_allocations: usize,
+    /// Bytes per second per user; 0 for no limit.
+    pub user_bandwidth: u64,
+    pub max_lifetime: Duration,
+}
+
+impl Settings {
+    /// Settings from `config`; the secret must have been resolved (see
+    /// [`crate::server::Server::bind`]), else a random one is used.
+    pub fn from_config(config: &Config) -> Settings {
+        Settings {
+            listen: listen_addr(config),
+            external_ip: config.turn_external_ip,
+            relay_ports: config.turn_relay_ports,
+            realm: config.turn_realm.clone(),
+            secret: config
+                .turn_secret
+                .as_deref()
+                .map(Secret::new)
+                .unwrap_or_else(Secret::generate),
+            filter: PeerFilter::new(config.turn_allowed_peers.clone()),
+            max_allocations: config.turn_max_allocations as usize,
+            user_allocations: config.turn_user_allocations as usize,
+            user_bandwidth: config.turn_user_bandwidth,
+            max_lifetime: config.turn_max_lifetime,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn port_ranges() {
+        assert_eq!(PortRange::parse("49152-65535"), Ok(PortRange { low: 49152, high: 65535 }));
+        assert_eq!(PortRange::parse("5000-5000").unwrap().len(), 1);
+        for bad in ["", "5000", "0-10", "10-5", "1-70000", "a-b", "-5"] {
+            assert!(PortRange::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn byte_rates() {
+        assert_eq!(parse_byte_rate("0"), Ok(0));
+        assert_eq!(parse_byte_rate("1500"), Ok(1500));
+        assert_eq!(parse_byte_rate("500k"), Ok(500_000));
+        assert_eq!(parse_byte_rate("10M"), Ok(10_000_000));
+        assert_eq!(parse_byte_rate("2G"), Ok(2_000_000_000));
+        for bad in ["", "M", "1.5M", "-1", "10T", "99999999999999999999"] {
+            assert!(parse_byte_rate(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn turn_is_on_by_default_next_to_listen() {
+        let config = Config::try_parse_from(["parlor"]).unwrap();
+        assert!(!config.turn_disable);
+        assert_eq!(listen_addr(&config), "127.0.0.1:3478".parse().unwrap());
+        assert!(config.turn_allowed_peers.is_empty());
+        assert!(config.turn_urls.is_empty());
+        let config = Config::try_parse_from(["parlor", "--listen", "0.0.0.0:80"]).unwrap();
+        assert_eq!(listen_addr(&config), "0.0.0.0:3478".parse().unwrap());
+        let settings = Settings::from_config(&config);
+        assert_eq!(settings.relay_ports, PortRange { low: 49152, high: 65535 });
+        assert_eq!(settings.user_bandwidth, 10_000_000);
+        assert!(!settings.filter.permits("127.0.0.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn turn_flags_parse() {
+        let config = Config::try_parse_from([
+            "parlor",
+            "--turn-listen",
+            "127.0.0.1:0",
+            "--turn-allowed-peers",
+            "127.0.0.0/8,10.0.0.0/8",
+            "--turn-relay-ports",
+            "40000-40100",
+            "--turn-credential-lifetime",
+            "1h",
+            "--turn-user-bandwidth",
+            "0",
+        ])
+        .unwrap();
+        assert_eq!(config.turn_listen, Some("127.0.0.1:0".parse().unwrap()));
+        assert_eq!(config.turn_allowed_peers.len(), 2);
+        assert_eq!(config.turn_credential_lifetime, Duration::from_secs(3600));
+        let settings = Settings::from_config(&config);
+        assert!(settings.filter.permits("127.0.0.1".parse().unwrap()));
+        assert!(!settings.filter.permits("192.168.0.1".parse().unwrap()));
+        assert!(Config::try_parse_from(["parlor", "--turn-allowed-peers", "localhost"]).is_err());
+        assert!(Config::try_parse_from(["parlor", "--turn-credential-lifetime", "0s"]).is_err());
+        // An external server needs the shared secret, and excludes disabling.
+        assert!(Config::try_parse_from(["parlor", "--turn-url", "turn:t.example:3478"]).is_err());
+        let external = Config::try_parse_from([
+            "parlor",
+            "--turn-url",
+            "turn:t.example:3478?transport=udp,turns:t.example:5349",
+            "--turn-secret",
+            "s",
+        ])
+        .unwrap();
+        assert_eq!(external.turn_urls.len(), 2);
+        assert!(
+            Config::try_parse_from([
+                "parlor",
+                "--turn-url",
+                "turn:t.example",
+                "--turn-secret",
+                "s",
+                "--turn-disable"
+            ])
+            .is_err()
+        );
+    }
+}
