@@ -361,4 +361,44 @@ mod tests {
             r#"{"type":"welcome","room":"r","id":"a","peers":[{"id":"b"}],"iceServers":[],"resume":"t"}"#
         );
     }
+
+    mod properties {
+        //! Whatever arrives, parsing answers with a message or a
+        //! `bad-request`, and never panics.
+
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+            #[test]
+            fn arbitrary_text_never_panics(text in any::<String>()) {
+                if let Err(err) = parse_client_message(&text) {
+                    prop_assert_eq!(err.refusal.code, ErrorCode::BadRequest);
+                }
+            }
+
+            #[test]
+            fn json_shaped_frames_never_panic(
+                kind in prop_oneof![
+                    Just("join".to_owned()), Just("signal".to_owned()),
+                    Just("leave".to_owned()), "[a-z-]{0,8}"
+                ],
+                field in prop_oneof![
+                    Just("room"), Just("name"), Just("to"), Just("data"), Just("resume")
+                ],
+                value in prop_oneof![
+                    Just("null".to_owned()), Just("{}".to_owned()), Just("[]".to_owned()),
+                    any::<i64>().prop_map(|n| n.to_string()),
+                    any::<String>().prop_map(|s| serde_json::to_string(&s).unwrap()),
+                    "\\{[\"a-z:,0-9 ]{0,20}\\}",
+                ],
+            ) {
+                let text = format!(r#"{{"type":"{kind}","{field}":{value}}}"#);
+                if let Err(err) = parse_client_message(&text) {
+                    prop_assert_eq!(err.refusal.code, ErrorCode::BadRequest);
+                }
+            }
+        }
+    }
 }

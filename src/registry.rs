@@ -670,4 +670,106 @@ mod tests {
             ErrorCode::RateLimited
         );
     }
+
+    mod properties {
+        //! Random sequences of events: no panic, the indexes always agree
+        //! with the rooms, and every refusal changes nothing.
+
+        use super::*;
+        use proptest::prelude::*;
+
+        #[derive(Debug, Clone)]
+        enum Event {
+            Create(usize),
+            Join { conn: u64, room: usize, resume: Option<usize> },
+            Leave(u64),
+            Disconnect { conn: u64, keep_seat: bool },
+            Signal { from: u64, to: usize },
+            Elapse(u64),
+            ReleaseAway,
+            ForgetIdle,
+        }
+
+        fn event() -> impl Strategy<Value = Event> {
+            prop_oneof![
+                (2usize..5).prop_map(Event::Create),
+                (0u64..6, 0usize..4, proptest::option::of(0usize..8))
+                    .prop_map(|(conn, room, resume)| Event::Join { conn, room, resume }),
+                (0u64..6).prop_map(Event::Leave),
+                (0u64..6, any::<bool>())
+                    .prop_map(|(conn, keep_seat)| Event::Disconnect { conn, keep_seat }),
+                (0u64..6, 0usize..8).prop_map(|(from, to)| Event::Signal { from, to }),
+                (0u64..40).prop_map(Event::Elapse),
+                Just(Event::ReleaseAway),
+                Just(Event::ForgetIdle),
+            ]
+        }
+
+        fn check_invariants(r: &MemoryRegistry) {
+            let seats: usize = r.rooms.values().map(|room| room.members().len()).sum();
+            assert_eq!(seats, r.members, "member count");
+            for (conn, (room_id, peer_id)) in &r.joined {
+                let member = r.rooms[room_id].member(peer_id).expect("indexed member exists");
+                assert_eq!(member.conn(), Some(*conn));
+            }
+            for (room_id, room) in &r.rooms {
+                assert!(room.members().len() <= room.capacity());
+                for member in room.members() {
+                    if let Some(conn) = member.conn() {
+                        assert_eq!(r.joined[&conn], (room_id.clone(), member.peer.id.clone()));
+                    }
+                }
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+            #[test]
+            fn any_sequence_of_events_keeps_the_registry_consistent(
+                events in proptest::collection::vec(event(), 1..60)
+            ) {
+                let grace = Duration::from_secs(30);
+                let idle = Duration::from_secs(60);
+                let mut now = Instant::now();
+                let mut r = MemoryRegistry::new(RegistryLimits { max_rooms: 3 });
+                let mut rooms: Vec<String> = vec!["unknown".into()];
+                let mut peers: Vec<String> = vec!["nobody".into()];
+                for event in events {
+                    let before = snapshot(&r);
+                    let refused = match event {
+                        Event::Create(capacity) => match r.create_room(capacity, now) {
+                            Ok(room) => { rooms.push(room); false }
+                            Err(_) => true,
+                        },
+                        Event::Join { conn, room, resume } => {
+                            let room = &rooms[room % rooms.len()];
+                            let resume = resume.map(|p| Resume {
+                                peer_id: peers[p % peers.len()].clone(),
+                                capacity: 2,
+                            });
+                            match r.join(conn, room, None, resume, now) {
+                                Ok(joined) => { peers.push(joined.peer.id); false }
+                                Err(_) => true,
+                            }
+                        }
+                        Event::Leave(conn) => r.leave(conn, now).is_err(),
+                        Event::Disconnect { conn, keep_seat } => {
+                            r.disconnect(conn, now, keep_seat);
+                            false
+                        }
+                        Event::Signal { from, to } => {
+                            r.route_signal(from, &peers[to % peers.len()], "m").is_err()
+                        }
+                        Event::Elapse(secs) => { now += Duration::from_secs(secs); false }
+                        Event::ReleaseAway => { r.release_away(now, grace); false }
+                        Event::ForgetIdle => { r.forget_idle_rooms(now, idle); false }
+                    };
+                    if refused {
+                        prop_assert_eq!(snapshot(&r), before);
+                    }
+                    check_invariants(&r);
+                }
+            }
+        }
+    }
 }
