@@ -3,6 +3,7 @@
 //! run a working server with no file and no flag at all.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
@@ -105,6 +106,28 @@ pub struct Config {
     )]
     pub allowed_origins: Vec<String>,
 
+    /// PEM certificate chain to serve HTTPS and WSS with (needs --tls-key).
+    /// Browsers allow camera and microphone only on secure pages, so any
+    /// address but localhost needs HTTPS.
+    #[arg(long, env = "PARLOR_TLS_CERT", requires = "tls_key", help_heading = "HTTPS")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "PARLOR_TLS_KEY", requires = "tls_cert", help_heading = "HTTPS")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Serve HTTPS with a certificate made at start for this machine's names
+    /// and addresses; its fingerprint is printed so visitors can check the
+    /// browser's warning. For a LAN without a real certificate.
+    #[arg(long, env = "PARLOR_TLS_SELF_SIGNED", conflicts_with = "tls_cert",
+          help_heading = "HTTPS")]
+    pub tls_self_signed: bool,
+
+    /// Log format: text for people, json for log collectors. The level is
+    /// set with PARLOR_LOG (e.g. debug, or parlor=debug).
+    #[arg(long, env = "PARLOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
     /// STUN or TURN URL handed to clients in `welcome` (repeatable, or
     /// comma-separated in the variable), e.g. stun:stun.example.org:3478.
     #[arg(long = "ice-server", env = "PARLOR_ICE_SERVERS", value_delimiter = ',')]
@@ -191,6 +214,12 @@ fn parse_positive_duration(text: &str) -> Result<Duration, String> {
         Ok(_) => Err("must be at least one second".into()),
         Err(err) => Err(err.to_string()),
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[cfg(test)]

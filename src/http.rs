@@ -6,7 +6,10 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::connect_info::Connected;
 use axum::extract::{ConnectInfo, Path, State};
+use axum::serve::{IncomingStream, Listener};
+use tokio::net::{TcpListener, TcpStream};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -18,6 +21,7 @@ use crate::assets;
 use crate::hub::Hub;
 use crate::protocol::{ErrorCode, MAX_FRAME_BYTES, Refusal};
 use crate::session::{self, Settings};
+use crate::tls::TlsListener;
 
 /// Socket read chunk of a WebSocket. Small, because it is allocated for
 /// every connection, idle or not; larger messages still assemble fine.
@@ -25,6 +29,41 @@ const READ_BUFFER_BYTES: usize = 4 * 1024;
 
 /// Largest request body the API reads.
 const MAX_BODY_BYTES: usize = 4 * 1024;
+
+/// The client's address, from a plain or a TLS listener alike.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub SocketAddr);
+
+impl Connected<IncomingStream<'_, PlainListener>> for ClientAddr {
+    fn connect_info(stream: IncomingStream<'_, PlainListener>) -> Self {
+        ClientAddr(*stream.remote_addr())
+    }
+}
+
+impl Connected<IncomingStream<'_, TlsListener>> for ClientAddr {
+    fn connect_info(stream: IncomingStream<'_, TlsListener>) -> Self {
+        ClientAddr(*stream.remote_addr())
+    }
+}
+
+/// Plain TCP, with Nagle's algorithm off: signaling messages are small and
+/// latency-bound.
+pub struct PlainListener(pub TcpListener);
+
+impl Listener for PlainListener {
+    type Io = TcpStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        let (stream, addr) = Listener::accept(&mut self.0).await;
+        let _ = stream.set_nodelay(true);
+        (stream, addr)
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.0.local_addr()
+    }
+}
 
 #[derive(Clone)]
 struct AppState {
@@ -115,7 +154,7 @@ struct CreateRoom {
 
 async fn create_room(
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ConnectInfo(ClientAddr(client)): ConnectInfo<ClientAddr>,
     body: Bytes,
 ) -> Response {
     let capacity = if body.iter().all(u8::is_ascii_whitespace) {
@@ -174,7 +213,7 @@ async fn room_status(State(state): State<AppState>, Path(room): Path<String>) ->
 
 async fn websocket(
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ConnectInfo(ClientAddr(client)): ConnectInfo<ClientAddr>,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
@@ -264,8 +303,12 @@ mod tests {
     }
 }
 
-async fn healthz() -> &'static str {
-    "ok\n"
+async fn healthz(State(state): State<AppState>) -> Response {
+    if state.hub.is_shutting_down() {
+        (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response()
+    } else {
+        "ok\n".into_response()
+    }
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {

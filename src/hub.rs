@@ -9,12 +9,12 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::Utf8Bytes;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, watch};
 
 use crate::config::Config;
 use crate::limits::{AddressLimits, AddressTable, ConnectionRefused};
@@ -41,6 +41,8 @@ pub struct Hub {
     send_queue: usize,
     resume_key: ResumeKey,
     resume_grace: Duration,
+    /// Becomes true once, when the server starts shutting down.
+    shutting_down: watch::Sender<bool>,
 }
 
 struct State {
@@ -51,6 +53,9 @@ struct State {
 struct Outbox {
     tx: mpsc::Sender<Utf8Bytes>,
     evict: Arc<Notify>,
+    /// Set when a message could not be queued: nothing after it is queued
+    /// either, so the client sees its messages end, never a gap.
+    overflowed: AtomicBool,
 }
 
 /// A connection's end of the hub: its id, the messages queued for it, and
@@ -86,6 +91,7 @@ impl Hub {
                 None => ResumeKey::new(&ids::random_bytes::<32>()),
             },
             resume_grace: config.resume_grace,
+            shutting_down: watch::Sender::new(false),
         }
     }
 
@@ -138,6 +144,31 @@ impl Hub {
         allowed
     }
 
+    /// Marks the server as shutting down: health checks fail from now on
+    /// and every session is told to close.
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.send_replace(true);
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        *self.shutting_down.borrow()
+    }
+
+    /// Completes once the server is shutting down.
+    pub fn shutdown_started(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut receiver = self.shutting_down.subscribe();
+        async move {
+            let _ = receiver.wait_for(|stopping| *stopping).await;
+        }
+    }
+
+    /// Completes when no connection is left.
+    pub async fn drained(&self) {
+        while !self.lock().outboxes.is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Registers a new connection.
     pub fn connect(&self) -> Connection {
         let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
@@ -148,6 +179,7 @@ impl Hub {
             Outbox {
                 tx,
                 evict: evicted.clone(),
+                overflowed: AtomicBool::new(false),
             },
         );
         self.metrics.connection_opened();
@@ -164,7 +196,7 @@ impl Hub {
         let keep_seat = lost && !self.resume_grace.is_zero();
         let mut state = self.lock();
         if let Some(left) = state.registry.disconnect(conn, Instant::now(), keep_seat) {
-            tracing::info!(peer = %left.peer_id, "left: connection closed");
+            tracing::info!(room = %left.room, peer = %left.peer_id, "left: connection closed");
             self.tell_left(&state, left);
         }
         state.outboxes.remove(&conn);
@@ -176,7 +208,7 @@ impl Hub {
     pub fn release_away(&self) {
         let mut state = self.lock();
         for left in state.registry.release_away(Instant::now(), self.resume_grace) {
-            tracing::info!(peer = %left.peer_id, "left: did not resume in time");
+            tracing::info!(room = %left.room, peer = %left.peer_id, "left: did not resume in time");
             self.tell_left(&state, left);
         }
     }
@@ -274,7 +306,7 @@ impl Hub {
     pub fn leave(&self, conn: ConnId) -> Result<(), Refusal> {
         let mut state = self.lock();
         let left = state.registry.leave(conn, Instant::now())?;
-        tracing::info!(peer = %left.peer_id, "left");
+        tracing::info!(room = %left.room, peer = %left.peer_id, "left");
         self.tell_left(&state, left);
         Ok(())
     }
@@ -296,7 +328,7 @@ impl Hub {
             Delivery::Now(receiver) => self.deliver(&state, receiver, message),
             Delivery::Parked => {}
             Delivery::SeatReleased(left) => {
-                tracing::info!(peer = %left.peer_id, "left: too much waited for it");
+                tracing::info!(room = %left.room, peer = %left.peer_id, "left: too much waited for it");
                 self.tell_left(&state, left);
             }
         }
@@ -333,9 +365,13 @@ impl Hub {
         let Some(outbox) = state.outboxes.get(&conn) else {
             return;
         };
+        if outbox.overflowed.load(Ordering::Relaxed) {
+            return;
+        }
         match outbox.tx.try_send(text) {
             Ok(()) => self.metrics.message_out(),
             Err(mpsc::error::TrySendError::Full(_)) => {
+                outbox.overflowed.store(true, Ordering::Relaxed);
                 self.metrics.slow_client_dropped();
                 outbox.evict.notify_one();
             }

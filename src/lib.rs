@@ -24,4 +24,5 @@ pub mod registry;
 pub mod room;
 pub mod server;
 pub mod session;
+pub mod tls;
 pub mod turn;

@@ -3,18 +3,21 @@
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use parlor::config::Config;
+use parlor::config::{Config, LogFormat};
 use parlor::server::{Server, shutdown_signal};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let config = Config::parse();
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_env("PARLOR_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
         )
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
 
     let listen = config.listen;
     let server = match Server::bind(config).await {
@@ -26,12 +29,21 @@ async fn main() -> std::process::ExitCode {
     };
     match server.local_addr() {
         // Tests and scripts read this line to learn the port of --listen :0.
-        Ok(addr) => println!("Parlor is running at http://{addr}/"),
+        Ok(addr) => {
+            let scheme = if server.certificate().is_some() { "https" } else { "http" };
+            println!("Parlor is running at {scheme}://{addr}/");
+        }
         Err(err) => tracing::warn!(%err, "cannot read the bound address"),
     }
     if let Some(addr) = server.turn_addr() {
         // Tests read this line to learn the port of --turn-listen :0.
         println!("Parlor STUN/TURN is listening on {addr} (UDP and TCP)");
+    }
+    if let Some(certificate) = server.certificate() {
+        if !certificate.names.is_empty() {
+            println!("Self-signed certificate for {}", certificate.names.join(", "));
+        }
+        println!("Certificate SHA-256 fingerprint {}", certificate.fingerprint);
     }
     match server.run(shutdown_signal()).await {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -44,6 +44,7 @@ pub struct Joined {
 /// What a leave produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Left {
+    pub room: String,
     pub peer_id: String,
     /// The members still in the room, to be told `peer-left`.
     pub notify: Vec<ConnId>,
@@ -153,6 +154,7 @@ impl MemoryRegistry {
         }
         self.members -= 1;
         Some(Left {
+            room: room_id.to_owned(),
             peer_id: member.peer.id,
             notify: room.connections_except(peer_id),
         })
@@ -558,6 +560,7 @@ mod tests {
         assert_eq!(
             released,
             vec![Left {
+                room: room.clone(),
                 peer_id: b.id,
                 notify: vec![1]
             }]
@@ -579,6 +582,7 @@ mod tests {
         assert_eq!(
             r.route_signal(1, &b.id, "m"),
             Ok(Delivery::SeatReleased(Left {
+                room: room.clone(),
                 peer_id: b.id.clone(),
                 notify: vec![1]
             }))

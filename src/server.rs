@@ -6,13 +6,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::http;
 use crate::hub::Hub;
 use crate::session::Settings;
+use crate::tls;
 use crate::turn::{self, TurnServer};
 
 /// How long open connections get to finish after a shutdown signal.
@@ -21,6 +21,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// A bound, not yet running server.
 pub struct Server {
     listener: TcpListener,
+    tls: Option<tls::Certificate>,
     hub: Arc<Hub>,
     config: Config,
     turn: Option<TurnServer>,
@@ -28,11 +29,17 @@ pub struct Server {
 
 impl Server {
     pub async fn bind(mut config: Config) -> io::Result<Server> {
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(tls::from_files(cert, key)?),
+            _ if config.tls_self_signed => Some(tls::self_signed(config.listen.ip())?),
+            _ => None,
+        };
         let listener = TcpListener::bind(config.listen).await?;
         let turn = bind_turn(&mut config).await?;
         let hub = Arc::new(Hub::new(&config));
         Ok(Server {
             listener,
+            tls,
             hub,
             config,
             turn,
@@ -43,13 +50,19 @@ impl Server {
         self.listener.local_addr()
     }
 
+    /// The server's certificate, when it serves HTTPS.
+    pub fn certificate(&self) -> Option<&tls::Certificate> {
+        self.tls.as_ref()
+    }
+
     /// Where the built-in STUN/TURN server listens (UDP and TCP), if it runs.
     pub fn turn_addr(&self) -> Option<SocketAddr> {
         self.turn.as_ref().map(TurnServer::local_addr)
     }
 
-    /// Serves until `shutdown` completes, then gives open connections
-    /// [`SHUTDOWN_GRACE`] to end.
+    /// Serves until `shutdown` completes; then stops accepting, asks every
+    /// WebSocket client to go (close status 1001, so that clients reconnect
+    /// to the next instance) and waits up to [`SHUTDOWN_GRACE`] for them.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
         let sweeper = tokio::spawn(sweep(
             self.hub.clone(),
@@ -64,26 +77,31 @@ impl Server {
         let _turn = self
             .turn
             .map(|turn| turn.spawn(self.hub.metrics().turn.clone()));
+        let hub = self.hub.clone();
         let app = http::router(self.hub, settings, &self.config.allowed_origins)
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel();
+            .into_make_service_with_connect_info::<http::ClientAddr>();
+        let stopping = hub.clone();
         let shutdown = async move {
             shutdown.await;
-            let _ = stopping_tx.send(());
+            stopping.begin_shutdown();
         };
-        // Signaling messages are small and latency-bound: no Nagle delay.
-        let listener = self.listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let serve = axum::serve(listener, app).with_graceful_shutdown(shutdown);
-        let serve = tokio::spawn(async move { serve.await });
-        let result = tokio::select! {
-            result = serve => result.unwrap_or_else(|e| Err(io::Error::other(e))),
-            () = async {
-                let _ = stopping_rx.await;
-                tokio::time::sleep(SHUTDOWN_GRACE).await;
-            } => Ok(()),
+        let result = match self.tls {
+            Some(certificate) => {
+                let listener = tls::TlsListener::new(self.listener, certificate.config)?;
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+            None => {
+                axum::serve(http::PlainListener(self.listener), app)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
         };
+        // WebSocket sessions outlive the HTTP server's own draining.
+        if tokio::time::timeout(SHUTDOWN_GRACE, hub.drained()).await.is_err() {
+            tracing::warn!("closing with WebSocket connections still open");
+        }
         sweeper.abort();
         result
     }

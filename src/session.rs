@@ -45,6 +45,7 @@ enum Ending {
     Silent,
     Oversized,
     TooSlow,
+    ServerShutdown,
 }
 
 /// Runs the session; `_admission` holds its place under the connection caps
@@ -73,7 +74,11 @@ pub async fn run(
         rate: TokenBucket::new(settings.message_rate, std::time::Instant::now()),
         host,
     };
-    let ending = read_loop(&mut session, &mut stream, &evicted, settings.ping_timeout).await;
+    let shutdown = hub.shutdown_started();
+    let ending = tokio::select! {
+        ending = read_loop(&mut session, &mut stream, &evicted, settings.ping_timeout) => ending,
+        () = shutdown => Ending::ServerShutdown,
+    };
     hub.disconnect(id, !matches!(ending, Ending::ClientLeft | Ending::Oversized));
 
     let close = match ending {
@@ -87,6 +92,7 @@ pub async fn run(
             Some((close_code::SIZE, "frame larger than 64 KiB"))
         }
         Ending::TooSlow => Some((close_code::POLICY, "too slow to keep up with messages")),
+        Ending::ServerShutdown => Some((close_code::AWAY, "the server is restarting")),
     };
     if let Some((code, reason)) = close {
         let _ = close_tx.send(CloseFrame {
@@ -132,6 +138,10 @@ async fn read_loop(
                         Ending::Lost
                     },
                 }
+                // Frames already buffered are ready at once, so without this
+                // a burst is handled in one go while the writers it woke
+                // wait, and a receiver that reads fine overflows its outbox.
+                tokio::task::yield_now().await;
             }
             () = evicted.notified() => return Ending::TooSlow,
             () = sleep_until(deadline) => return Ending::Silent,

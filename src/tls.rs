@@ -1,0 +1,217 @@
+//! HTTPS and WSS. Browsers give the camera and microphone only to secure
+//! pages, and a page served from another machine is secure only over TLS;
+//! so a LAN deployment needs a certificate: one from files, or one made at
+//! start for this machine's names and addresses.
+//!
+//! TLS handshakes run in their own tasks, so a client that stalls in its
+//! handshake cannot hold up anyone else's connection.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::ServerConfig;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use sha2::{Digest, Sha256};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+
+/// Longest a client may take to finish its TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Finished handshakes waiting for the HTTP server to take them.
+const ACCEPT_QUEUE: usize = 128;
+
+/// A server certificate and what to tell the operator about it.
+pub struct Certificate {
+    pub config: Arc<ServerConfig>,
+    /// SHA-256 of the certificate, as colon-separated hex (the way browsers
+    /// show it), so that a person can check what their browser warns about.
+    pub fingerprint: String,
+    /// The names and addresses a made-up certificate is valid for.
+    pub names: Vec<String>,
+}
+
+fn server_config(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> io::Result<Arc<ServerConfig>> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(io::Error::other)?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|err| io::Error::new(io::ErrorKind::InvalidData, err))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+fn fingerprint(cert: &CertificateDer<'_>) -> String {
+    let digest = Sha256::digest(cert.as_ref());
+    let hex: Vec<String> = digest.iter().map(|b| format!("{b:02X}")).collect();
+    hex.join(":")
+}
+
+/// Reads a PEM certificate chain and private key.
+pub fn from_files(cert_path: &Path, key_path: &Path) -> io::Result<Certificate> {
+    let invalid = |path: &Path, err: rustls::pki_types::pem::Error| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{}: {err}", path.display()),
+        )
+    };
+    let chain = CertificateDer::pem_file_iter(cert_path)
+        .map_err(|e| invalid(cert_path, e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| invalid(cert_path, e))?;
+    let leaf = chain.first().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{}: no certificate in the file", cert_path.display()),
+        )
+    })?;
+    let fingerprint = fingerprint(leaf);
+    let key = PrivateKeyDer::from_pem_file(key_path).map_err(|e| invalid(key_path, e))?;
+    Ok(Certificate {
+        config: server_config(chain, key)?,
+        fingerprint,
+        names: Vec::new(),
+    })
+}
+
+/// Makes a self-signed certificate for this machine: `localhost`, its host
+/// name, the listening address, and every address of its interfaces.
+pub fn self_signed(listen: IpAddr) -> io::Result<Certificate> {
+    let mut names = vec!["localhost".to_owned()];
+    if let Ok(host) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+        let host = host.trim();
+        if !host.is_empty() && host != "localhost" {
+            names.push(host.to_owned());
+        }
+    }
+    let mut addresses = vec![listen];
+    if listen.is_unspecified() {
+        addresses = if_addrs::get_if_addrs()
+            .map(|interfaces| interfaces.into_iter().map(|i| i.ip()).collect())
+            .unwrap_or_default();
+    }
+    for ip in [IpAddr::from([127, 0, 0, 1]), IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1])] {
+        addresses.push(ip);
+    }
+    for ip in addresses {
+        let ip = ip.to_string();
+        if !names.contains(&ip) {
+            names.push(ip);
+        }
+    }
+    let made = rcgen::generate_simple_self_signed(names.clone()).map_err(io::Error::other)?;
+    let cert = made.cert.der().clone();
+    let key = PrivateKeyDer::try_from(made.signing_key.serialize_der()).map_err(io::Error::other)?;
+    Ok(Certificate {
+        fingerprint: fingerprint(&cert),
+        config: server_config(vec![cert], key)?,
+        names,
+    })
+}
+
+/// A listener that yields connections whose TLS handshake is done.
+pub struct TlsListener {
+    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    local_addr: SocketAddr,
+    acceptor_task: tokio::task::JoinHandle<()>,
+}
+
+impl TlsListener {
+    pub fn new(listener: TcpListener, config: Arc<ServerConfig>) -> io::Result<TlsListener> {
+        let local_addr = listener.local_addr()?;
+        let (tx, ready) = mpsc::channel(ACCEPT_QUEUE);
+        let acceptor = TlsAcceptor::from(config);
+        let acceptor_task = tokio::spawn(async move {
+            loop {
+                let (tcp, peer) = match listener.accept().await {
+                    Ok(accepted) => accepted,
+                    Err(err) => {
+                        // Out of file descriptors, say: wait rather than spin.
+                        tracing::warn!(%err, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = tcp.set_nodelay(true);
+                let (acceptor, tx) = (acceptor.clone(), tx.clone());
+                tokio::spawn(async move {
+                    let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp));
+                    if let Ok(Ok(stream)) = handshake.await {
+                        let _ = tx.send((stream, peer)).await;
+                    }
+                });
+            }
+        });
+        Ok(TlsListener {
+            ready,
+            local_addr,
+            acceptor_task,
+        })
+    }
+}
+
+impl Drop for TlsListener {
+    fn drop(&mut self) {
+        self.acceptor_task.abort();
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.ready.recv().await {
+            Some(accepted) => accepted,
+            // The acceptor task ends only with the listener itself.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        Ok(self.local_addr)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn self_signed_certificate_covers_local_names() {
+        let cert = self_signed(IpAddr::from([127, 0, 0, 1])).unwrap();
+        assert!(cert.names.contains(&"localhost".to_owned()));
+        assert!(cert.names.contains(&"127.0.0.1".to_owned()));
+        assert!(cert.names.contains(&"::1".to_owned()));
+        assert_eq!(cert.fingerprint.len(), 32 * 3 - 1);
+        assert_eq!(cert.config.alpn_protocols, [b"http/1.1".to_vec()]);
+    }
+
+    #[test]
+    fn files_are_read_and_bad_files_refused() {
+        let dir = std::env::temp_dir().join(format!("parlor-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let made = rcgen::generate_simple_self_signed(vec!["parlor.test".to_owned()]).unwrap();
+        let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert_path, made.cert.pem()).unwrap();
+        std::fs::write(&key_path, made.signing_key.serialize_pem()).unwrap();
+        let cert = from_files(&cert_path, &key_path).unwrap();
+        assert_eq!(cert.fingerprint, fingerprint(made.cert.der()));
+
+        std::fs::write(&key_path, "not a key").unwrap();
+        assert!(from_files(&cert_path, &key_path).is_err());
+        std::fs::write(&cert_path, "").unwrap();
+        assert!(from_files(&cert_path, &key_path).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

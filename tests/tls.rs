@@ -1,0 +1,182 @@
+//! HTTPS and WSS with `--tls-self-signed`: the printed fingerprint is the
+//! certificate the server presents, and the API and the WebSocket protocol
+//! work over TLS. The client trusts exactly that fingerprint.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+
+use futures_util::{SinkExt, StreamExt};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+use tokio_tungstenite::tungstenite::Message;
+
+struct TlsServer {
+    child: Child,
+    addr: SocketAddr,
+    fingerprint: String,
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start() -> TlsServer {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_parlor"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-self-signed",
+            "--turn-disable",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("parlor starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut next = || lines.next().expect("a line").expect("readable");
+    let first = next();
+    let addr = first
+        .strip_prefix("Parlor is running at https://")
+        .and_then(|rest| rest.strip_suffix('/'))
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+        .parse()
+        .unwrap();
+    let names = next();
+    assert!(
+        names.contains("localhost") && names.contains("127.0.0.1"),
+        "{names}"
+    );
+    let fingerprint = next()
+        .strip_prefix("Certificate SHA-256 fingerprint ")
+        .expect("the fingerprint line")
+        .to_owned();
+    TlsServer {
+        child,
+        addr,
+        fingerprint,
+    }
+}
+
+/// Accepts exactly the certificate with the pinned SHA-256 fingerprint.
+#[derive(Debug)]
+struct Pinned(String);
+
+impl ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let seen: Vec<String> = Sha256::digest(end_entity)
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect();
+        if seen.join(":") == self.0 {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::General("fingerprint mismatch".into()))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &algorithms())
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &algorithms())
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        algorithms().supported_schemes()
+    }
+}
+
+fn algorithms() -> rustls::crypto::WebPkiSupportedAlgorithms {
+    rustls::crypto::ring::default_provider().signature_verification_algorithms
+}
+
+async fn connect(server: &TlsServer, fingerprint: &str) -> std::io::Result<TlsStream<TcpStream>> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(Pinned(fingerprint.to_owned())))
+        .with_no_client_auth();
+    let tcp = TcpStream::connect(server.addr).await?;
+    TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+}
+
+#[tokio::test]
+async fn https_serves_the_api_with_the_printed_certificate() {
+    let server = start();
+    let mut tls = connect(&server, &server.fingerprint)
+        .await
+        .expect("handshake");
+    tls.write_all(
+        b"POST /api/rooms HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut answer = String::new();
+    tls.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    assert!(answer.contains("\"capacity\":2"), "{answer}");
+
+    let wrong = "00"
+        .repeat(32)
+        .as_bytes()
+        .chunks(2)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect::<Vec<_>>()
+        .join(":");
+    assert!(
+        connect(&server, &wrong).await.is_err(),
+        "another certificate is refused"
+    );
+}
+
+#[tokio::test]
+async fn wss_carries_the_protocol() {
+    let server = start();
+    let tls = connect(&server, &server.fingerprint).await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::client_async("wss://localhost/ws", tls)
+        .await
+        .expect("WebSocket over TLS");
+    ws.send(Message::text(r#"{"type":"join","room":"nope"}"#))
+        .await
+        .unwrap();
+    let Some(Ok(Message::Text(text))) = ws.next().await else {
+        panic!("no answer");
+    };
+    let answer: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(answer["type"], "error");
+    assert_eq!(answer["code"], "room-not-found");
+}
