@@ -1,0 +1,146 @@
+// Entry point: picks the screen from the address and wires the modules.
+//
+// Why a module of its own: the other modules each do one thing and know
+// nothing of each other's order; this is the only place that says "first
+// look the room up, then ask for devices, then join, then show the call".
+
+import { createRoom, roomStatus, roomFromInput, roomLink, isRoomId } from './api.js';
+import { LocalMedia } from './media.js';
+import { Call } from './call.js';
+import { ProtocolError } from './signaling.js';
+import * as ui from './ui.js';
+
+const NAME_KEY = 'parlor.name';
+
+function savedName() {
+  try {
+    return localStorage.getItem(NAME_KEY) ?? '';
+  } catch {
+    return ''; // storage disabled
+  }
+}
+
+function saveName(name) {
+  try {
+    if (name) localStorage.setItem(NAME_KEY, name);
+    else localStorage.removeItem(NAME_KEY);
+  } catch {
+    // storage disabled: nothing to remember with
+  }
+}
+
+/**
+ * The camera we ask for: HD for one-to-one calls; smaller in group rooms,
+ * where everyone sends to everyone (a mesh).
+ */
+function videoConstraints(capacity) {
+  return capacity > 2
+    ? { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 24, max: 30 } }
+    : { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30, max: 30 } };
+}
+
+function startPage() {
+  ui.startPage({
+    parse: roomFromInput,
+    onCreate: async (capacity) => {
+      const made = await createRoom(capacity);
+      return { link: roomLink(made.room), capacity: made.capacity };
+    },
+    onJoin: (room) => location.assign(`/r/${encodeURIComponent(room)}`),
+  });
+}
+
+const home = { label: 'Start a new room', href: '/' };
+
+function notFound() {
+  ui.showMessage({ kind: 'room-not-found', actions: [home] });
+}
+
+function full(capacity) {
+  ui.showMessage({
+    kind: 'room-full',
+    text:
+      capacity > 2
+        ? `All ${capacity} places in this group call are taken. Try again later, or start a new room.`
+        : 'This is a one-to-one call and two people are already in it. Try again later, or start a new room.',
+    actions: [{ label: 'Try again', onClick: () => location.reload() }, home],
+  });
+}
+
+async function roomPage(room) {
+  if (!isRoomId(room)) return notFound();
+  let info = null;
+  try {
+    info = await roomStatus(room);
+  } catch (error) {
+    if (error.code === 'room-not-found') return notFound();
+    if (error.code === 'unreachable') {
+      return ui.showMessage({
+        kind: 'unreachable',
+        actions: [{ label: 'Try again', onClick: () => location.reload() }],
+      });
+    }
+    // Anything else: carry on, the join itself will tell.
+  }
+  if (info && info.members >= info.capacity) return full(info.capacity);
+
+  const capacity = info?.capacity ?? 2;
+  const media = new LocalMedia({ video: videoConstraints(capacity) });
+  const ready = media.start();
+  ui.prejoin({
+    info,
+    media,
+    name: savedName(),
+    onJoin: async (name) => {
+      saveName(name);
+      await ready;
+      joinCall({ room, name, media, capacity });
+    },
+  });
+}
+
+async function joinCall({ room, name, media, capacity }) {
+  const call = new Call({ room, name, media });
+  const leave = () => {
+    call.hangUp();
+    media.stop();
+    ui.showMessage({
+      kind: 'left',
+      actions: [{ label: 'Rejoin', onClick: () => location.reload() }, { label: 'Back to start', href: '/' }],
+    });
+  };
+  ui.callView({ call, media, capacity, link: roomLink(room), selfName: name, onLeave: leave });
+  call.addEventListener('fatal', (event) => {
+    media.stop();
+    if (event.detail.code === 'room-not-found') notFound();
+    else if (event.detail.code === 'room-full') full(capacity);
+    else ui.showMessage({ kind: 'lost', actions: [{ label: 'Rejoin', onClick: () => location.reload() }, home] });
+  });
+  addEventListener('pagehide', () => call.hangUp());
+  try {
+    await call.start();
+  } catch (error) {
+    media.stop();
+    const code = error instanceof ProtocolError ? error.code : 'error';
+    if (code === 'room-full') full(capacity);
+    else if (code === 'room-not-found') notFound();
+    else if (code === 'unreachable' || code === 'closed') {
+      ui.showMessage({ kind: 'unreachable', actions: [{ label: 'Try again', onClick: () => location.reload() }] });
+    } else {
+      ui.showMessage({ kind: 'error', text: error.message, actions: [{ label: 'Try again', onClick: () => location.reload() }, home] });
+    }
+  }
+}
+
+const match = location.pathname.match(/^\/r\/([^/]+)\/?$/);
+if (match) {
+  let room = '';
+  try {
+    room = decodeURIComponent(match[1]);
+  } catch {
+    // a broken %-escape: not a room
+  }
+  roomPage(room);
+} else {
+  startPage();
+}

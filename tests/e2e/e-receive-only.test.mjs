@@ -1,0 +1,81 @@
+// (e) Someone whose camera and microphone are blocked. D is a Chromium
+// without fake devices whose camera and microphone permissions are denied
+// (a real NotAllowedError from getUserMedia). D sees the "blocked" message,
+// joins anyway receive-only, and decodes video and audio from A and B; its
+// offer still carries audio and video m-lines (recvonly). A and B keep
+// decoding each other and show D as an avatar.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as h from './lib/harness.mjs';
+
+test('blocked camera and microphone: receive-only participant', { timeout: 180_000 }, async (t) => {
+  const cleanup = new h.Cleanup();
+  t.after(() => cleanup.run());
+  const { url } = await h.startParlor(cleanup);
+  const [browserA, browserB, browserD] = await Promise.all([
+    h.launchChromium(cleanup, { origin: url }),
+    h.launchChromium(cleanup, { origin: url }),
+    h.launchChromium(cleanup, { origin: url, media: 'denied' }),
+  ]);
+  const a = await h.newPage(browserA, 'A');
+  const b = await h.newPage(browserB, 'B');
+  const d = await h.newPage(browserD, 'D');
+
+  await h.open(a, `${url}/`);
+  const link = await h.createRoom(a, { group: true });
+  await a.click('#enter-room');
+  await h.joinAs(a, 'Ada');
+  await h.open(b, link);
+  await h.joinAs(b, 'Bob');
+  await Promise.all([h.waitForMedia(a, 1), h.waitForMedia(b, 1)]);
+
+  await t.test('the pre-join screen says the devices are blocked', async () => {
+    await h.open(d, link);
+    await d.waitForSelector('#prejoin-screen:not([hidden])');
+    const status = await h.waitForText(d, '#device-status', /blocked/);
+    assert.match(status, /camera and microphone are blocked/i);
+    assert.match(status, /You can still join/);
+    assert.equal(await h.text(d, '#preview-note'), 'Camera blocked');
+  });
+
+  await t.test('D joins receive-only and decodes both others', async () => {
+    await h.joinAs(d, 'Dee');
+    assert.match(await h.text(d, '#call-notice-text'), /blocked/);
+    assert.equal(await d.$eval('#call-notice', (node) => node.hidden), false);
+    await h.waitForMedia(d, 2, 60_000);
+    assert.deepEqual((await h.tileNames(d)).sort(), ['Ada', 'Bob']);
+    const offers = await d.evaluate(() =>
+      window.__parlorTest.pcs.map((pc) => pc.localDescription?.sdp ?? ''),
+    );
+    for (const sdp of offers) {
+      assert.match(sdp, /m=audio[^]*a=recvonly/);
+      assert.match(sdp, /m=video/);
+      assert.doesNotMatch(sdp, /a=sendrecv|a=sendonly/, 'D sends nothing');
+    }
+  });
+
+  await t.test('A and B keep decoding each other and show D as an avatar', async () => {
+    for (const page of [a, b]) {
+      const report = await h.until(
+        async () => {
+          const r = await h.mediaReport(page);
+          const decoding = r.peers.filter((p) => p.framesDecoded > 0 && p.audioPackets > 0);
+          return r.peers.length === 2 && decoding.length === 1 && r.tiles.length === 2 ? r : null;
+        },
+        { what: `${page.label}: one peer decoding, one receive-only` },
+      );
+      const dee = report.tiles.find((tile) => tile.name === 'Dee');
+      assert.equal(dee.showsVideo, false, `${page.label} shows Dee as an avatar`);
+      const other = report.tiles.find((tile) => tile.name !== 'Dee');
+      assert.ok(other.width > 0, `${page.label} shows the other's video`);
+      // Frames from the sending peer keep coming.
+      const most = (r) => Math.max(...r.peers.map((p) => p.framesDecoded));
+      await h.until(async () => most(await h.mediaReport(page)) > most(report) + 5, {
+        timeout: 10_000,
+        what: `${page.label}: still decoding the other sender`,
+      });
+    }
+    h.assertNoPageErrors(a, b);
+  });
+});
