@@ -7,20 +7,28 @@
 // no DOM; the page listens to its events:
 //   "phase"         this.phase changed: connecting, joined, reconnecting, ended
 //   "peer-added"    detail.peer (a Peer)
-//   "peer-removed"  detail.peer, detail.reason ('left' or 'reconnect')
+//   "peer-removed"  detail.peer, detail.reason ('left', 'reconnect', 'ended')
 //   "fatal"         detail.code: the call cannot go on (room-full, ...)
+//
+// When the server connection drops, media keeps flowing browser to browser.
+// The call reconnects and, where the server offers it (docs/protocol.md,
+// "Resuming"), sends the `resume` token of its last welcome to take its seat
+// back; then nothing changes for anyone. If the seat is gone it joins afresh
+// and negotiates again with everyone.
 
 import { Signaling, ProtocolError } from './signaling.js';
 import { Peer } from './peer.js';
 
-/** How long to keep retrying after the server connection was lost. */
-const RECONNECT_FOR_MS = 90_000;
+/** Longest wait between two reconnection attempts. */
+const MAX_RETRY_MS = 10_000;
+/** After this long without the server and without any live peer, give up. */
+const GIVE_UP_MS = 90_000;
 
 export class Call extends EventTarget {
   phase = 'idle';
   /** Our peer id in the room. */
   selfId = null;
-  /** Other people in the room, by peer id, oldest first. */
+  /** Other people in the room, by peer id. */
   peers = new Map();
 
   #room;
@@ -29,6 +37,9 @@ export class Call extends EventTarget {
   #url;
   #signaling = null;
   #iceServers = [];
+  #resumeToken = null;
+  /** Signals written while the server was away, sent if the seat resumes. */
+  #outbox = [];
   #lostAt = 0;
   #retryTimer = 0;
   #onMediaChange = () => this.#localMediaChanged();
@@ -75,29 +86,55 @@ export class Call extends EventTarget {
       if (this.#signaling === signaling && !e.detail.expected) this.#lost();
     });
     await signaling.connect();
-    const welcome = await signaling.join(this.#room, this.#name);
+    const extra = this.#resumeToken ? { resume: this.#resumeToken } : {};
+    const welcome = await signaling.join(this.#room, this.#name, extra);
     if (this.#signaling !== signaling) return; // hung up meanwhile
+    this.#welcomed(welcome);
+  }
+
+  #welcomed(welcome) {
     this.selfId = welcome.id;
     this.#iceServers = Array.isArray(welcome.iceServers) ? welcome.iceServers : [];
+    this.#resumeToken = typeof welcome.resume === 'string' ? welcome.resume : null;
+    const others = (welcome.peers ?? []).filter((info) => info?.id && info.id !== welcome.id);
+    if (welcome.resumed === true) {
+      // Our seat was kept: the connections we have go on. Settle who left
+      // or arrived meanwhile; newcomers offer to us, so we are polite.
+      const present = new Set(others.map((info) => info.id));
+      for (const id of [...this.peers.keys()]) if (!present.has(id)) this.#peerLeft(id);
+      for (const info of others) if (!this.peers.has(info.id)) this.#addPeer(info, { polite: true });
+      const queued = this.#outbox;
+      this.#outbox = [];
+      for (const { to, data } of queued) if (this.peers.has(to)) this.#signaling.signal(to, data);
+      this.#setPhase('joined');
+      return;
+    }
+    // A fresh start: everyone here counts us as a newcomer.
+    this.#outbox = [];
+    this.#dropPeers('reconnect');
     this.#setPhase('joined');
     // We are the newcomer: impolite towards everyone already here, and the
     // one who makes the first offer to each of them.
-    for (const info of welcome.peers ?? []) {
+    for (const info of others) {
       const peer = this.#addPeer(info, { polite: false });
       peer.start();
     }
   }
 
+  #send(to, data) {
+    if (this.phase === 'joined' && this.#signaling?.open) this.#signaling.signal(to, data);
+    else if (this.phase === 'reconnecting' && this.#outbox.length < 500) this.#outbox.push({ to, data });
+  }
+
   #addPeer(info, { polite }) {
     const id = info.id;
-    const signaling = this.#signaling;
     const peer = new Peer({
       id,
       name: typeof info.name === 'string' && info.name.trim() ? info.name.trim() : null,
       polite,
       iceServers: this.#iceServers,
       media: this.#media,
-      send: (data) => signaling.signal(id, data),
+      send: (data) => this.#send(id, data),
     });
     this.peers.set(id, peer);
     this.dispatchEvent(new CustomEvent('peer-added', { detail: { peer } }));
@@ -106,7 +143,14 @@ export class Call extends EventTarget {
   }
 
   #peerJoined(info) {
-    if (!info?.id || this.peers.has(info.id)) return;
+    if (!info?.id || info.id === this.selfId) return;
+    // A known id joining again has started over (its seat was lost): so do we.
+    const old = this.peers.get(info.id);
+    if (old) {
+      this.peers.delete(info.id);
+      old.close();
+      this.dispatchEvent(new CustomEvent('peer-removed', { detail: { peer: old, reason: 'reconnect' } }));
+    }
     // We were here first: polite, and we wait for the newcomer's offer.
     this.#addPeer(info, { polite: true });
   }
@@ -140,13 +184,12 @@ export class Call extends EventTarget {
     }
   }
 
-  /** The server connection dropped: the others have been told we left. */
+  /** The server connection dropped. The peer connections carry on. */
   #lost() {
-    this.#dropPeers('reconnect');
     this.#signaling = null;
     if (!this.#lostAt) this.#lostAt = Date.now();
     this.#setPhase('reconnecting');
-    this.#scheduleRetry(1000);
+    this.#scheduleRetry(500);
   }
 
   #scheduleRetry(delay) {
@@ -164,15 +207,23 @@ export class Call extends EventTarget {
       this.#signaling?.close();
       this.#signaling = null;
       const code = error instanceof ProtocolError ? error.code : 'error';
-      const giveUp = Date.now() - this.#lostAt > RECONNECT_FOR_MS;
-      // room-full right after a drop is usually our own old seat, which the
-      // server frees once it notices; keep trying for a while.
-      if (code === 'room-not-found' || (giveUp && code === 'room-full')) {
-        this.#end();
-        this.dispatchEvent(new CustomEvent('fatal', { detail: { code } }));
+      if (code === 'bad-request' && this.#resumeToken) {
+        // The server does not take our token (e.g. restarted with another
+        // key): join afresh.
+        this.#resumeToken = null;
+        this.#scheduleRetry(0);
         return;
       }
-      this.#scheduleRetry(Math.min(lastDelay * 2, 10_000));
+      const live = [...this.peers.values()].some((peer) => peer.state === 'connected');
+      const longGone = Date.now() - this.#lostAt > GIVE_UP_MS;
+      // room-full soon after a drop is usually our own old seat, which the
+      // server frees once it notices; keep trying for a while.
+      if (code === 'room-not-found' || (longGone && !live)) {
+        this.#end();
+        this.dispatchEvent(new CustomEvent('fatal', { detail: { code: code === 'room-not-found' ? code : 'lost' } }));
+        return;
+      }
+      this.#scheduleRetry(Math.min(Math.max(lastDelay, 500) * 2, MAX_RETRY_MS));
     }
   }
 

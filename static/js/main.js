@@ -112,9 +112,15 @@ async function joinCall({ room, name, media, capacity }) {
   ui.callView({ call, media, capacity, link: roomLink(room), selfName: name, onLeave: leave });
   call.addEventListener('fatal', (event) => {
     media.stop();
-    if (event.detail.code === 'room-not-found') notFound();
-    else if (event.detail.code === 'room-full') full(capacity);
-    else ui.showMessage({ kind: 'lost', actions: [{ label: 'Rejoin', onClick: () => location.reload() }, home] });
+    if (event.detail.code === 'room-not-found') {
+      ui.showMessage({
+        kind: 'lost',
+        text: 'The server does not know this room any more (it may have restarted). Start a new room to talk again.',
+        actions: [home],
+      });
+    } else {
+      ui.showMessage({ kind: 'lost', actions: [{ label: 'Rejoin', onClick: () => location.reload() }, home] });
+    }
   });
   addEventListener('pagehide', () => call.hangUp());
   try {

@@ -61,8 +61,9 @@ export class Signaling extends EventTarget {
   /**
    * Sends `join` and waits for the answer: resolves with the `welcome`
    * message, rejects with a ProtocolError (room-full, room-not-found, ...).
+   * `extra` adds fields, e.g. {resume: token} (a server extension).
    */
-  join(room, name) {
+  join(room, name, extra = {}) {
     return new Promise((resolve, reject) => {
       const done = () => {
         this.removeEventListener('welcome', onWelcome);
@@ -86,7 +87,7 @@ export class Signaling extends EventTarget {
       this.addEventListener('welcome', onWelcome);
       this.addEventListener('error', onError);
       this.addEventListener('close', onClose);
-      const message = { type: 'join', room };
+      const message = { type: 'join', room, ...extra };
       if (name) message.name = name;
       if (!this.#send(message)) onClose();
     });

@@ -169,7 +169,7 @@ const MESSAGES = {
     icon: 'block',
     title: 'This room is full',
   },
-  left: { icon: 'wave', title: 'You left the call' },
+  left: { icon: 'wave', title: 'You left the call', text: 'Your camera and microphone are off.' },
   unreachable: {
     icon: 'cloud-off',
     title: 'Cannot reach the server',
@@ -258,9 +258,10 @@ export function deviceMessage(status, { short = false } = {}) {
 function syncToggle(button, { on, label, title }) {
   button.classList.toggle('off', !on);
   button.title = title;
-  button.setAttribute('aria-label', title);
   const text = button.querySelector('.label');
+  // A visible label is the accessible name; icon-only buttons get one.
   if (text) text.textContent = label;
+  else button.setAttribute('aria-label', title);
 }
 
 function micToggle(media) {
@@ -344,7 +345,7 @@ export function prejoin({ info, media, name, onJoin }) {
             : media.status.video !== 'ok'
               ? 'Camera unavailable'
               : 'Camera is off';
-    avatar.textContent = initial(nameInput.value);
+    avatar.replaceChildren(initial(nameInput.value) || icon('person'));
     avatar.hidden = media.status.video === 'pending';
     syncToggle(micButton, micToggle(media));
     syncToggle(camButton, camToggle(media));
@@ -514,7 +515,14 @@ export function callView({ call, media, capacity, link, selfName, onLeave }) {
 
     // Problems that last: devices, server connection.
     const problems = [];
-    if (call.phase === 'reconnecting') problems.push('Connection to the server was lost. Trying to reconnect…');
+    if (call.phase === 'reconnecting') {
+      const live = peers.some((p) => p.state === 'connected');
+      problems.push(
+        live
+          ? 'Connection to the server was lost. Your call goes on while Parlor reconnects…'
+          : 'Connection to the server was lost. Trying to reconnect…',
+      );
+    }
     const devices = deviceMessage(media.status, { short: true });
     if (devices) problems.push(devices);
     $('call-notice-text').textContent = problems.join(' ');

@@ -26,6 +26,26 @@ test('one-to-one call between two Chromium browsers', { timeout: 180_000 }, asyn
   await h.screenshot(a, 'start.png');
   const link = await h.createRoom(a);
   assert.match(await h.text(a, '#created-text'), /one-to-one room is ready/);
+  // Copy link: onto the clipboard, or else selected for Ctrl+C.
+  await a.click('#copy-link');
+  const copied = await h.until(
+    () =>
+      a.evaluate(async () => {
+        const input = document.getElementById('room-link');
+        const selected = document.activeElement === input && input.selectionStart === 0 && input.selectionEnd === input.value.length;
+        const label = document.querySelector('#copy-link span').textContent;
+        let clipboard = null;
+        try {
+          clipboard = await navigator.clipboard.readText();
+        } catch {
+          // reading may be refused; the label still says whether it worked
+        }
+        return label === 'Copied' || selected ? { label, selected, clipboard } : null;
+      }),
+    { timeout: 5000, what: 'the link to be copied or selected' },
+  );
+  if (copied.label === 'Copied' && copied.clipboard !== null) assert.equal(copied.clipboard, link);
+  t.diagnostic(`copy link: ${copied.label === 'Copied' ? 'clipboard' : 'selected for Ctrl+C'}`);
   await a.click('#enter-room');
   await h.joinAs(a, 'Ada');
   await h.waitForText(a, '#call-status', /Waiting for the other person to join/);

@@ -7,6 +7,7 @@
 // records every instance in window.__parlorTest.pcs.
 
 import { spawn } from 'node:child_process';
+import net from 'node:net';
 import { mkdtempSync, rmSync, mkdirSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -70,7 +71,9 @@ export async function startParlor(cleanup, args = []) {
   if (!existsSync(PARLOR_BIN)) {
     throw new Error(`no parlor binary at ${PARLOR_BIN}: build it (cargo build --release) or set PARLOR_BIN`);
   }
-  const child = spawn(PARLOR_BIN, ['--listen', '127.0.0.1:0', ...args], {
+  // Its own STUN/TURN port too (not the shared default 3478), so that the
+  // welcome's iceServers are real and no two servers collide.
+  const child = spawn(PARLOR_BIN, ['--listen', '127.0.0.1:0', '--turn-listen', '127.0.0.1:0', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, PARLOR_LOG: process.env.PARLOR_LOG ?? 'warn' },
   });
@@ -105,6 +108,63 @@ export async function startParlor(cleanup, args = []) {
   );
   log('parlor at', url);
   return { url, stop };
+}
+
+/**
+ * A TCP proxy on 127.0.0.1 in front of a parlor, so a test can break the
+ * browsers' connections to the server the way a network does (reset, no
+ * close frame), refuse new ones for a while, or point at a restarted server.
+ */
+export async function startProxy(cleanup, targetUrl) {
+  let target = new URL(targetUrl);
+  let refusing = false;
+  const pairs = new Set();
+  const server = net.createServer((client) => {
+    if (refusing) {
+      client.resetAndDestroy();
+      return;
+    }
+    const upstream = net.connect(Number(target.port), target.hostname);
+    const pair = { client, upstream };
+    pairs.add(pair);
+    const drop = () => {
+      pairs.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', drop).on('close', drop);
+    upstream.on('error', drop).on('close', drop);
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const close = () =>
+    new Promise((resolve) => {
+      for (const { client, upstream } of pairs) {
+        client.destroy();
+        upstream.destroy();
+      }
+      server.close(() => resolve());
+    });
+  cleanup.add(close);
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    /** Resets every open connection, both ways, as a broken network does. */
+    cut() {
+      for (const { client, upstream } of pairs) {
+        client.resetAndDestroy();
+        upstream.resetAndDestroy();
+      }
+      pairs.clear();
+    },
+    /** While true, new connections are reset at once. */
+    refuse(value) {
+      refusing = value;
+    },
+    retarget(url) {
+      target = new URL(url);
+    },
+  };
 }
 
 /* ------------------------------------------------------------ browsers */
@@ -194,6 +254,14 @@ export async function launchFirefox(cleanup) {
   return browser;
 }
 
+/** Makes getUserMedia fail as if the person had clicked "Block". */
+function denyMediaInPage() {
+  const devices = navigator.mediaDevices;
+  if (!devices) return;
+  devices.getUserMedia = () =>
+    Promise.reject(new DOMException('Permission denied', 'NotAllowedError'));
+}
+
 /* --------------------------------------------------------------- pages */
 
 /**
@@ -266,9 +334,11 @@ function recordPeerConnections() {
 
 /**
  * A new tab in `browser` with the recorder preloaded; page errors and
- * console errors are kept in page.problems for the assertions.
+ * console errors are kept in page.problems for the assertions. denyMedia:
+ * getUserMedia rejects with NotAllowedError (a stand-in for a real denial,
+ * see e-receive-only.test.mjs).
  */
-export async function newPage(browser, label) {
+export async function newPage(browser, label, { denyMedia = false } = {}) {
   const page = await browser.newPage();
   page.label = label;
   page.problems = [];
@@ -281,6 +351,7 @@ export async function newPage(browser, label) {
       page.problems.push(`console: ${text}`);
     }
   });
+  if (denyMedia) await page.evaluateOnNewDocument(denyMediaInPage);
   await page.evaluateOnNewDocument(recordPeerConnections);
   return page;
 }

@@ -1,0 +1,78 @@
+// (g) The connection to the server is lost mid-call. Media flows browser to
+// browser, so the call must go on while the page says what is happening,
+// and signaling must come back by itself:
+//  1. the network resets both WebSockets and refuses new ones for a while:
+//     both pages say "Connection to the server lost", keep decoding, then
+//     reconnect and resume their seats (no one sees a leave or a join);
+//  2. the server restarts (same --secret): both pages say so, reconnect,
+//     negotiate again and decode each other.
+// A TCP proxy in front of parlor plays the network.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as h from './lib/harness.mjs';
+
+const SECRET = 'e2e-resume-secret-0123456789abcdef';
+
+test('losing the server connection: the call goes on and recovers', { timeout: 180_000 }, async (t) => {
+  const cleanup = new h.Cleanup();
+  t.after(() => cleanup.run());
+  const first = await h.startParlor(cleanup, ['--secret', SECRET]);
+  const proxy = await h.startProxy(cleanup, first.url);
+  const url = proxy.url;
+  const [browserA, browserB] = await Promise.all([
+    h.launchChromium(cleanup, { origin: url }),
+    h.launchChromium(cleanup, { origin: url }),
+  ]);
+  const a = await h.newPage(browserA, 'A');
+  const b = await h.newPage(browserB, 'B');
+  await h.open(a, `${url}/`);
+  const link = await h.createRoom(a);
+  await a.click('#enter-room');
+  await h.joinAs(a, 'Ada');
+  await h.open(b, link);
+  await h.joinAs(b, 'Bob');
+  await Promise.all([h.waitForMedia(a, 1), h.waitForMedia(b, 1)]);
+
+  const received = (page) => page.evaluate(() => window.__parlorTest.received.slice());
+  const pcCount = (page) => page.evaluate(() => window.__parlorTest.pcs.length);
+
+  await t.test('network cut: the pages say so, media goes on, seats resume', async () => {
+    const before = await Promise.all([received(a), received(b)]);
+    proxy.refuse(true);
+    proxy.cut();
+    for (const page of [a, b]) {
+      await h.waitForText(page, '#call-status', /Connection to the server lost\. Reconnecting/, 10_000);
+      assert.match(await h.text(page, '#call-notice-text'), /Your call goes on while Parlor reconnects/);
+    }
+    const during = await Promise.all([h.mediaReport(a), h.mediaReport(b)]);
+    await Promise.all([h.waitForMoreFrames(a, during[0]), h.waitForMoreFrames(b, during[1])]);
+
+    proxy.refuse(false);
+    await h.waitForText(a, '#call-status', /^Connected with Bob\.$/, 20_000);
+    await h.waitForText(b, '#call-status', /^Connected with Ada\.$/, 20_000);
+    assert.equal(await a.$eval('#call-notice', (node) => node.hidden), true, 'the warning is gone');
+    for (const [i, page] of [a, b].entries()) {
+      const since = (await received(page)).slice(before[i].length);
+      assert.ok(since.includes('welcome'), `${page.label} joined again: ${since}`);
+      assert.ok(!since.includes('peer-left') && !since.includes('peer-joined'), `${page.label}: ${since}`);
+      assert.equal(await pcCount(page), 1, `${page.label} kept its peer connection`);
+    }
+    await Promise.all([h.waitForMoreFrames(a, await h.mediaReport(a)), h.waitForMoreFrames(b, await h.mediaReport(b))]);
+  });
+
+  await t.test('server restart: the pages say so, then reconnect and renegotiate', async () => {
+    await first.stop();
+    for (const page of [a, b]) {
+      await h.waitForText(page, '#call-status', /Connection to the server lost/, 10_000);
+    }
+    const second = await h.startParlor(cleanup, ['--secret', SECRET]);
+    proxy.retarget(second.url);
+    await h.waitForText(a, '#call-status', /^Connected with Bob\.$/, 40_000);
+    await h.waitForText(b, '#call-status', /^Connected with Ada\.$/, 40_000);
+    await Promise.all([h.waitForMedia(a, 1), h.waitForMedia(b, 1)]);
+    assert.deepEqual(await h.tileNames(a), ['Bob']);
+    assert.deepEqual(await h.tileNames(b), ['Ada']);
+    h.assertNoPageErrors(a, b);
+  });
+});
