@@ -443,6 +443,18 @@ function addTile(peer, onChange) {
     stateText.textContent = STATE_WORDS[peer.state] ?? '';
     stateText.hidden = !STATE_WORDS[peer.state];
   };
+  // Fill the tile (cropping a little) when the picture has about the tile's
+  // shape; show it whole, with bars, when it does not (portrait on landscape).
+  const fit = () => {
+    const { videoWidth: vw, videoHeight: vh } = video;
+    const { clientWidth: tw, clientHeight: th } = tile;
+    if (!vw || !vh || !tw || !th) return;
+    const ratio = vw / vh / (tw / th);
+    tile.classList.toggle('contain', ratio > 1.3 || ratio < 1 / 1.3);
+  };
+  video.addEventListener('resize', fit);
+  const resizes = new ResizeObserver(fit);
+  resizes.observe(tile);
   const onState = () => {
     render();
     onChange();
@@ -455,6 +467,7 @@ function addTile(peer, onChange) {
     peer.removeEventListener('tracks', render);
     peer.removeEventListener('media', render);
     peer.removeEventListener('state', onState);
+    resizes.disconnect();
     video.srcObject = null;
     tile.remove();
   };
