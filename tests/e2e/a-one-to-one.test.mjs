@@ -148,6 +148,49 @@ test('one-to-one call between two Chromium browsers', { timeout: 180_000 }, asyn
     await a.waitForSelector('#tiles .tile:not(.no-video)', { timeout: 10_000 });
   });
 
+  await t.test('both renegotiate at the same moment (glare): perfect negotiation settles it', async (t) => {
+    // Both pages restart ICE at the same wall-clock instant, so both make an
+    // offer and the offers cross: the polite side (A, in the room first)
+    // must roll back and answer, the impolite one (B) ignore A's offer.
+    const ufrag = (page) =>
+      page.evaluate(() => {
+        const pc = window.__parlorTest.pcs.find((p) => p.connectionState !== 'closed');
+        return pc.localDescription.sdp.match(/a=ice-ufrag:(\S+)/)[1];
+      });
+    const before = { a: await ufrag(a), b: await ufrag(b) };
+    const watch = (page) =>
+      page.evaluate(() => {
+        const pc = window.__parlorTest.pcs.find((p) => p.connectionState !== 'closed');
+        window.__signalingStates = [];
+        pc.addEventListener('signalingstatechange', () => window.__signalingStates.push(pc.signalingState));
+      });
+    await Promise.all([watch(a), watch(b)]);
+    const at = Date.now() + 500;
+    const restart = (page) =>
+      page.evaluate(async (when) => {
+        const pc = window.__parlorTest.pcs.find((p) => p.connectionState !== 'closed');
+        while (Date.now() < when) await new Promise((resolve) => setTimeout(resolve, 1));
+        pc.restartIce();
+      }, at);
+    await Promise.all([restart(a), restart(b)]);
+    for (const page of [a, b]) {
+      await h.until(
+        () =>
+          page.evaluate(() => {
+            const pc = window.__parlorTest.pcs.find((p) => p.connectionState !== 'closed');
+            return pc.signalingState === 'stable' && pc.connectionState === 'connected';
+          }),
+        { timeout: 15_000, what: `${page.label}: stable and connected after glare` },
+      );
+    }
+    // Whether the offers really crossed depends on timing; say what happened.
+    const states = await a.evaluate(() => window.__signalingStates.join(' > '));
+    t.diagnostic(`A (polite) went ${states}${/have-local-offer > stable > have-remote-offer/.test(states) ? ': rolled back its offer (glare)' : ''}`);
+    assert.notEqual(await ufrag(a), before.a, 'A restarted ICE');
+    assert.notEqual(await ufrag(b), before.b, 'B restarted ICE');
+    await Promise.all([h.waitForMoreFrames(a, await h.mediaReport(a)), h.waitForMoreFrames(b, await h.mediaReport(b))]);
+  });
+
   await t.test('hang up: the other side is told the person left', async () => {
     await b.click('#hang-up');
     await h.waitForScreen(b, 'message-screen');
