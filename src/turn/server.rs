@@ -917,7 +917,7 @@ impl Shared {
     }
 
     fn send_to_peer(&self, relay: &UdpSocket, peer: SocketAddr, data: &[u8]) {
-        match relay.try_send_to(data, peer) {
+        match send_now(relay, data, peer) {
             Ok(_) => self.metrics.relayed(Direction::ToPeer, data.len()),
             Err(_) => self.metrics.dropped(Discard::Congested),
         }
@@ -973,7 +973,7 @@ impl Shared {
             }
         };
         let sent = match &route.sink {
-            ClientSink::Udp(client) => self.udp.try_send_to(&buf[frame], *client).is_ok(),
+            ClientSink::Udp(client) => send_now(&self.udp, &buf[frame], *client).is_ok(),
             ClientSink::Tcp(tx) => tx.try_send(buf[frame].to_vec()).is_ok(),
         };
         if sent {
@@ -1022,6 +1022,13 @@ impl Shared {
         drop(state);
         drop(removed);
     }
+}
+
+/// Sends a datagram now or not at all. Straight to the socket, past
+/// tokio's readiness cache, which starts out "not writable" for a new socket
+/// until the reactor next runs, and which nothing here ever waits on.
+fn send_now(socket: &UdpSocket, data: &[u8], to: SocketAddr) -> io::Result<usize> {
+    socket2::SockRef::from(socket).send_to(data, &to.into())
 }
 
 fn take_bandwidth(users: &mut HashMap<Arc<str>, User>, user: &str, len: usize, now: Instant) -> bool {
