@@ -1,0 +1,873 @@
+//! The built-in STUN/TURN server over real sockets: the `parlor` binary on
+//! 127.0.0.1 with `--turn-listen 127.0.0.1:0`, driven by a small client
+//! written here on Parlor's STUN codec. (Clients that nobody here wrote,
+//! coturn's, are in tests/turn_interop.rs.)
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_util::{SinkExt, StreamExt};
+use parlor::turn::credentials::{self, Secret};
+use parlor::turn::stun::{self, Builder, Class, Message, attr, channel_data, method};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::time::timeout;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+const SECRET: &str = "integration-secret";
+const WAIT: Duration = Duration::from_secs(3);
+const SILENCE: Duration = Duration::from_millis(300);
+
+// ---------------------------------------------------------------------------
+// The server
+// ---------------------------------------------------------------------------
+
+struct Server {
+    child: Child,
+    _stdout: BufReader<ChildStdout>,
+    http: SocketAddr,
+    turn: Option<SocketAddr>,
+}
+
+impl Server {
+    /// Parlor with TURN on a free port, a known secret, loopback peers
+    /// allowed, and `extra` flags.
+    fn start(extra: &[&str]) -> Server {
+        let mut args = vec![
+            "--turn-listen",
+            "127.0.0.1:0",
+            "--turn-secret",
+            SECRET,
+            "--turn-allowed-peers",
+            "127.0.0.0/8",
+        ];
+        args.extend_from_slice(extra);
+        Server::with_args(&args)
+    }
+
+    fn with_args(args: &[&str]) -> Server {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_parlor"));
+        command
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped());
+        for (key, _) in std::env::vars() {
+            if key.starts_with("PARLOR_") {
+                command.env_remove(key);
+            }
+        }
+        match std::env::var("PARLOR_TEST_LOG") {
+            Ok(level) => command.env("PARLOR_LOG", level).stderr(Stdio::inherit()),
+            Err(_) => command.stderr(Stdio::null()),
+        };
+        let mut child = command.spawn().expect("the parlor binary starts");
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("read the startup line");
+        let http = line
+            .trim_end()
+            .strip_prefix("Parlor is running at http://")
+            .and_then(|rest| rest.strip_suffix('/'))
+            .and_then(|addr| addr.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected startup line {line:?}"));
+        let turn = if args.contains(&"--turn-listen") {
+            line.clear();
+            stdout.read_line(&mut line).expect("read the TURN line");
+            let addr = line
+                .trim_end()
+                .strip_prefix("Parlor STUN/TURN is listening on ")
+                .and_then(|rest| rest.strip_suffix(" (UDP and TCP)"))
+                .and_then(|addr| addr.parse().ok())
+                .unwrap_or_else(|| panic!("unexpected TURN line {line:?}"));
+            Some(addr)
+        } else {
+            None
+        };
+        Server {
+            child,
+            _stdout: stdout,
+            http,
+            turn,
+        }
+    }
+
+    fn turn(&self) -> SocketAddr {
+        self.turn.expect("TURN runs")
+    }
+
+    async fn metrics(&self) -> String {
+        let mut stream = TcpStream::connect(self.http).await.unwrap();
+        let request = format!("GET /metrics HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", self.http);
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut body = String::new();
+        timeout(WAIT, stream.read_to_string(&mut body)).await.unwrap().unwrap();
+        body
+    }
+
+    async fn metric(&self, name: &str) -> u64 {
+        let text = self.metrics().await;
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no metric {name} in\n{text}"))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// A TURN client
+// ---------------------------------------------------------------------------
+
+fn transaction_id() -> [u8; 12] {
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let mut tid = [0x5a; 12];
+    tid[8..].copy_from_slice(&n.to_be_bytes());
+    tid
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// REST API credentials from `secret`, valid for an hour.
+fn rest_credentials(secret: &str, user: &str) -> (String, String) {
+    let creds = credentials::issue(&Secret::new(secret), user, unix_now() + 3600);
+    (creds.username, creds.password)
+}
+
+enum Link {
+    Udp(UdpSocket),
+    Tcp(TcpStream, Vec<u8>),
+}
+
+/// A received packet: a STUN message or ChannelData.
+#[derive(Debug)]
+enum Packet {
+    Stun(Vec<u8>),
+    Channel(u16, Vec<u8>),
+}
+
+struct Client {
+    link: Link,
+    server: SocketAddr,
+    username: String,
+    password: String,
+    realm: Option<String>,
+    nonce: Option<String>,
+}
+
+struct Response {
+    bytes: Vec<u8>,
+}
+
+impl Response {
+    fn msg(&self) -> Message<'_> {
+        Message::parse(&self.bytes).unwrap()
+    }
+
+    fn class(&self) -> Class {
+        self.msg().class
+    }
+
+    fn error_code(&self) -> Option<u16> {
+        let v = self.msg().get(attr::ERROR_CODE)?;
+        Some(u16::from(v[2] & 7) * 100 + u16::from(v[3]))
+    }
+}
+
+impl Client {
+    async fn udp(server: SocketAddr, creds: (String, String)) -> Client {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        Client::new(Link::Udp(socket), server, creds)
+    }
+
+    async fn tcp(server: SocketAddr, creds: (String, String)) -> Client {
+        let stream = TcpStream::connect(server).await.unwrap();
+        Client::new(Link::Tcp(stream, Vec::new()), server, creds)
+    }
+
+    fn new(link: Link, server: SocketAddr, (username, password): (String, String)) -> Client {
+        Client {
+            link,
+            server,
+            username,
+            password,
+            realm: None,
+            nonce: None,
+        }
+    }
+
+    fn local_addr(&self) -> SocketAddr {
+        match &self.link {
+            Link::Udp(s) => s.local_addr().unwrap(),
+            Link::Tcp(s, _) => s.local_addr().unwrap(),
+        }
+    }
+
+    fn key(&self) -> [u8; 16] {
+        credentials::long_term_key(&self.username, self.realm.as_deref().unwrap_or(""), &self.password)
+    }
+
+    async fn send_raw(&mut self, bytes: &[u8]) {
+        match &mut self.link {
+            Link::Udp(s) => {
+                s.send_to(bytes, self.server).await.unwrap();
+            }
+            Link::Tcp(s, _) => s.write_all(bytes).await.unwrap(),
+        }
+    }
+
+    /// The next packet, or None after `limit`.
+    async fn recv_within(&mut self, limit: Duration) -> Option<Packet> {
+        match &mut self.link {
+            Link::Udp(s) => {
+                let mut buf = vec![0u8; 70_000];
+                let (n, _) = timeout(limit, s.recv_from(&mut buf)).await.ok()?.unwrap();
+                buf.truncate(n);
+                Some(classify(buf))
+            }
+            Link::Tcp(s, pending) => loop {
+                if let Some(len) = stream_frame_len(pending)
+                    && pending.len() >= len
+                {
+                    let frame: Vec<u8> = pending.drain(..len).collect();
+                    return Some(classify(frame));
+                }
+                let mut chunk = [0u8; 4096];
+                let n = timeout(limit, s.read(&mut chunk)).await.ok()?.unwrap();
+                if n == 0 {
+                    return None;
+                }
+                pending.extend_from_slice(&chunk[..n]);
+            },
+        }
+    }
+
+    async fn recv(&mut self) -> Packet {
+        self.recv_within(WAIT).await.expect("a packet arrives")
+    }
+
+    /// Sends a request built by `add` (plus credentials once known) and
+    /// waits for its response.
+    async fn request_once(&mut self, method: u16, add: &dyn Fn(&mut Builder)) -> Response {
+        let tid = transaction_id();
+        let mut buf = Vec::new();
+        {
+            let mut b = Builder::new(&mut buf, method, Class::Request, tid);
+            add(&mut b);
+            if let (Some(realm), Some(nonce)) = (&self.realm, &self.nonce) {
+                b.attr(attr::USERNAME, self.username.as_bytes())
+                    .attr(attr::REALM, realm.as_bytes())
+                    .attr(attr::NONCE, nonce.as_bytes());
+                let key = self.key();
+                b.integrity(&key);
+            }
+            b.fingerprint();
+        }
+        self.send_raw(&buf).await;
+        loop {
+            match self.recv().await {
+                Packet::Stun(bytes) if Message::parse(&bytes).unwrap().transaction_id == tid => {
+                    return Response { bytes };
+                }
+                _ => continue,
+            }
+        }
+    }
+
+    /// A request that answers a 401 or 438 challenge once.
+    async fn request(&mut self, method: u16, add: &dyn Fn(&mut Builder)) -> Response {
+        let response = self.request_once(method, add).await;
+        if matches!(response.error_code(), Some(401 | 438)) && response.class() == Class::Error {
+            let msg = response.msg();
+            let realm = msg.get_str(attr::REALM).map(String::from);
+            let nonce = msg.get_str(attr::NONCE).map(String::from);
+            let first_try = self.nonce.is_none() || response.error_code() == Some(438);
+            if first_try && realm.is_some() && nonce.is_some() {
+                self.realm = realm;
+                self.nonce = nonce;
+                return self.request_once(method, add).await;
+            }
+        }
+        response
+    }
+
+    /// Allocates a UDP relay; returns the relayed address.
+    async fn allocate(&mut self) -> SocketAddr {
+        let response = self.request(method::ALLOCATE, &|b| {
+            b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
+        }).await;
+        assert_eq!(response.class(), Class::Success, "allocate: {:?}", response.error_code());
+        assert!(response.msg().verify_integrity(&self.key()), "the response is signed");
+        response
+            .msg()
+            .get_xor_address(attr::XOR_RELAYED_ADDRESS)
+            .unwrap()
+            .unwrap()
+    }
+
+    async fn create_permission(&mut self, peer: SocketAddr) -> Response {
+        self.request(method::CREATE_PERMISSION, &move |b| {
+            b.xor_address(attr::XOR_PEER_ADDRESS, peer);
+        })
+        .await
+    }
+
+    async fn channel_bind(&mut self, channel: u16, peer: SocketAddr) -> Response {
+        self.request(method::CHANNEL_BIND, &move |b| {
+            b.attr(attr::CHANNEL_NUMBER, &[(channel >> 8) as u8, channel as u8, 0, 0])
+                .xor_address(attr::XOR_PEER_ADDRESS, peer);
+        })
+        .await
+    }
+
+    async fn refresh(&mut self, lifetime: u32) -> Response {
+        self.request(method::REFRESH, &move |b| {
+            b.u32(attr::LIFETIME, lifetime);
+        })
+        .await
+    }
+
+    async fn send_indication(&mut self, peer: SocketAddr, data: &[u8]) {
+        let mut buf = Vec::new();
+        Builder::new(&mut buf, method::SEND, Class::Indication, transaction_id())
+            .xor_address(attr::XOR_PEER_ADDRESS, peer)
+            .attr(attr::DATA, data);
+        self.send_raw(&buf).await;
+    }
+
+    async fn send_channel_data(&mut self, channel: u16, data: &[u8]) {
+        let mut buf = channel_data::header(channel, data.len() as u16).to_vec();
+        buf.extend_from_slice(data);
+        if matches!(self.link, Link::Tcp(..)) {
+            buf.resize(stun::padded(buf.len()), 0);
+        }
+        self.send_raw(&buf).await;
+    }
+
+    /// The next Data indication: (peer, data).
+    async fn expect_data(&mut self) -> (SocketAddr, Vec<u8>) {
+        match self.recv().await {
+            Packet::Stun(bytes) => {
+                let msg = Message::parse(&bytes).unwrap();
+                assert_eq!((msg.method, msg.class), (method::DATA, Class::Indication));
+                let peer = msg.get_xor_address(attr::XOR_PEER_ADDRESS).unwrap().unwrap();
+                (peer, msg.get(attr::DATA).unwrap().to_vec())
+            }
+            other => panic!("expected a Data indication, got {other:?}"),
+        }
+    }
+}
+
+fn stream_frame_len(bytes: &[u8]) -> Option<usize> {
+    match bytes.first()? & 0xC0 {
+        0x00 => stun::stun_frame_len(bytes),
+        0x40 => channel_data::stream_frame_len(bytes),
+        _ => panic!("the server sent a frame that is neither STUN nor ChannelData"),
+    }
+}
+
+fn classify(bytes: Vec<u8>) -> Packet {
+    if stun::looks_like_stun(&bytes) {
+        Packet::Stun(bytes)
+    } else {
+        let (channel, data) = channel_data::parse(&bytes).expect("valid ChannelData");
+        Packet::Channel(channel, data.to_vec())
+    }
+}
+
+fn binding_request() -> Vec<u8> {
+    let mut buf = Vec::new();
+    Builder::new(&mut buf, method::BINDING, Class::Request, transaction_id()).fingerprint();
+    buf
+}
+
+fn mapped_address(bytes: &[u8]) -> SocketAddr {
+    let msg = Message::parse(bytes).unwrap();
+    assert_eq!((msg.method, msg.class), (method::BINDING, Class::Success));
+    assert!(msg.has_fingerprint);
+    msg.get_xor_address(attr::XOR_MAPPED_ADDRESS).unwrap().unwrap()
+}
+
+// ---------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn stun_binding_over_udp_and_tcp() {
+    let server = Server::start(&[]);
+    let mut udp = Client::udp(server.turn(), rest_credentials(SECRET, "u")).await;
+    udp.send_raw(&binding_request()).await;
+    let Packet::Stun(reply) = udp.recv().await else { panic!() };
+    assert_eq!(mapped_address(&reply), udp.local_addr());
+
+    let mut tcp = Client::tcp(server.turn(), rest_credentials(SECRET, "u")).await;
+    // Two requests in one write: the stream is framed by the STUN header.
+    let mut both = binding_request();
+    both.extend_from_slice(&binding_request());
+    tcp.send_raw(&both).await;
+    for _ in 0..2 {
+        let Packet::Stun(reply) = tcp.recv().await else { panic!() };
+        assert_eq!(mapped_address(&reply), tcp.local_addr());
+    }
+    assert_eq!(server.metric("parlor_turn_binding_requests_total").await, 3);
+}
+
+#[tokio::test]
+async fn allocate_is_challenged_then_succeeds() {
+    let server = Server::start(&["--turn-relay-ports", "40000-60000"]);
+    let mut client = Client::udp(server.turn(), rest_credentials(SECRET, "alice")).await;
+    let first = client
+        .request_once(method::ALLOCATE, &|b| {
+            b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
+        })
+        .await;
+    assert_eq!(first.error_code(), Some(401));
+    assert_eq!(first.msg().get_str(attr::REALM), Some("parlor"));
+    assert!(first.msg().get_str(attr::NONCE).is_some_and(|n| !n.is_empty()));
+
+    let relayed = client.allocate().await;
+    assert_eq!(relayed.ip(), server.turn().ip());
+    assert!((40000..=60000).contains(&relayed.port()), "{relayed}");
+    assert_eq!(server.metric("parlor_turn_allocations").await, 1);
+    assert_eq!(server.metric("parlor_turn_auth_failures_total").await, 0);
+
+    // A second Allocate on the same 5-tuple is a mismatch.
+    let again = client
+        .request(method::ALLOCATE, &|b| {
+            b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
+        })
+        .await;
+    assert_eq!(again.error_code(), Some(437));
+    // TCP relaying (RFC 6062) is not offered.
+    let mut other = Client::udp(server.turn(), rest_credentials(SECRET, "alice")).await;
+    let tcp_relay = other
+        .request(method::ALLOCATE, &|b| {
+            b.attr(attr::REQUESTED_TRANSPORT, &[6, 0, 0, 0]);
+        })
+        .await;
+    assert_eq!(tcp_relay.error_code(), Some(442));
+}
+
+#[tokio::test]
+async fn wrong_expired_and_malformed_credentials_are_refused() {
+    let server = Server::start(&[]);
+    let stale = credentials::issue(&Secret::new(SECRET), "old", unix_now() - 10);
+    for creds in [
+        rest_credentials("not-the-secret", "mallory"),
+        (stale.username, stale.password),
+        ("mallory".to_string(), "password".to_string()),
+        {
+            let (username, _) = rest_credentials(SECRET, "eve");
+            (username, "guessed".to_string())
+        },
+    ] {
+        let mut client = Client::udp(server.turn(), creds).await;
+        let response = client
+            .request(method::ALLOCATE, &|b| {
+                b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
+            })
+            .await;
+        assert_eq!(response.error_code(), Some(401));
+    }
+    assert_eq!(server.metric("parlor_turn_auth_failures_total").await, 4);
+    assert_eq!(server.metric("parlor_turn_allocations").await, 0);
+}
+
+#[tokio::test]
+async fn permissions_and_indications_relay_between_allocations() {
+    let server = Server::start(&[]);
+    let mut a = Client::udp(server.turn(), rest_credentials(SECRET, "a")).await;
+    let mut b = Client::udp(server.turn(), rest_credentials(SECRET, "b")).await;
+    let relay_a = a.allocate().await;
+    let relay_b = b.allocate().await;
+
+    // Without a permission at B, A's data is dropped there.
+    assert_eq!(a.create_permission(relay_b).await.class(), Class::Success);
+    a.send_indication(relay_b, b"too early").await;
+    assert!(b.recv_within(SILENCE).await.is_none());
+
+    assert_eq!(b.create_permission(relay_a).await.class(), Class::Success);
+    a.send_indication(relay_b, b"hello b").await;
+    assert_eq!(b.expect_data().await, (relay_a, b"hello b".to_vec()));
+    b.send_indication(relay_a, b"hello a, odd size").await;
+    assert_eq!(a.expect_data().await, (relay_b, b"hello a, odd size".to_vec()));
+
+    // A permission is for an IP address, whatever the port: A's permission
+    // for B's address (127.0.0.1) admits C's relay on another port too.
+    let mut c = Client::udp(server.turn(), rest_credentials(SECRET, "c")).await;
+    let relay_c = c.allocate().await;
+    assert_eq!(c.create_permission(relay_a).await.class(), Class::Success);
+    c.send_indication(relay_a, b"from c").await;
+    assert_eq!(a.expect_data().await, (relay_c, b"from c".to_vec()));
+
+    assert!(server.metric("parlor_turn_relayed_packets_total{direction=\"to_client\"}").await >= 3);
+    assert!(server.metric("parlor_turn_relayed_bytes_total{direction=\"to_peer\"}").await >= 20);
+}
+
+#[tokio::test]
+async fn channels_carry_channel_data() {
+    let server = Server::start(&[]);
+    let mut a = Client::udp(server.turn(), rest_credentials(SECRET, "a")).await;
+    let mut b = Client::udp(server.turn(), rest_credentials(SECRET, "b")).await;
+    let relay_a = a.allocate().await;
+    let relay_b = b.allocate().await;
+    assert_eq!(a.channel_bind(0x4001, relay_b).await.class(), Class::Success);
+    assert_eq!(b.channel_bind(0x4ABC, relay_a).await.class(), Class::Success);
+
+    a.send_channel_data(0x4001, b"over a channel").await;
+    match b.recv().await {
+        Packet::Channel(0x4ABC, data) => assert_eq!(data, b"over a channel"),
+        other => panic!("{other:?}"),
+    }
+    // A peer without a channel still gets Data indications: B's channel
+    // to A carries A's data as ChannelData the other way.
+    b.send_channel_data(0x4ABC, &[7; 1001]).await;
+    match a.recv().await {
+        Packet::Channel(0x4001, data) => assert_eq!(data, vec![7; 1001]),
+        other => panic!("{other:?}"),
+    }
+    // Rebinding the number to another peer is refused; an unbound channel
+    // carries nothing.
+    let stranger: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    assert_eq!(a.channel_bind(0x4001, stranger).await.error_code(), Some(400));
+    assert_eq!(a.channel_bind(0x3FFF, stranger).await.error_code(), Some(400));
+    a.send_channel_data(0x4002, b"unbound").await;
+    assert!(b.recv_within(SILENCE).await.is_none());
+}
+
+#[tokio::test]
+async fn tcp_clients_relay_and_lose_their_allocation_on_close() {
+    let server = Server::start(&[]);
+    let mut a = Client::tcp(server.turn(), rest_credentials(SECRET, "a")).await;
+    let mut b = Client::udp(server.turn(), rest_credentials(SECRET, "b")).await;
+    let relay_a = a.allocate().await;
+    let relay_b = b.allocate().await;
+    assert_eq!(a.channel_bind(0x4000, relay_b).await.class(), Class::Success);
+    assert_eq!(b.create_permission(relay_a).await.class(), Class::Success);
+
+    a.send_channel_data(0x4000, b"tcp to udp").await;
+    assert_eq!(b.expect_data().await, (relay_a, b"tcp to udp".to_vec()));
+    // Back over TCP as ChannelData, padded to four bytes.
+    b.send_indication(relay_a, b"udp to tcp!").await;
+    match a.recv().await {
+        Packet::Channel(0x4000, data) => assert_eq!(data, b"udp to tcp!"),
+        other => panic!("{other:?}"),
+    }
+    b.send_indication(relay_a, b"again").await;
+    assert!(matches!(a.recv().await, Packet::Channel(0x4000, _)));
+
+    assert_eq!(server.metric("parlor_turn_allocations").await, 2);
+    drop(a);
+    let mut gone = false;
+    for _ in 0..50 {
+        if server.metric("parlor_turn_allocations").await == 1 {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(gone, "closing the TCP connection deletes its allocation");
+}
+
+#[tokio::test]
+async fn refresh_with_lifetime_zero_deletes_the_allocation() {
+    let server = Server::start(&["--turn-max-lifetime", "20m"]);
+    let mut client = Client::udp(server.turn(), rest_credentials(SECRET, "r")).await;
+    let relayed = client.allocate().await;
+
+    let refreshed = client.refresh(100_000).await;
+    assert_eq!(refreshed.class(), Class::Success);
+    assert_eq!(refreshed.msg().get_u32(attr::LIFETIME), Some(1200), "capped at the maximum");
+    let refreshed = client.refresh(5).await;
+    assert_eq!(refreshed.msg().get_u32(attr::LIFETIME), Some(600), "at least the default");
+
+    let deleted = client.refresh(0).await;
+    assert_eq!(deleted.class(), Class::Success);
+    assert_eq!(deleted.msg().get_u32(attr::LIFETIME), Some(0));
+    assert_eq!(server.metric("parlor_turn_allocations").await, 0);
+    assert_eq!(client.refresh(600).await.error_code(), Some(437));
+    assert_eq!(client.create_permission(relayed).await.error_code(), Some(437));
+    // The relayed port is free again.
+    assert!(std::net::UdpSocket::bind(relayed).is_ok());
+    // And the client may allocate anew.
+    client.allocate().await;
+}
+
+#[tokio::test]
+async fn peer_filter_refuses_loopback_by_default() {
+    let server = Server::with_args(&["--turn-listen", "127.0.0.1:0", "--turn-secret", SECRET]);
+    let mut a = Client::udp(server.turn(), rest_credentials(SECRET, "a")).await;
+    let mut b = Client::udp(server.turn(), rest_credentials(SECRET, "b")).await;
+    let relay_a = a.allocate().await;
+    let relay_b = b.allocate().await;
+    assert_eq!(a.create_permission(relay_b).await.error_code(), Some(403));
+    assert_eq!(a.channel_bind(0x4000, relay_b).await.error_code(), Some(403));
+    for peer in ["10.0.0.1:5000", "192.168.1.1:5000", "169.254.169.254:80", "0.0.0.0:1", "224.0.0.1:5000"] {
+        let peer: SocketAddr = peer.parse().unwrap();
+        assert_eq!(a.create_permission(peer).await.error_code(), Some(403), "{peer}");
+    }
+    // A public address is fine (nothing is sent to it here).
+    assert_eq!(a.create_permission("198.51.100.1:5000".parse().unwrap()).await.class(), Class::Success);
+    // An IPv6 peer for an IPv4 relay is a family mismatch.
+    assert_eq!(a.create_permission("[2001:db8::1]:5000".parse().unwrap()).await.error_code(), Some(443));
+    // Nothing passes between the two allocations.
+    b.send_indication(relay_a, b"blocked").await;
+    assert!(a.recv_within(SILENCE).await.is_none());
+    assert_eq!(server.metric("parlor_turn_peers_refused_total").await, 7);
+
+    // With the allow-list, the same requests succeed (the other tests relay
+    // between loopback allocations that way).
+    let open = Server::start(&[]);
+    let mut c = Client::udp(open.turn(), rest_credentials(SECRET, "c")).await;
+    c.allocate().await;
+    assert_eq!(c.create_permission(relay_b).await.class(), Class::Success);
+    assert_eq!(c.create_permission("10.0.0.1:5000".parse().unwrap()).await.error_code(), Some(403));
+}
+
+#[tokio::test]
+async fn malformed_packets_are_dropped_and_the_server_still_answers() {
+    let server = Server::start(&[]);
+    let mut client = Client::udp(server.turn(), rest_credentials(SECRET, "m")).await;
+    client.allocate().await;
+    let mut good = binding_request();
+    let mut bad_fingerprint = good.clone();
+    let last = bad_fingerprint.len() - 1;
+    bad_fingerprint[last] ^= 1;
+    let mut long_attribute = Vec::new();
+    Builder::new(&mut long_attribute, method::ALLOCATE, Class::Request, transaction_id())
+        .attr(attr::USERNAME, b"abcd");
+    long_attribute[22..24].copy_from_slice(&500u16.to_be_bytes());
+    let mut wrong_cookie = binding_request();
+    wrong_cookie[4] ^= 0xff;
+    let mut header_only = binding_request();
+    header_only[2..4].copy_from_slice(&[0xff, 0xfc]);
+    let garbage: Vec<Vec<u8>> = vec![
+        vec![],
+        vec![0],
+        vec![0xff; 100],
+        good[..19].to_vec(),
+        good[..good.len() - 1].to_vec(),
+        bad_fingerprint,
+        long_attribute,
+        wrong_cookie,
+        header_only,
+        vec![0x40, 0x00, 0xff, 0xff, 1, 2, 3],
+        vec![0x40, 0x00],
+        vec![0x7f, 0xff, 0x00, 0x00],
+        (0..1500).map(|i| (i * 7) as u8).collect(),
+    ];
+    for packet in &garbage {
+        client.send_raw(packet).await;
+    }
+    assert!(client.recv_within(SILENCE).await.is_none(), "no answer to garbage");
+    client.send_raw(&good).await;
+    let Packet::Stun(reply) = client.recv().await else { panic!() };
+    assert_eq!(mapped_address(&reply), client.local_addr());
+    assert!(server.metric("parlor_turn_dropped_packets_total{reason=\"malformed\"}").await >= 9);
+
+    // The same over TCP: a stream that is not TURN is closed; others go on.
+    let mut tcp = Client::tcp(server.turn(), rest_credentials(SECRET, "m")).await;
+    tcp.send_raw(&[0xC0, 1, 2, 3, 4, 5, 6, 7]).await;
+    assert!(tcp.recv_within(WAIT).await.is_none(), "closed");
+    let mut tcp = Client::tcp(server.turn(), rest_credentials(SECRET, "m")).await;
+    good.extend_from_slice(&[0x40, 0x00, 0x00, 0x01, 9, 0, 0, 0]);
+    tcp.send_raw(&good).await;
+    let Packet::Stun(reply) = tcp.recv().await else { panic!() };
+    assert_eq!(mapped_address(&reply), tcp.local_addr());
+    // An allocation still works after all that.
+    let mut fresh = Client::udp(server.turn(), rest_credentials(SECRET, "n")).await;
+    fresh.allocate().await;
+}
+
+#[tokio::test]
+async fn unknown_comprehension_required_attributes_get_420() {
+    let server = Server::start(&[]);
+    let mut client = Client::udp(server.turn(), rest_credentials(SECRET, "x")).await;
+    let response = client
+        .request(method::ALLOCATE, &|b| {
+            b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]).attr(0x0031, b"?");
+        })
+        .await;
+    assert_eq!(response.error_code(), Some(420));
+    assert_eq!(response.msg().get(attr::UNKNOWN_ATTRIBUTES), Some(&[0x00, 0x31][..]));
+    // Comprehension-optional ones are ignored.
+    let relayed = client
+        .request(method::ALLOCATE, &|b| {
+            b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]).attr(0x8031, b"?");
+        })
+        .await;
+    assert_eq!(relayed.class(), Class::Success);
+}
+
+#[tokio::test]
+async fn even_port_reservations() {
+    let server = Server::start(&[]);
+    let mut rtp = Client::udp(server.turn(), rest_credentials(SECRET, "rtp")).await;
+    let response = rtp
+        .request(method::ALLOCATE, &|b| {
+            b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]).attr(attr::EVEN_PORT, &[0x80]);
+        })
+        .await;
+    assert_eq!(response.class(), Class::Success);
+    let relayed = response.msg().get_xor_address(attr::XOR_RELAYED_ADDRESS).unwrap().unwrap();
+    assert_eq!(relayed.port() % 2, 0);
+    let token = response.msg().get(attr::RESERVATION_TOKEN).unwrap().to_vec();
+    assert_eq!(token.len(), 8);
+
+    let mut rtcp = Client::udp(server.turn(), rest_credentials(SECRET, "rtp")).await;
+    let response = rtcp
+        .request(method::ALLOCATE, &move |b| {
+            b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]).attr(attr::RESERVATION_TOKEN, &token);
+        })
+        .await;
+    assert_eq!(response.class(), Class::Success);
+    let next = response.msg().get_xor_address(attr::XOR_RELAYED_ADDRESS).unwrap().unwrap();
+    assert_eq!(next.port(), relayed.port() + 1);
+    // A token works once.
+    let mut third = Client::udp(server.turn(), rest_credentials(SECRET, "rtp")).await;
+    let reused = third
+        .request(method::ALLOCATE, &|b| {
+            b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]).attr(attr::RESERVATION_TOKEN, &[1; 8]);
+        })
+        .await;
+    assert_eq!(reused.error_code(), Some(508));
+}
+
+#[tokio::test]
+async fn allocations_per_user_are_capped() {
+    let server = Server::start(&["--turn-user-allocations", "2"]);
+    let creds = rest_credentials(SECRET, "greedy");
+    let mut clients = Vec::new();
+    for _ in 0..2 {
+        let mut client = Client::udp(server.turn(), creds.clone()).await;
+        client.allocate().await;
+        clients.push(client);
+    }
+    let mut third = Client::udp(server.turn(), creds.clone()).await;
+    let response = third
+        .request(method::ALLOCATE, &|b| {
+            b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
+        })
+        .await;
+    assert_eq!(response.error_code(), Some(486));
+    // Another user is not affected; freeing one makes room.
+    Client::udp(server.turn(), rest_credentials(SECRET, "modest")).await.allocate().await;
+    assert_eq!(clients[0].refresh(0).await.class(), Class::Success);
+    third.allocate().await;
+    assert_eq!(server.metric("parlor_turn_allocation_refusals_total").await, 1);
+}
+
+#[tokio::test]
+async fn bandwidth_per_user_is_capped() {
+    let server = Server::start(&["--turn-user-bandwidth", "100k"]);
+    let mut a = Client::udp(server.turn(), rest_credentials(SECRET, "a")).await;
+    let mut b = Client::udp(server.turn(), rest_credentials(SECRET, "b")).await;
+    let relay_a = a.allocate().await;
+    let relay_b = b.allocate().await;
+    assert_eq!(a.channel_bind(0x4000, relay_b).await.class(), Class::Success);
+    assert_eq!(b.create_permission(relay_a).await.class(), Class::Success);
+    // 300 KB at once from a user allowed 100 KB/s: a burst of about one
+    // second's worth goes through, the rest is dropped.
+    for _ in 0..300 {
+        a.send_channel_data(0x4000, &[1; 1000]).await;
+    }
+    let mut received = 0;
+    while b.recv_within(SILENCE).await.is_some() {
+        received += 1;
+    }
+    assert!((50..=150).contains(&received), "{received} packets passed");
+    assert!(server.metric("parlor_turn_dropped_packets_total{reason=\"bandwidth\"}").await >= 150);
+}
+
+/// The whole path: `welcome` carries TURN URLs and credentials made for
+/// this member from a secret nobody configured, and they allocate.
+#[tokio::test]
+async fn welcome_carries_working_turn_credentials() {
+    let server = Server::with_args(&["--turn-listen", "127.0.0.1:0", "--ice-server", "stun:stun.invalid:3478"]);
+    let mut create = TcpStream::connect(server.http).await.unwrap();
+    let request = format!(
+        "POST /api/rooms HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        server.http
+    );
+    create.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    create.read_to_string(&mut answer).await.unwrap();
+    let body: Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    let room = body["room"].as_str().unwrap().to_string();
+
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", server.http))
+        .await
+        .unwrap();
+    let join = serde_json::json!({ "type": "join", "room": room }).to_string();
+    ws.send(WsMessage::text(join)).await.unwrap();
+    let welcome: Value = loop {
+        let frame = timeout(WAIT, ws.next()).await.unwrap().unwrap().unwrap();
+        if let WsMessage::Text(text) = frame {
+            break serde_json::from_str(&text).unwrap();
+        }
+    };
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    let id = welcome["id"].as_str().unwrap();
+    let ice = welcome["iceServers"].as_array().unwrap();
+    let port = server.turn().port();
+    assert_eq!(ice[0]["urls"], serde_json::json!([format!("stun:127.0.0.1:{port}")]));
+    assert_eq!(
+        ice[1]["urls"],
+        serde_json::json!([
+            format!("turn:127.0.0.1:{port}?transport=udp"),
+            format!("turn:127.0.0.1:{port}?transport=tcp")
+        ])
+    );
+    assert_eq!(ice[2]["urls"], "stun:stun.invalid:3478");
+    let username = ice[1]["username"].as_str().unwrap().to_string();
+    let password = ice[1]["credential"].as_str().unwrap().to_string();
+    let (expiry, user) = username.split_once(':').unwrap();
+    assert_eq!(user, id);
+    let expiry: u64 = expiry.parse().unwrap();
+    let lifetime = expiry - unix_now();
+    assert!((24 * 3600 - 60..=24 * 3600).contains(&lifetime), "{lifetime}");
+
+    let mut udp = Client::udp(server.turn(), (username.clone(), password.clone())).await;
+    udp.allocate().await;
+    let mut tcp = Client::tcp(server.turn(), (username, password)).await;
+    tcp.allocate().await;
+}
+
+#[tokio::test]
+async fn disabled_or_external_turn_is_not_served() {
+    let server = Server::with_args(&["--turn-disable"]);
+    assert!(server.turn.is_none());
+    let external = Server::with_args(&[
+        "--turn-url",
+        "turn:turn.example.org:3478?transport=udp",
+        "--turn-secret",
+        "shared",
+    ]);
+    assert!(external.turn.is_none());
+    assert_eq!(external.metric("parlor_turn_allocations").await, 0);
+}
+
+#[test]
+fn an_explicit_turn_address_that_is_taken_stops_the_start() {
+    let taken = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let status = Command::new(env!("CARGO_BIN_EXE_parlor"))
+        .args(["--listen", "127.0.0.1:0", "--turn-listen", &addr])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!status.success());
+}
