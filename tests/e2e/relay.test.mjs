@@ -1,0 +1,127 @@
+// A call forced through Parlor's own TURN server. Parlor starts with only
+// `--listen 127.0.0.1:0 --turn-allowed-peers 127.0.0.0/8`: TURN is on by
+// default (127.0.0.1:3478), and the allow-list lets the relay reach
+// loopback peers, which it refuses otherwise. Both headless Chromium pages
+// are forced to iceTransportPolicy 'relay' by a preload (no hook in the
+// product), so host candidates are never used. Both must decode video and
+// audio, and the selected candidate pair must be relay to relay. Parlor's
+// /metrics must show the allocations and relayed bytes.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as h from './lib/harness.mjs';
+import { forceRelayPolicy, selectedPairs, startParlorWithDefaultTurn } from './lib/relay.mjs';
+
+const TCP_ONLY = { transport: 'tcp' };
+
+async function metric(url, name) {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line ? Number(line.split(' ')[1]) : NaN;
+}
+
+test('relay-only call through the built-in TURN server', { timeout: 180_000 }, async (t) => {
+  const cleanup = new h.Cleanup();
+  t.after(() => cleanup.run());
+  const { url, turn } = await startParlorWithDefaultTurn(cleanup, ['--turn-allowed-peers', '127.0.0.0/8']);
+  assert.equal(turn, '127.0.0.1:3478', 'TURN listens on its default address');
+
+  const [browserA, browserB] = await Promise.all([
+    h.launchChromium(cleanup, { origin: url }),
+    h.launchChromium(cleanup, { origin: url }),
+  ]);
+  const a = await h.newPage(browserA, 'A');
+  const b = await h.newPage(browserB, 'B');
+  await a.evaluateOnNewDocument(forceRelayPolicy);
+  await b.evaluateOnNewDocument(forceRelayPolicy);
+
+  await h.open(a, `${url}/`);
+  const link = await h.createRoom(a);
+  await a.click('#enter-room');
+  await h.joinAs(a, 'Ada');
+  await h.open(b, link);
+  await h.joinAs(b, 'Bob');
+
+  await t.test('both decode video and audio', async () => {
+    await Promise.all([h.waitForMedia(a, 1, 60_000), h.waitForMedia(b, 1, 60_000)]);
+  });
+
+  await t.test('the selected candidate pair is relay on both sides', async (t) => {
+    for (const page of [a, b]) {
+      const [info] = await h.until(
+        async () => {
+          const pcs = await selectedPairs(page);
+          return pcs.length === 1 && pcs[0].pair?.state === 'succeeded' && pcs[0].pair.local && pcs[0].pair.remote
+            ? pcs
+            : null;
+        },
+        { timeout: 20_000, what: `${page.label}: a selected, succeeded candidate pair` },
+      );
+      t.diagnostic(`${page.label}: ${JSON.stringify(info.pair)}`);
+      assert.equal(info.policy, 'relay', `${page.label} runs relay-only`);
+      assert.equal(info.state, 'connected');
+      assert.equal(info.pair.local.type, 'relay', `${page.label}: local candidate`);
+      assert.equal(info.pair.remote.type, 'relay', `${page.label}: remote candidate`);
+      assert.equal(info.pair.local.address, '127.0.0.1');
+      // The TURN entry came from the welcome: Parlor's own server, with
+      // per-member REST credentials.
+      const turnServer = info.iceServers.find((s) => [s.urls].flat().some((u) => u.startsWith('turn:')));
+      assert.ok(turnServer, 'a TURN server in iceServers');
+      assert.ok([turnServer.urls].flat().includes('turn:127.0.0.1:3478?transport=udp'), JSON.stringify(turnServer));
+      assert.match(turnServer.username, /^\d+:[A-Za-z0-9_-]+$/);
+    }
+  });
+
+  await t.test('media keeps flowing through the relay', async () => {
+    await Promise.all([h.waitForMoreFrames(a, await h.mediaReport(a)), h.waitForMoreFrames(b, await h.mediaReport(b))]);
+  });
+
+  await t.test('the server counts allocations and relayed bytes', async () => {
+    assert.ok((await metric(url, 'parlor_turn_allocations')) >= 2, 'at least one allocation per browser');
+    // Seconds of video and audio, both ways.
+    assert.ok((await metric(url, 'parlor_turn_relayed_bytes_total{direction="to_client"}')) > 20_000);
+    assert.ok((await metric(url, 'parlor_turn_relayed_bytes_total{direction="to_peer"}')) > 20_000);
+    assert.equal(await metric(url, 'parlor_turn_auth_failures_total'), 0);
+  });
+
+  h.assertNoPageErrors(a, b);
+});
+
+// The same with the browsers reaching TURN over TCP only (the way through
+// firewalls that block UDP): RFC 8656 framing on a stream, UDP relays.
+test('relay-only call with TURN over TCP', { timeout: 180_000 }, async (t) => {
+  const cleanup = new h.Cleanup();
+  t.after(() => cleanup.run());
+  const { url } = await startParlorWithDefaultTurn(cleanup, ['--turn-allowed-peers', '127.0.0.0/8']);
+  const [browserA, browserB] = await Promise.all([
+    h.launchChromium(cleanup, { origin: url }),
+    h.launchChromium(cleanup, { origin: url }),
+  ]);
+  const a = await h.newPage(browserA, 'A');
+  const b = await h.newPage(browserB, 'B');
+  await a.evaluateOnNewDocument(forceRelayPolicy, TCP_ONLY);
+  await b.evaluateOnNewDocument(forceRelayPolicy, TCP_ONLY);
+
+  await h.open(a, `${url}/`);
+  const link = await h.createRoom(a);
+  await a.click('#enter-room');
+  await h.joinAs(a, 'Ada');
+  await h.open(b, link);
+  await h.joinAs(b, 'Bob');
+  await Promise.all([h.waitForMedia(a, 1, 60_000), h.waitForMedia(b, 1, 60_000)]);
+  for (const page of [a, b]) {
+    const [info] = await h.until(
+      async () => {
+        const pcs = await selectedPairs(page);
+        return pcs.length === 1 && pcs[0].pair?.state === 'succeeded' && pcs[0].pair.local ? pcs : null;
+      },
+      { timeout: 20_000, what: `${page.label}: a selected, succeeded candidate pair` },
+    );
+    t.diagnostic(`${page.label}: ${JSON.stringify(info.pair)}`);
+    assert.equal(info.pair.local.type, 'relay');
+    assert.equal(info.pair.local.relayProtocol, 'tcp', `${page.label} reaches TURN over TCP`);
+    assert.equal(info.pair.remote.type, 'relay');
+  }
+  await Promise.all([h.waitForMoreFrames(a, await h.mediaReport(a)), h.waitForMoreFrames(b, await h.mediaReport(b))]);
+  h.assertNoPageErrors(a, b);
+});
