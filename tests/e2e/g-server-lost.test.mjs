@@ -5,7 +5,9 @@
 //     both pages say "Connection to the server lost", keep decoding, then
 //     reconnect and resume their seats (no one sees a leave or a join);
 //  2. the server restarts (same --secret): both pages say so, reconnect,
-//     negotiate again and decode each other.
+//     negotiate again and decode each other;
+//  3. the server restarts with another key, so it knows neither the tokens
+//     nor the room: both pages end the call and say why.
 // A TCP proxy in front of parlor plays the network.
 
 import { test } from 'node:test';
@@ -17,8 +19,8 @@ const SECRET = 'e2e-resume-secret-0123456789abcdef';
 test('losing the server connection: the call goes on and recovers', { timeout: 180_000 }, async (t) => {
   const cleanup = new h.Cleanup();
   t.after(() => cleanup.run());
-  const first = await h.startParlor(cleanup, ['--secret', SECRET]);
-  const proxy = await h.startProxy(cleanup, first.url);
+  let server = await h.startParlor(cleanup, ['--secret', SECRET]);
+  const proxy = await h.startProxy(cleanup, server.url);
   const url = proxy.url;
   const [browserA, browserB] = await Promise.all([
     h.launchChromium(cleanup, { origin: url }),
@@ -62,17 +64,30 @@ test('losing the server connection: the call goes on and recovers', { timeout: 1
   });
 
   await t.test('server restart: the pages say so, then reconnect and renegotiate', async () => {
-    await first.stop();
+    await server.stop();
     for (const page of [a, b]) {
       await h.waitForText(page, '#call-status', /Connection to the server lost/, 10_000);
     }
-    const second = await h.startParlor(cleanup, ['--secret', SECRET]);
-    proxy.retarget(second.url);
+    server = await h.startParlor(cleanup, ['--secret', SECRET]);
+    proxy.retarget(server.url);
     await h.waitForText(a, '#call-status', /^Connected with Bob\.$/, 40_000);
     await h.waitForText(b, '#call-status', /^Connected with Ada\.$/, 40_000);
     await Promise.all([h.waitForMedia(a, 1), h.waitForMedia(b, 1)]);
     assert.deepEqual(await h.tileNames(a), ['Bob']);
     assert.deepEqual(await h.tileNames(b), ['Ada']);
     h.assertNoPageErrors(a, b);
+  });
+
+  await t.test('server restart with another key: the room is gone, and the pages say so', async () => {
+    await server.stop();
+    server = await h.startParlor(cleanup, ['--secret', `${SECRET}-other`]);
+    proxy.retarget(server.url);
+    for (const page of [a, b]) {
+      await h.waitForScreen(page, 'message-screen', 40_000);
+      assert.equal(await h.text(page, '#message-title'), 'Connection to the server lost');
+      assert.match(await h.text(page, '#message-text'), /does not know this room any more/);
+      const live = await page.evaluate(() => window.__parlorTest.pcs.filter((pc) => pc.connectionState !== 'closed').length);
+      assert.equal(live, 0, `${page.label} closed its peer connections`);
+    }
   });
 });
