@@ -24,8 +24,8 @@ use crate::session::{self, Settings};
 use crate::tls::TlsListener;
 
 /// Socket read chunk of a WebSocket. Small, because it is allocated for
-/// every connection, idle or not; larger messages still assemble fine.
-const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// every connection, idle or not; it grows to fit each larger frame.
+const READ_BUFFER_BYTES: usize = 256;
 
 /// Largest request body the API reads.
 const MAX_BODY_BYTES: usize = 4 * 1024;

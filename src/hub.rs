@@ -9,16 +9,17 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::Utf8Bytes;
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::limits::{AddressLimits, AddressTable, ConnectionRefused};
 use crate::metrics::Metrics;
+use crate::outbox::{Outbox, Push};
 use crate::protocol::{ErrorCode, Refusal, ServerMessage};
 use crate::ids::{self, ResumeKey};
 use crate::registry::{Delivery, Left, MemoryRegistry, RegistryLimits, RoomRegistry, RoomSummary};
@@ -47,23 +48,13 @@ pub struct Hub {
 
 struct State {
     registry: Box<dyn RoomRegistry>,
-    outboxes: HashMap<ConnId, Outbox>,
+    outboxes: HashMap<ConnId, Arc<Outbox>>,
 }
 
-struct Outbox {
-    tx: mpsc::Sender<Utf8Bytes>,
-    evict: Arc<Notify>,
-    /// Set when a message could not be queued: nothing after it is queued
-    /// either, so the client sees its messages end, never a gap.
-    overflowed: AtomicBool,
-}
-
-/// A connection's end of the hub: its id, the messages queued for it, and
-/// the signal that it must close because it fell behind.
+/// A connection's end of the hub: its id and the messages queued for it.
 pub struct Connection {
     pub id: ConnId,
-    pub outbox: mpsc::Receiver<Utf8Bytes>,
-    pub evicted: Arc<Notify>,
+    pub outbox: Arc<Outbox>,
 }
 
 impl Hub {
@@ -172,22 +163,10 @@ impl Hub {
     /// Registers a new connection.
     pub fn connect(&self) -> Connection {
         let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
-        let (tx, outbox) = mpsc::channel(self.send_queue);
-        let evicted = Arc::new(Notify::new());
-        self.lock().outboxes.insert(
-            id,
-            Outbox {
-                tx,
-                evict: evicted.clone(),
-                overflowed: AtomicBool::new(false),
-            },
-        );
+        let outbox = Arc::new(Outbox::new(self.send_queue));
+        self.lock().outboxes.insert(id, outbox.clone());
         self.metrics.connection_opened();
-        Connection {
-            id,
-            outbox,
-            evicted,
-        }
+        Connection { id, outbox }
     }
 
     /// Forgets a connection. A member whose connection was lost (rather
@@ -271,7 +250,7 @@ impl Hub {
         if let Some(old) = joined.replaced {
             // The seat's earlier connection is stale; the member is here now.
             if let Some(outbox) = state.outboxes.get(&old) {
-                outbox.evict.notify_one();
+                outbox.evict();
             }
         }
         let token = self.resume_key.sign(room, &joined.peer.id, joined.capacity);
@@ -365,18 +344,10 @@ impl Hub {
         let Some(outbox) = state.outboxes.get(&conn) else {
             return;
         };
-        if outbox.overflowed.load(Ordering::Relaxed) {
-            return;
-        }
-        match outbox.tx.try_send(text) {
-            Ok(()) => self.metrics.message_out(),
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                outbox.overflowed.store(true, Ordering::Relaxed);
-                self.metrics.slow_client_dropped();
-                outbox.evict.notify_one();
-            }
-            // The connection is closing; its room hears of it in disconnect.
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        match outbox.push(text) {
+            Push::Queued => self.metrics.message_out(),
+            Push::Overflowed => self.metrics.slow_client_dropped(),
+            Push::Refused => {}
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod hub;
 pub mod ids;
 pub mod limits;
 pub mod metrics;
+pub mod outbox;
 pub mod protocol;
 pub mod registry;
 pub mod room;

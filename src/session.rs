@@ -14,10 +14,11 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::time::{Instant, MissedTickBehavior, interval, sleep_until, timeout};
 
 use crate::hub::{Admission, Connection, Hub};
+use crate::outbox::Outbox;
 use crate::limits::{Rate, TokenBucket};
 use crate::protocol::{ClientMessage, ErrorCode, Refusal, ServerMessage, parse_client_message};
 use crate::room::ConnId;
@@ -61,11 +62,10 @@ pub async fn run(
     let Connection {
         id,
         outbox,
-        evicted,
     } = hub.connect();
     let (sink, mut stream) = socket.split();
     let (close_tx, close_rx) = oneshot::channel();
-    let mut writer = tokio::spawn(write_loop(sink, outbox, close_rx, settings.ping_interval));
+    let mut writer = tokio::spawn(write_loop(sink, outbox.clone(), close_rx, settings.ping_interval));
 
     let mut session = Session {
         hub: &hub,
@@ -76,7 +76,7 @@ pub async fn run(
     };
     let shutdown = hub.shutdown_started();
     let ending = tokio::select! {
-        ending = read_loop(&mut session, &mut stream, &evicted, settings.ping_timeout) => ending,
+        ending = read_loop(&mut session, &mut stream, &outbox, settings.ping_timeout) => ending,
         () = shutdown => Ending::ServerShutdown,
     };
     hub.disconnect(id, !matches!(ending, Ending::ClientLeft | Ending::Oversized));
@@ -109,7 +109,7 @@ pub async fn run(
 async fn read_loop(
     session: &mut Session<'_>,
     stream: &mut SplitStream<WebSocket>,
-    evicted: &tokio::sync::Notify,
+    outbox: &Outbox,
     ping_timeout: Duration,
 ) -> Ending {
     let mut deadline = Instant::now() + ping_timeout;
@@ -143,7 +143,7 @@ async fn read_loop(
                 // wait, and a receiver that reads fine overflows its outbox.
                 tokio::task::yield_now().await;
             }
-            () = evicted.notified() => return Ending::TooSlow,
+            () = outbox.evicted() => return Ending::TooSlow,
             () = sleep_until(deadline) => return Ending::Silent,
         }
     }
@@ -158,7 +158,7 @@ fn is_oversized(err: axum::Error) -> bool {
 
 async fn write_loop(
     mut sink: SplitSink<WebSocket, Message>,
-    mut outbox: mpsc::Receiver<Utf8Bytes>,
+    outbox: Arc<Outbox>,
     mut close: oneshot::Receiver<CloseFrame>,
     ping_interval: Duration,
 ) {
@@ -174,10 +174,7 @@ async fn write_loop(
                 }
                 return;
             }
-            text = outbox.recv() => match text {
-                Some(text) => write_batch(&mut sink, &mut outbox, text).await,
-                None => return,
-            },
+            text = outbox.next() => write_batch(&mut sink, &outbox, text).await,
             _ = pings.tick() => sink.send(Message::Ping(Default::default())).await,
         };
         if sent.is_err() {
@@ -189,14 +186,14 @@ async fn write_loop(
 /// Writes `first` and whatever else is already queued, then flushes once.
 async fn write_batch(
     sink: &mut SplitSink<WebSocket, Message>,
-    outbox: &mut mpsc::Receiver<Utf8Bytes>,
+    outbox: &Outbox,
     first: Utf8Bytes,
 ) -> Result<(), axum::Error> {
     sink.feed(Message::Text(first)).await?;
     for _ in 1..WRITE_BATCH {
-        match outbox.try_recv() {
-            Ok(text) => sink.feed(Message::Text(text)).await?,
-            Err(_) => break,
+        match outbox.try_next() {
+            Some(text) => sink.feed(Message::Text(text)).await?,
+            None => break,
         }
     }
     sink.flush().await
