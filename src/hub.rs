@@ -23,7 +23,7 @@ use crate::outbox::{Outbox, Push};
 use crate::protocol::{ErrorCode, Refusal, ServerMessage};
 use crate::ids::{self, ResumeKey};
 use crate::registry::{Delivery, Left, MemoryRegistry, RegistryLimits, RoomRegistry, RoomSummary};
-use crate::room::ConnId;
+use crate::room::{ChatEntry, ConnId};
 use crate::turn::IceServers;
 
 /// The default capacity of a room created without one: a one-to-one call.
@@ -269,6 +269,9 @@ impl Hub {
         for message in joined.parked {
             self.deliver(&state, conn, message.into());
         }
+        for entry in &joined.history {
+            self.deliver(&state, conn, encode_chat(entry, true));
+        }
         let peer_joined: Utf8Bytes = ServerMessage::PeerJoined { peer: &joined.peer }
             .encode()
             .into();
@@ -287,6 +290,21 @@ impl Hub {
         let left = state.registry.leave(conn, Instant::now())?;
         tracing::info!(room = %left.room, peer = %left.peer_id, "left");
         self.tell_left(&state, left);
+        Ok(())
+    }
+
+    /// Sends a chat message from `conn` to everyone in its room, itself
+    /// included, and keeps it for those who join later.
+    pub fn chat(&self, conn: ConnId, text: String) -> Result<(), Refusal> {
+        let time = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let mut state = self.lock();
+        let chat = state.registry.chat(conn, text, time)?;
+        let message = encode_chat(&chat.entry, false);
+        for member in chat.notify {
+            self.deliver(&state, member, message.clone());
+        }
         Ok(())
     }
 
@@ -350,6 +368,18 @@ impl Hub {
             Push::Refused => {}
         }
     }
+}
+
+fn encode_chat(entry: &ChatEntry, history: bool) -> Utf8Bytes {
+    ServerMessage::Chat {
+        from: &entry.from,
+        name: entry.name.as_deref(),
+        text: &entry.text,
+        time: entry.time,
+        history,
+    }
+    .encode()
+    .into()
 }
 
 /// A connection's place under the connection caps, held for its lifetime.

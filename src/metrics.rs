@@ -11,7 +11,7 @@ use crate::protocol::ErrorCode;
 use crate::registry::Occupancy;
 
 /// Client message types counted separately; anything else is "other".
-const MESSAGE_TYPES: [&str; 4] = ["join", "signal", "leave", "other"];
+const MESSAGE_TYPES: [&str; 5] = ["join", "signal", "leave", "chat", "other"];
 
 #[derive(Debug, Default)]
 pub struct Metrics {

@@ -15,6 +15,9 @@ use serde_json::value::RawValue;
 /// Longest accepted display name, in characters.
 pub const MAX_NAME_CHARS: usize = 64;
 
+/// Longest chat message, in characters.
+pub const MAX_CHAT_CHARS: usize = 2000;
+
 /// Largest accepted WebSocket frame (and message) payload, in bytes.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 
@@ -30,6 +33,10 @@ pub enum ClientMessage<'a> {
     },
     Signal { to: String, data: &'a RawValue },
     Leave,
+    /// Extension: a chat message for everyone in the room.
+    Chat {
+        text: String,
+    },
 }
 
 /// Every error code of the protocol.
@@ -117,6 +124,8 @@ struct Envelope<'a> {
     to: Option<String>,
     #[serde(default)]
     resume: Option<String>,
+    #[serde(default)]
+    text: Option<String>,
     #[serde(default, borrow)]
     data: Option<&'a RawValue>,
 }
@@ -125,7 +134,7 @@ struct Envelope<'a> {
 pub fn parse_client_message(text: &str) -> Result<ClientMessage<'_>, ParseError> {
     let envelope: Envelope = serde_json::from_str(text).map_err(|err| ParseError {
         refusal: Refusal::bad_request(describe_json_error(text, &err)),
-        message_type: None,
+        message_type: message_type_of(text),
     })?;
     let refuse = |message: &'static str| ParseError {
         refusal: Refusal::bad_request(message),
@@ -162,8 +171,30 @@ pub fn parse_client_message(text: &str) -> Result<ClientMessage<'_>, ParseError>
             Ok(ClientMessage::Signal { to, data })
         }
         "leave" => Ok(ClientMessage::Leave),
+        "chat" => {
+            let text = envelope
+                .text
+                .ok_or_else(|| refuse("chat needs a string field \"text\""))?;
+            if text.trim().is_empty() {
+                return Err(refuse("a chat message cannot be empty"));
+            }
+            if text.chars().count() > MAX_CHAT_CHARS {
+                return Err(refuse("a chat message has at most 2000 characters"));
+            }
+            Ok(ClientMessage::Chat { text })
+        }
         _ => Err(refuse("unknown message type")),
     }
+}
+
+/// The `type` of a frame whose other fields did not parse, for `ref`.
+fn message_type_of(text: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct TypeOnly {
+        #[serde(rename = "type")]
+        kind: String,
+    }
+    serde_json::from_str::<TypeOnly>(text).ok().map(|t| t.kind)
 }
 
 fn describe_json_error(text: &str, err: &serde_json::Error) -> &'static str {
@@ -213,6 +244,18 @@ pub enum ServerMessage<'a> {
     Signal {
         from: &'a str,
         data: &'a RawValue,
+    },
+    /// Extension: a chat message, to everyone in the room.
+    Chat {
+        from: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        name: Option<&'a str>,
+        text: &'a str,
+        /// Unix time in milliseconds, from the server's clock.
+        time: u64,
+        /// True for messages replayed to a newcomer after its `welcome`.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        history: bool,
     },
     Error {
         code: ErrorCode,
@@ -313,6 +356,27 @@ mod tests {
             refused(r#"{"type":"dance"}"#).message_type.as_deref(),
             Some("dance")
         );
+    }
+
+    #[test]
+    fn chat_text_is_required_and_bounded() {
+        match parse_client_message(r#"{"type":"chat","text":"hi"}"#).unwrap() {
+            ClientMessage::Chat { text } => assert_eq!(text, "hi"),
+            other => panic!("{other:?}"),
+        }
+        let longest = format!(r#"{{"type":"chat","text":"{}"}}"#, "é".repeat(2000));
+        assert!(parse_client_message(&longest).is_ok());
+        let too_long = format!(r#"{{"type":"chat","text":"{}"}}"#, "é".repeat(2001));
+        for text in [
+            too_long.as_str(),
+            r#"{"type":"chat"}"#,
+            r#"{"type":"chat","text":"  "}"#,
+            r#"{"type":"chat","text":5}"#,
+        ] {
+            let err = refused(text);
+            assert_eq!(err.refusal.code, ErrorCode::BadRequest, "{text}");
+            assert_eq!(err.message_type.as_deref(), Some("chat"));
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::ids;
 use crate::protocol::{ErrorCode, PeerInfo, Refusal};
-use crate::room::{ConnId, Member, Presence, Room};
+use crate::room::{ChatEntry, ConnId, Member, Presence, Room};
 
 /// A member claiming its seat back, from a resume token already verified.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +39,17 @@ pub struct Joined {
     pub parked: Vec<String>,
     /// An older connection that still held the seat and must be closed.
     pub replaced: Option<ConnId>,
+    /// The room's chat so far, for a member that was not here: empty when
+    /// a held seat was taken back.
+    pub history: Vec<ChatEntry>,
+}
+
+/// A chat message to deliver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chat {
+    pub entry: ChatEntry,
+    /// Everyone in the room whose connection is up, the sender included.
+    pub notify: Vec<ConnId>,
 }
 
 /// What a leave produced.
@@ -99,6 +110,8 @@ pub trait RoomRegistry: Send {
     /// if the receiver is away.
     fn route_signal(&mut self, from: ConnId, to: &str, message: &str)
     -> Result<Delivery, Refusal>;
+    /// Remembers a chat message from `conn` and says who must get it.
+    fn chat(&mut self, conn: ConnId, text: String, time: u64) -> Result<Chat, Refusal>;
     /// Gives up the seats of members away for at least `grace`.
     fn release_away(&mut self, now: Instant, grace: Duration) -> Vec<Left>;
     /// Forgets rooms that have been empty for `idle`; returns how many.
@@ -207,6 +220,11 @@ impl MemoryRegistry {
             .insert(conn, (room_id.to_owned(), peer.id.clone()));
         Ok(Joined {
             capacity: room.capacity(),
+            history: if resumed {
+                Vec::new()
+            } else {
+                room.chat_history().cloned().collect()
+            },
             peers: others(room, &peer.id),
             notify: if resumed {
                 Vec::new()
@@ -297,6 +315,7 @@ impl RoomRegistry for MemoryRegistry {
         self.members += 1;
         self.joined
             .insert(conn, (room_id.to_owned(), peer.id.clone()));
+        let history = room.chat_history().cloned().collect();
         Ok(Joined {
             peer,
             capacity,
@@ -305,6 +324,7 @@ impl RoomRegistry for MemoryRegistry {
             resumed: false,
             parked: Vec::new(),
             replaced: None,
+            history,
         })
     }
 
@@ -362,6 +382,21 @@ impl RoomRegistry for MemoryRegistry {
             .remove_member(&room_id, to, Instant::now())
             .expect("the member was just found");
         Ok(Delivery::SeatReleased(left))
+    }
+
+    fn chat(&mut self, conn: ConnId, text: String, time: u64) -> Result<Chat, Refusal> {
+        let (room_id, peer_id) = self.joined.get(&conn).ok_or_else(not_in_room)?;
+        let room = self.rooms.get_mut(room_id).ok_or_else(not_in_room)?;
+        let name = room.member(peer_id).and_then(|m| m.peer.name.clone());
+        let entry = ChatEntry {
+            from: peer_id.clone(),
+            name,
+            text,
+            time,
+        };
+        room.remember_chat(entry.clone());
+        let notify = room.members().iter().filter_map(Member::conn).collect();
+        Ok(Chat { entry, notify })
     }
 
     fn release_away(&mut self, now: Instant, grace: Duration) -> Vec<Left> {
@@ -637,6 +672,31 @@ mod tests {
         let left = r.disconnect(2, t0, false).unwrap();
         assert_eq!(left.peer_id, b.id);
         assert_eq!(r.disconnect(2, t0, false), None);
+    }
+
+    #[test]
+    fn chat_reaches_everyone_here_and_newcomers_get_the_history() {
+        let t0 = Instant::now();
+        let mut r = registry();
+        let room = r.create_room(3, t0).unwrap();
+        let a = r.join(1, &room, Some("Ada".into()), None, t0).unwrap().peer;
+        let b = join(&mut r, 2, &room, t0).peer;
+        let chat = r.chat(1, "hello".into(), 42).unwrap();
+        assert_eq!(chat.notify, vec![1, 2]);
+        assert_eq!(chat.entry.name.as_deref(), Some("Ada"));
+        r.disconnect(2, t0, true);
+        assert_eq!(r.chat(1, "still there?".into(), 43).unwrap().notify, vec![1]);
+        let c = join(&mut r, 3, &room, t0);
+        let texts: Vec<_> = c.history.iter().map(|e| e.text.as_str()).collect();
+        assert_eq!(texts, ["hello", "still there?"]);
+        let claim = Resume {
+            peer_id: b.id.clone(),
+            capacity: 3,
+        };
+        let back = r.join(4, &room, None, Some(claim), t0).unwrap();
+        assert!(back.resumed && back.history.is_empty());
+        assert_eq!(r.chat(9, "x".into(), 1).unwrap_err().code, ErrorCode::NotInRoom);
+        let _ = a;
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! Plain data with no I/O and no clock of its own: time comes in as an
 //! argument, so every rule here is unit-tested without sockets or sleeps.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::protocol::{ErrorCode, PeerInfo, Refusal};
@@ -16,6 +17,21 @@ pub type ConnId = u64;
 pub const MAX_PARKED_MESSAGES: usize = 256;
 /// Most bytes kept for such a member.
 pub const MAX_PARKED_BYTES: usize = 1024 * 1024;
+
+/// Most chat messages a room remembers for newcomers.
+pub const MAX_CHAT_HISTORY: usize = 200;
+/// Most bytes of chat text a room remembers.
+pub const MAX_CHAT_HISTORY_BYTES: usize = 128 * 1024;
+
+/// A chat message as the room remembers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatEntry {
+    pub from: String,
+    pub name: Option<String>,
+    pub text: String,
+    /// Unix time in milliseconds.
+    pub time: u64,
+}
 
 /// Whether a member's connection is up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +90,9 @@ pub struct Room {
     /// When the room last became empty (or was created); `None` while
     /// somebody is in it.
     empty_since: Option<Instant>,
+    /// The latest chat messages, oldest first, within the limits above.
+    chat: VecDeque<ChatEntry>,
+    chat_bytes: usize,
 }
 
 impl Room {
@@ -82,6 +101,8 @@ impl Room {
             capacity,
             members: Vec::with_capacity(capacity),
             empty_since: Some(now),
+            chat: VecDeque::new(),
+            chat_bytes: 0,
         }
     }
 
@@ -140,6 +161,20 @@ impl Room {
             })
             .map(|m| m.peer.id.clone())
             .collect()
+    }
+
+    /// Remembers a chat message, forgetting the oldest beyond the limits.
+    pub fn remember_chat(&mut self, entry: ChatEntry) {
+        self.chat_bytes += entry.text.len();
+        self.chat.push_back(entry);
+        while self.chat.len() > MAX_CHAT_HISTORY || self.chat_bytes > MAX_CHAT_HISTORY_BYTES {
+            let oldest = self.chat.pop_front().expect("not empty while over a limit");
+            self.chat_bytes -= oldest.text.len();
+        }
+    }
+
+    pub fn chat_history(&self) -> impl Iterator<Item = &ChatEntry> {
+        self.chat.iter()
     }
 
     /// True when the room has been empty for at least `idle` at `now`.
@@ -215,6 +250,26 @@ mod tests {
         let grace = Duration::from_secs(30);
         assert!(room.away_for(t0 + Duration::from_secs(29), grace).is_empty());
         assert_eq!(room.away_for(t0 + grace, grace), ["gone"]);
+    }
+
+    #[test]
+    fn chat_history_keeps_the_latest_within_its_limits() {
+        let mut room = Room::new(2, Instant::now());
+        let entry = |n: usize, len: usize| ChatEntry {
+            from: "p".into(),
+            name: None,
+            text: "x".repeat(len),
+            time: n as u64,
+        };
+        for n in 0..MAX_CHAT_HISTORY + 5 {
+            room.remember_chat(entry(n, 4));
+        }
+        let times: Vec<_> = room.chat_history().map(|e| e.time).collect();
+        assert_eq!(times.len(), MAX_CHAT_HISTORY);
+        assert_eq!(times[0], 5);
+        room.remember_chat(entry(9999, MAX_CHAT_HISTORY_BYTES - 10));
+        assert!(room.chat_history().map(|e| e.text.len()).sum::<usize>() <= MAX_CHAT_HISTORY_BYTES);
+        assert_eq!(room.chat_history().last().unwrap().time, 9999);
     }
 
     #[test]

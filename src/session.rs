@@ -243,6 +243,12 @@ impl Session<'_> {
                     self.refuse(&refusal, Some("signal"));
                 }
             }
+            ClientMessage::Chat { text } => {
+                self.hub.metrics().message_in("chat");
+                if let Err(refusal) = self.hub.chat(self.conn, text) {
+                    self.refuse(&refusal, Some("chat"));
+                }
+            }
             ClientMessage::Leave => {
                 self.hub.metrics().message_in("leave");
                 match self.hub.leave(self.conn) {

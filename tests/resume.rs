@@ -1,0 +1,136 @@
+//! Resuming after a lost connection (an extension, docs/protocol.md): the
+//! seat is held for the grace period, messages for it wait, and the resume
+//! token takes it back with the same peer id; across a restart too, when the
+//! server keeps its key.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::{Server, Welcome};
+
+fn token(welcome: &Welcome) -> String {
+    welcome.raw["resume"]
+        .as_str()
+        .expect("welcome carries a resume token")
+        .to_owned()
+}
+
+async fn resume(server: &Server, room: &str, token: &str) -> (support::Ws, Value) {
+    let mut ws = server.ws().await;
+    ws.send_json(json!({ "type": "join", "room": room, "resume": token }))
+        .await;
+    let welcome = ws.recv_json().await;
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    (ws, welcome)
+}
+
+#[tokio::test]
+async fn a_lost_member_takes_its_seat_back_and_gets_what_waited() {
+    let server = Server::with_args(&["--resume-grace", "30s"]);
+    let room = server.create_room(None).await;
+    let (mut a, a_welcome) = server.joined(&room, Some("Ada")).await;
+    let (b, b_welcome) = server.joined(&room, Some("Bob")).await;
+    a.expect_peer_joined(&b_welcome.id, Some("Bob")).await;
+
+    // B's network goes away: no close frame.
+    drop(b.into_tcp());
+    a.expect_silence(Duration::from_millis(300)).await;
+    a.signal(&b_welcome.id, json!({ "n": 1 })).await;
+    a.signal(&b_welcome.id, json!({ "n": 2 })).await;
+    a.expect_silence(Duration::from_millis(100)).await;
+    assert_eq!(server.members(&room).await, Some(2), "the seat is held");
+
+    let (mut b, welcome) = resume(&server, &room, &token(&b_welcome)).await;
+    assert_eq!(welcome["id"], b_welcome.id.as_str(), "same peer id");
+    assert_eq!(welcome["resumed"], true);
+    assert_eq!(
+        welcome["peers"],
+        json!([{ "id": a_welcome.id, "name": "Ada" }])
+    );
+    b.expect_signal(&a_welcome.id, json!({ "n": 1 })).await;
+    b.expect_signal(&a_welcome.id, json!({ "n": 2 })).await;
+    // A never heard B leave or come back, and the call goes on.
+    a.expect_silence(Duration::from_millis(300)).await;
+    b.signal(&a_welcome.id, json!({ "n": 3 })).await;
+    a.expect_signal(&b_welcome.id, json!({ "n": 3 })).await;
+    assert_eq!(server.metric("parlor_resumes_total").await, 1);
+}
+
+#[tokio::test]
+async fn a_second_connection_replaces_a_stale_one() {
+    let server = Server::start();
+    let room = server.create_room(None).await;
+    let (mut a, a_welcome) = server.joined(&room, None).await;
+    let (mut stale, b_welcome) = server.joined(&room, None).await;
+    a.expect_peer_joined(&b_welcome.id, None).await;
+    let (mut b, welcome) = resume(&server, &room, &token(&b_welcome)).await;
+    assert_eq!(welcome["id"], b_welcome.id.as_str());
+    stale.expect_end(Duration::from_secs(5)).await;
+    a.signal(&b_welcome.id, json!({ "to": "new" })).await;
+    b.expect_signal(&a_welcome.id, json!({ "to": "new" })).await;
+    a.expect_silence(Duration::from_millis(300)).await;
+}
+
+#[tokio::test]
+async fn a_forged_or_foreign_token_is_refused_and_changes_nothing() {
+    let server = Server::start();
+    let room = server.create_room(None).await;
+    let other = server.create_room(None).await;
+    let (_a, a_welcome) = server.joined(&room, None).await;
+    let mut ws = server.ws().await;
+    for bad in ["", "not-a-token", &token(&a_welcome)[1..]] {
+        ws.send_json(json!({ "type": "join", "room": room, "resume": bad }))
+            .await;
+        ws.expect_error("bad-request", Some("join")).await;
+    }
+    // A genuine token for another room.
+    ws.send_json(json!({ "type": "join", "room": other, "resume": token(&a_welcome) }))
+        .await;
+    ws.expect_error("bad-request", Some("join")).await;
+    assert_eq!(server.members(&room).await, Some(1));
+    assert_eq!(server.members(&other).await, Some(0));
+}
+
+#[tokio::test]
+async fn the_seat_is_given_up_when_the_grace_period_ends() {
+    let server = Server::with_args(&["--resume-grace", "500ms"]);
+    let room = server.create_room(None).await;
+    let (mut a, _) = server.joined(&room, None).await;
+    let (b, b_welcome) = server.joined(&room, None).await;
+    a.expect_peer_joined(&b_welcome.id, None).await;
+    drop(b.into_tcp());
+    a.expect_silence(Duration::from_millis(300)).await;
+    a.expect_peer_left(&b_welcome.id).await;
+    // Coming back late still works: same id, but as a newcomer.
+    let (_b, welcome) = resume(&server, &room, &token(&b_welcome)).await;
+    assert_eq!(welcome["id"], b_welcome.id.as_str());
+    assert!(welcome.get("resumed").is_none());
+    a.expect_peer_joined(&b_welcome.id, None).await;
+}
+
+#[tokio::test]
+async fn calls_resume_across_a_restart_with_the_same_secret() {
+    let first = Server::with_args(&["--secret", "shared-key"]);
+    let room = first.create_room(Some(3)).await;
+    let (_a, a_welcome) = first.joined(&room, Some("Ada")).await;
+    let (_b, b_welcome) = first.joined(&room, Some("Bob")).await;
+    drop(first);
+
+    let second = Server::with_args(&["--secret", "shared-key"]);
+    let (mut a, welcome) = resume(&second, &room, &token(&a_welcome)).await;
+    assert_eq!(welcome["id"], a_welcome.id.as_str());
+    assert_eq!(welcome["peers"], json!([]));
+    let (_b, welcome) = resume(&second, &room, &token(&b_welcome)).await;
+    assert_eq!(welcome["id"], b_welcome.id.as_str());
+    a.expect_peer_joined(&b_welcome.id, None).await;
+    let status = second.get(&format!("/api/rooms/{room}")).await.json();
+    assert_eq!(status["capacity"], 3, "the capacity came with the token");
+
+    let third = Server::with_args(&["--secret", "another-key"]);
+    let mut ws = third.ws().await;
+    ws.send_json(json!({ "type": "join", "room": room, "resume": token(&a_welcome) }))
+        .await;
+    ws.expect_error("bad-request", Some("join")).await;
+}
