@@ -136,29 +136,31 @@ pub struct Config {
     /// Address of the built-in STUN/TURN server, UDP and TCP [default: the
     /// IP of --listen, port 3478]. Port 0 picks a free port. When not set
     /// and the default port is taken, Parlor runs without its TURN server.
-    #[arg(long, env = "PARLOR_TURN_LISTEN", help_heading = "TURN")]
+    #[arg(long, env = "PARLOR_TURN_LISTEN", value_name = "ADDR", help_heading = "TURN")]
     pub turn_listen: Option<SocketAddr>,
 
     /// Public IP address of this machine, advertised in TURN URLs and relayed
     /// addresses; needed behind 1:1 NAT (e.g. cloud instances).
-    #[arg(long, env = "PARLOR_TURN_EXTERNAL_IP", help_heading = "TURN")]
+    #[arg(long, env = "PARLOR_TURN_EXTERNAL_IP", value_name = "IP", help_heading = "TURN")]
     pub turn_external_ip: Option<IpAddr>,
 
     /// UDP ports for relayed addresses (open them in the firewall).
     #[arg(long, env = "PARLOR_TURN_RELAY_PORTS", default_value = "49152-65535",
-          value_parser = crate::turn::PortRange::parse, help_heading = "TURN")]
+          value_parser = crate::turn::PortRange::parse, value_name = "LOW-HIGH",
+          help_heading = "TURN")]
     pub turn_relay_ports: crate::turn::PortRange,
 
     /// Shared secret for TURN credentials (coturn's static-auth-secret).
     /// Random at each start when not set, which is fine for the built-in
     /// server; an external TURN server needs the same secret as Parlor.
-    #[arg(long, env = "PARLOR_TURN_SECRET", hide_env_values = true, help_heading = "TURN")]
+    #[arg(long, env = "PARLOR_TURN_SECRET", hide_env_values = true, value_name = "SECRET",
+          help_heading = "TURN")]
     pub turn_secret: Option<String>,
 
     /// How long the TURN credentials in each `welcome` stay valid. A call
     /// relayed through TURN cannot outlast them.
     #[arg(long, env = "PARLOR_TURN_CREDENTIAL_LIFETIME", default_value = "24h",
-          value_parser = parse_positive_duration, help_heading = "TURN")]
+          value_parser = parse_positive_duration, value_name = "DURATION", help_heading = "TURN")]
     pub turn_credential_lifetime: Duration,
 
     /// Peer ranges the relay may reach although they are not public, e.g.
@@ -170,7 +172,8 @@ pub struct Config {
     pub turn_allowed_peers: Vec<crate::turn::Cidr>,
 
     /// Do not run the built-in STUN/TURN server, nor advertise one.
-    #[arg(long, env = "PARLOR_TURN_DISABLE", help_heading = "TURN")]
+    #[arg(long, env = "PARLOR_TURN_DISABLE", help_heading = "TURN",
+          value_parser = clap::builder::BoolishValueParser::new())]
     pub turn_disable: bool,
 
     /// Use an external TURN server (e.g. coturn with use-auth-secret)
@@ -178,32 +181,34 @@ pub struct Config {
     /// (repeatable, or comma-separated), handed out with credentials made
     /// from --turn-secret, which is then required.
     #[arg(long = "turn-url", env = "PARLOR_TURN_URLS", value_delimiter = ',',
-          conflicts_with = "turn_disable", requires = "turn_secret", help_heading = "TURN")]
+          conflicts_with = "turn_disable", requires = "turn_secret", value_name = "URL",
+          help_heading = "TURN")]
     pub turn_urls: Vec<String>,
 
     /// Realm of the built-in TURN server.
-    #[arg(long, env = "PARLOR_TURN_REALM", default_value = "parlor", help_heading = "TURN")]
+    #[arg(long, env = "PARLOR_TURN_REALM", default_value = "parlor", value_name = "REALM",
+          help_heading = "TURN")]
     pub turn_realm: String,
 
     /// Most TURN allocations at once, for everyone.
-    #[arg(long, env = "PARLOR_TURN_MAX_ALLOCATIONS", default_value_t = 10_000,
+    #[arg(long, env = "PARLOR_TURN_MAX_ALLOCATIONS", default_value_t = 10_000, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..), help_heading = "TURN")]
     pub turn_max_allocations: u32,
 
     /// Most TURN allocations at once per user (one user: one peer id).
-    #[arg(long, env = "PARLOR_TURN_USER_ALLOCATIONS", default_value_t = 64,
+    #[arg(long, env = "PARLOR_TURN_USER_ALLOCATIONS", default_value_t = 64, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..), help_heading = "TURN")]
     pub turn_user_allocations: u32,
 
     /// Most bytes per second relayed for one user, both ways together,
     /// e.g. 10M; 0 for no limit.
-    #[arg(long, env = "PARLOR_TURN_USER_BANDWIDTH", default_value = "10M",
+    #[arg(long, env = "PARLOR_TURN_USER_BANDWIDTH", default_value = "10M", value_name = "BYTES",
           value_parser = crate::turn::parse_byte_rate, help_heading = "TURN")]
     pub turn_user_bandwidth: u64,
 
     /// Longest lifetime a TURN client may ask for at once; it must refresh
     /// its allocation before then.
-    #[arg(long, env = "PARLOR_TURN_MAX_LIFETIME", default_value = "1h",
+    #[arg(long, env = "PARLOR_TURN_MAX_LIFETIME", default_value = "1h", value_name = "DURATION",
           value_parser = parse_positive_duration, help_heading = "TURN")]
     pub turn_max_lifetime: Duration,
 }
