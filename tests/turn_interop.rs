@@ -7,7 +7,7 @@
 //! `apt-get install -y coturn`.
 
 use std::io::{BufRead, BufReader, Read};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -21,7 +21,7 @@ fn tools_present() -> bool {
         std::env::var_os("PATH")
             .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
     };
-    let missing: Vec<&str> = ["turnutils_stunclient", "turnutils_uclient", "turnutils_peer"]
+    let missing: Vec<&str> = ["turnutils_stunclient", "turnutils_uclient", "turnutils_peer", "turnserver"]
         .into_iter()
         .filter(|tool| !on_path(tool))
         .collect();
@@ -46,9 +46,17 @@ impl Drop for Process {
 
 /// Parlor with TURN on a free port; returns the process and the TURN address.
 fn parlor(extra: &[&str]) -> (Process, SocketAddr) {
+    let (process, _, turn) = parlor_with(&["--turn-listen", "127.0.0.1:0", "--turn-secret", SECRET], extra);
+    (process, turn.expect("TURN is listening"))
+}
+
+/// Parlor with `base` and `extra` flags; returns the process, its HTTP
+/// address and its TURN address, if TURN runs.
+fn parlor_with(base: &[&str], extra: &[&str]) -> (Process, SocketAddr, Option<SocketAddr>) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_parlor"));
     command
-        .args(["--listen", "127.0.0.1:0", "--turn-listen", "127.0.0.1:0", "--turn-secret", SECRET])
+        .args(["--listen", "127.0.0.1:0"])
+        .args(base)
         .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -60,32 +68,40 @@ fn parlor(extra: &[&str]) -> (Process, SocketAddr) {
     }
     let mut child = command.spawn().expect("the parlor binary starts");
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let http: SocketAddr = line
+        .trim_end()
+        .strip_prefix("Parlor is running at http://")
+        .and_then(|rest| rest.strip_suffix('/'))
+        .and_then(|addr| addr.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected startup line {line:?}"));
     let mut turn = None;
-    for _ in 0..2 {
-        let mut line = String::new();
+    if base.contains(&"--turn-listen") {
+        line.clear();
         stdout.read_line(&mut line).unwrap();
-        if let Some(addr) = line
+        turn = line
             .trim_end()
             .strip_prefix("Parlor STUN/TURN is listening on ")
             .and_then(|rest| rest.strip_suffix(" (UDP and TCP)"))
-        {
-            turn = addr.parse().ok();
-        }
+            .and_then(|addr| addr.parse().ok());
     }
     // Keep the pipe open for the server's lifetime.
     std::thread::spawn(move || {
         let mut sink = Vec::new();
         let _ = stdout.read_to_end(&mut sink);
     });
-    (Process(child), turn.expect("TURN is listening"))
+    (Process(child), http, turn)
+}
+
+fn free_port() -> u16 {
+    let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
+    probe.local_addr().unwrap().port()
 }
 
 /// coturn's UDP echo peer on a free loopback port.
 fn echo_peer() -> (Process, u16) {
-    let port = {
-        let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let child = Command::new("turnutils_peer")
         .args(["-L", "127.0.0.1", "-p", &port.to_string()])
         .stdout(Stdio::null())
@@ -252,4 +268,114 @@ fn uclient_cannot_reach_loopback_peers_by_default() {
     );
     assert!(!ok, "uclient must fail:\n{output}");
     assert!(output.contains("403"), "the relay refuses the peer with 403:\n{output}");
+}
+
+/// The credentials in a `welcome`: joins a new room over WebSocket and
+/// returns the TURN entry of `iceServers`.
+fn welcome_turn_entry(http: SocketAddr) -> serde_json::Value {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let mut create = tokio::net::TcpStream::connect(http).await.unwrap();
+        let request = format!("POST /api/rooms HTTP/1.1\r\nHost: {http}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        create.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        create.read_to_string(&mut answer).await.unwrap();
+        let body: serde_json::Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+        let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{http}/ws")).await.unwrap();
+        let join = serde_json::json!({ "type": "join", "room": body["room"] }).to_string();
+        ws.send(Message::text(join)).await.unwrap();
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(5), ws.next()).await.unwrap().unwrap().unwrap();
+            if let Message::Text(text) = frame {
+                let welcome: serde_json::Value = serde_json::from_str(&text).unwrap();
+                assert_eq!(welcome["type"], "welcome", "{welcome}");
+                return welcome["iceServers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|s| s.get("username").is_some())
+                    .cloned()
+                    .expect("a TURN entry with credentials");
+            }
+        }
+    })
+}
+
+/// External TURN mode: Parlor hands out credentials for a coturn started
+/// with the configuration docs/turn.md gives (REST API secret), and coturn
+/// accepts them: uclient relays with exactly the welcome's username and
+/// password.
+#[test]
+fn coturn_accepts_the_credentials_parlor_hands_out() {
+    if !tools_present() {
+        return;
+    }
+    let secret = "shared-with-coturn";
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("parlor-coturn-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let _coturn = Process(
+        Command::new("turnserver")
+            .args([
+                "-n",
+                "--listening-ip=127.0.0.1",
+                "--relay-ip=127.0.0.1",
+                &format!("--listening-port={port}"),
+                "--use-auth-secret",
+                &format!("--static-auth-secret={secret}"),
+                "--realm=turn.example.org",
+                "--fingerprint",
+                "--allow-loopback-peers",
+                "--no-cli",
+                "--no-tls",
+                "--no-dtls",
+                "--no-stdout-log",
+                &format!("--log-file={}", dir.join("turn.log").display()),
+                &format!("--pidfile={}", dir.join("turn.pid").display()),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("turnserver starts"),
+    );
+    let started = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(10), "coturn did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let url = format!("turn:127.0.0.1:{port}?transport=udp");
+    let (_parlor, http, turn) = parlor_with(&["--turn-url", &url, "--turn-secret", secret], &[]);
+    assert!(turn.is_none(), "no built-in TURN with an external one");
+    let entry = welcome_turn_entry(http);
+    assert_eq!(entry["urls"], serde_json::json!([url]));
+    let username = entry["username"].as_str().unwrap().to_string();
+    let password = entry["credential"].as_str().unwrap().to_string();
+
+    let (_peer, peer_port) = echo_peer();
+    let (ok, output) = run(
+        "turnutils_uclient",
+        &[
+            "-p", &port.to_string(), "-u", &username, "-w", &password,
+            "-e", "127.0.0.1", "-r", &peer_port.to_string(), "-n", "20", "-m", "1", "-c", "127.0.0.1",
+        ],
+        Duration::from_secs(60),
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(ok, "uclient with Parlor's credentials failed against coturn:\n{output}");
+    let (sent, received) = totals(&output).unwrap_or_else(|| panic!("no totals:\n{output}"));
+    assert!(sent >= 20 && received == sent, "{output}");
+
+    // And a credential that is not Parlor's is refused by coturn.
+    let (ok, output) = run(
+        "turnutils_uclient",
+        &[
+            "-p", &port.to_string(), "-u", &username, "-w", "forged",
+            "-e", "127.0.0.1", "-r", &peer_port.to_string(), "-n", "5", "-m", "1", "-c", "127.0.0.1",
+        ],
+        Duration::from_secs(60),
+    );
+    assert!(!ok, "coturn must refuse a forged password:\n{output}");
 }
