@@ -18,7 +18,7 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::limits::{AddressLimits, AddressTable, ConnectionRefused};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Out};
 use crate::outbox::{Outbox, Push};
 use crate::protocol::{ErrorCode, Refusal, ServerMessage};
 use crate::ids::{self, ResumeKey};
@@ -265,21 +265,23 @@ impl Hub {
             resume: &token,
             resumed: joined.resumed,
         };
-        self.deliver(&state, conn, welcome.encode().into());
+        self.deliver(&state, conn, welcome.encode().into(), Out::Welcome);
         for message in joined.parked {
-            self.deliver(&state, conn, message.into());
+            self.deliver(&state, conn, message.into(), Out::Signal);
         }
         for entry in &joined.history {
-            self.deliver(&state, conn, encode_chat(entry, true));
+            self.deliver(&state, conn, encode_chat(entry, true), Out::Chat);
         }
         let peer_joined: Utf8Bytes = ServerMessage::PeerJoined { peer: &joined.peer }
             .encode()
             .into();
         for other in joined.notify {
-            self.deliver(&state, other, peer_joined.clone());
+            self.deliver(&state, other, peer_joined.clone(), Out::PeerJoined);
         }
         if joined.resumed {
             self.metrics.resumed();
+        } else if resume_token.is_some() {
+            self.metrics.rejoined();
         }
         tracing::info!(room, peer = %joined.peer.id, resumed = joined.resumed, "joined");
         Ok(joined.peer.id)
@@ -303,7 +305,7 @@ impl Hub {
         let chat = state.registry.chat(conn, text, time)?;
         let message = encode_chat(&chat.entry, false);
         for member in chat.notify {
-            self.deliver(&state, member, message.clone());
+            self.deliver(&state, member, message.clone(), Out::Chat);
         }
         Ok(())
     }
@@ -313,7 +315,7 @@ impl Hub {
             .encode()
             .into();
         for other in left.notify {
-            self.deliver(state, other, peer_left.clone());
+            self.deliver(state, other, peer_left.clone(), Out::PeerLeft);
         }
     }
 
@@ -322,7 +324,7 @@ impl Hub {
     pub fn signal(&self, conn: ConnId, to: &str, message: Utf8Bytes) -> Result<(), Refusal> {
         let mut state = self.lock();
         match state.registry.route_signal(conn, to, message.as_str())? {
-            Delivery::Now(receiver) => self.deliver(&state, receiver, message),
+            Delivery::Now(receiver) => self.deliver(&state, receiver, message, Out::Signal),
             Delivery::Parked => {}
             Delivery::SeatReleased(left) => {
                 tracing::info!(room = %left.room, peer = %left.peer_id, "left: too much waited for it");
@@ -342,7 +344,7 @@ impl Hub {
         }
         .encode();
         let state = self.lock();
-        self.deliver(&state, conn, text.into());
+        self.deliver(&state, conn, text.into(), Out::Error);
     }
 
     /// Forgets rooms that have been empty for `idle`, and addresses that
@@ -358,12 +360,12 @@ impl Hub {
         self.metrics.render(occupancy)
     }
 
-    fn deliver(&self, state: &State, conn: ConnId, text: Utf8Bytes) {
+    fn deliver(&self, state: &State, conn: ConnId, text: Utf8Bytes, kind: Out) {
         let Some(outbox) = state.outboxes.get(&conn) else {
             return;
         };
         match outbox.push(text) {
-            Push::Queued => self.metrics.message_out(),
+            Push::Queued => self.metrics.message_out(kind),
             Push::Overflowed => self.metrics.slow_client_dropped(),
             Push::Refused => {}
         }

@@ -13,18 +13,52 @@ use crate::registry::Occupancy;
 /// Client message types counted separately; anything else is "other".
 const MESSAGE_TYPES: [&str; 5] = ["join", "signal", "leave", "chat", "other"];
 
+/// The kinds of message the server sends, counted separately.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Out {
+    Welcome,
+    PeerJoined,
+    PeerLeft,
+    Signal,
+    Chat,
+    Error,
+}
+
+impl Out {
+    const ALL: [Out; 6] = [
+        Out::Welcome,
+        Out::PeerJoined,
+        Out::PeerLeft,
+        Out::Signal,
+        Out::Chat,
+        Out::Error,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Out::Welcome => "welcome",
+            Out::PeerJoined => "peer-joined",
+            Out::PeerLeft => "peer-left",
+            Out::Signal => "signal",
+            Out::Chat => "chat",
+            Out::Error => "error",
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Metrics {
     connections_open: AtomicU64,
     connections_total: AtomicU64,
     rooms_created: AtomicU64,
     messages_in: [AtomicU64; MESSAGE_TYPES.len()],
-    messages_out: AtomicU64,
+    messages_out: [AtomicU64; Out::ALL.len()],
     errors: [AtomicU64; ErrorCode::ALL.len()],
     slow_clients_dropped: AtomicU64,
     oversized_frames: AtomicU64,
     ping_timeouts: AtomicU64,
     resumes: AtomicU64,
+    rejoins: AtomicU64,
     /// The built-in TURN server's counters, shared with it.
     pub turn: std::sync::Arc<crate::turn::TurnMetrics>,
 }
@@ -51,8 +85,12 @@ impl Metrics {
         self.messages_in[index].fetch_add(1, Relaxed);
     }
 
-    pub fn message_out(&self) {
-        self.messages_out.fetch_add(1, Relaxed);
+    pub fn message_out(&self, kind: Out) {
+        self.messages_out[kind as usize].fetch_add(1, Relaxed);
+    }
+
+    pub fn rejoined(&self) {
+        self.rejoins.fetch_add(1, Relaxed);
     }
 
     pub fn error(&self, code: ErrorCode) {
@@ -105,8 +143,15 @@ impl Metrics {
             .collect();
         metric("parlor_messages_in_total", "counter", "Client messages received, by type.",
             &by_type);
-        metric("parlor_messages_out_total", "counter", "Messages queued to clients.",
-            &one(load(&self.messages_out)));
+        let by_type: Vec<_> = Out::ALL
+            .iter()
+            .map(|kind| {
+                let labels = format!("{{type=\"{}\"}}", kind.name());
+                (labels, load(&self.messages_out[*kind as usize]))
+            })
+            .collect();
+        metric("parlor_messages_out_total", "counter", "Messages queued to clients, by type.",
+            &by_type);
         let by_code: Vec<_> = ErrorCode::ALL
             .iter()
             .zip(&self.errors)
@@ -125,6 +170,9 @@ impl Metrics {
         metric("parlor_resumes_total", "counter",
             "Members that took their held seat back after a lost connection.",
             &one(load(&self.resumes)));
+        metric("parlor_rejoins_total", "counter",
+            "Members that came back with a resume token after their seat was given up.",
+            &one(load(&self.rejoins)));
         self.turn.render(&mut out);
         out
     }

@@ -53,6 +53,13 @@ async fn chat_reaches_everyone_and_newcomers_get_the_history() {
             .await,
         2
     );
+    // Two messages to two members, then both again as history to the third.
+    assert_eq!(
+        server
+            .metric("parlor_messages_out_total{type=\"chat\"}")
+            .await,
+        6
+    );
 }
 
 #[tokio::test]

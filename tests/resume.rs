@@ -108,6 +108,8 @@ async fn the_seat_is_given_up_when_the_grace_period_ends() {
     assert_eq!(welcome["id"], b_welcome.id.as_str());
     assert!(welcome.get("resumed").is_none());
     a.expect_peer_joined(&b_welcome.id, None).await;
+    assert_eq!(server.metric("parlor_rejoins_total").await, 1);
+    assert_eq!(server.metric("parlor_resumes_total").await, 0);
 }
 
 #[tokio::test]

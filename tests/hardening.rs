@@ -1,0 +1,270 @@
+//! Limits and defences, each over real sockets: the message rate, the caps
+//! on connections (total and per address) and on room creation, the
+//! WebSocket Origin check, graceful shutdown, and what the logs may say.
+
+mod support;
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::{Server, http_request};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+/// Opens a WebSocket, with an `Origin` header if given: `Ok(())` when it
+/// was accepted, else the refusal's status and JSON error code.
+async fn upgrade(server: &Server, origin: Option<&str>) -> Result<(), (u16, String)> {
+    let mut request = format!("ws://{}/ws", server.addr)
+        .into_client_request()
+        .unwrap();
+    if let Some(origin) = origin {
+        request
+            .headers_mut()
+            .insert("Origin", HeaderValue::from_str(origin).unwrap());
+    }
+    let tcp = TcpStream::connect(server.addr).await.unwrap();
+    match tokio_tungstenite::client_async(request, tcp).await {
+        Ok(_) => Ok(()),
+        Err(tungstenite::Error::Http(response)) => {
+            let body: Value =
+                serde_json::from_slice(response.body().as_deref().unwrap_or_default())
+                    .expect("a JSON error body");
+            let code = body["error"]["code"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            Err((response.status().as_u16(), code))
+        }
+        Err(other) => panic!("the upgrade failed oddly: {other}"),
+    }
+}
+
+fn refused(status: u16, code: &str) -> Result<(), (u16, String)> {
+    Err((status, code.to_owned()))
+}
+
+#[tokio::test]
+async fn messages_over_the_rate_are_refused_with_rate_limited() {
+    let server = Server::with_args(&["--message-rate", "5/s,burst=5"]);
+    let mut ws = server.ws().await;
+    for _ in 0..5 {
+        ws.send_json(json!({ "type": "leave" })).await;
+    }
+    for _ in 0..5 {
+        ws.send_json(json!({ "type": "leave" })).await;
+    }
+    for _ in 0..5 {
+        ws.expect_error("not-in-room", Some("leave")).await;
+    }
+    for _ in 0..5 {
+        ws.expect_error("rate-limited", None).await;
+    }
+    // The bucket refills: the connection is usable again.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let room = server.create_room(None).await;
+    ws.join(&room, None).await;
+    assert_eq!(
+        server
+            .metric("parlor_errors_total{code=\"rate-limited\"}")
+            .await,
+        5
+    );
+}
+
+#[tokio::test]
+async fn connections_are_capped_in_total() {
+    let server = Server::with_args(&["--max-connections", "2"]);
+    let first = server.ws().await;
+    let _second = server.ws().await;
+    assert_eq!(upgrade(&server, None).await, refused(503, "rate-limited"));
+    first.close().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let _third = server.ws().await;
+}
+
+#[tokio::test]
+async fn connections_per_address_are_capped_when_loopback_is_limited() {
+    let server = Server::with_args(&["--limit-loopback", "--max-connections-per-ip", "2"]);
+    let first = server.ws().await;
+    let _second = server.ws().await;
+    assert_eq!(upgrade(&server, None).await, refused(503, "rate-limited"));
+    first.close().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let _third = server.ws().await;
+
+    // Without --limit-loopback, local clients count only towards the total.
+    let relaxed = Server::with_args(&["--max-connections-per-ip", "1"]);
+    let _a = relaxed.ws().await;
+    let _b = relaxed.ws().await;
+}
+
+#[tokio::test]
+async fn room_creation_is_rate_limited_per_address() {
+    let server = Server::with_args(&["--limit-loopback", "--room-creation-rate", "2/min,burst=2"]);
+    server.create_room(None).await;
+    server.create_room(None).await;
+    let refused = server.post("/api/rooms", None).await;
+    refused.assert_error(429, "rate-limited");
+    assert_eq!(server.metric("parlor_rooms").await, 2);
+}
+
+#[tokio::test]
+async fn only_the_servers_own_origin_may_open_the_websocket() {
+    let server = Server::with_args(&["--allowed-origin", "https://app.example.org"]);
+    assert_eq!(
+        upgrade(&server, Some("https://evil.example")).await,
+        refused(403, "bad-request")
+    );
+    assert_eq!(
+        upgrade(&server, Some("null")).await,
+        refused(403, "bad-request")
+    );
+    let own = format!("http://{}", server.addr);
+    assert_eq!(upgrade(&server, Some(&own)).await, Ok(()), "same origin");
+    assert_eq!(
+        upgrade(&server, Some("https://app.example.org")).await,
+        Ok(()),
+        "allowed"
+    );
+    assert_eq!(
+        upgrade(&server, Some("http://127.0.0.1:1")).await,
+        refused(403, "bad-request"),
+        "another port is another origin"
+    );
+}
+
+/// Runs parlor with stderr captured: returns the child and its address.
+fn spawn_with_logs(args: &[&str]) -> (std::process::Child, std::net::SocketAddr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_parlor"))
+        .args(["--listen", "127.0.0.1:0", "--turn-listen", "127.0.0.1:0"])
+        .args(args)
+        .env_remove("PARLOR_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("Parlor is running at http://")
+        .and_then(|a| a.strip_suffix('/'))
+        .unwrap()
+        .parse()
+        .unwrap();
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    (child, addr)
+}
+
+fn terminate(child: &mut std::process::Child) -> Duration {
+    let started = Instant::now();
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    while started.elapsed() < Duration::from_secs(10) {
+        if child.try_wait().unwrap().is_some() {
+            return started.elapsed();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    panic!("the server did not exit within 10 s of SIGTERM");
+}
+
+#[tokio::test]
+async fn logs_name_rooms_and_peers_but_no_secrets() {
+    let secret = "turn-secret-never-logged";
+    let (mut child, addr) = spawn_with_logs(&["--log-format", "json", "--turn-secret", secret]);
+    let response = http_request(addr, "POST", "/api/rooms", None, &[]).await;
+    let room = response.json()["room"].as_str().unwrap().to_owned();
+    let mut a = support::Ws::connect(addr).await;
+    let a_welcome = a.join(&room, Some("Ada")).await;
+    let mut b = support::Ws::connect(addr).await;
+    let b_welcome = b.join(&room, Some("Bob")).await;
+    a.expect_peer_joined(&b_welcome.id, Some("Bob")).await;
+    let sdp =
+        "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\na=ice-pwd:sdp-ice-password";
+    b.signal(
+        &a_welcome.id,
+        json!({ "description": { "type": "offer", "sdp": sdp } }),
+    )
+    .await;
+    b.signal(&a_welcome.id, json!({ "candidate": { "candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host ufrag-secret" } }))
+        .await;
+    a.recv_json().await;
+    a.recv_json().await;
+    b.leave().await;
+    a.expect_peer_left(&b_welcome.id).await;
+    terminate(&mut child);
+    let mut logs = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
+
+    let lines: Vec<Value> = logs
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .collect();
+    let joins = lines
+        .iter()
+        .filter(|l| l["fields"]["message"] == "joined")
+        .count();
+    assert_eq!(joins, 2, "{logs}");
+    assert!(
+        lines.iter().any(|l| l["fields"]["message"] == "left"
+            && l["fields"]["peer"] == b_welcome.id.as_str()
+            && l["fields"]["room"] == room.as_str()),
+        "{logs}"
+    );
+    let credential = a_welcome.raw["iceServers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|s| s["credential"].as_str())
+        .expect("the welcome carries TURN credentials")
+        .to_owned();
+    let token = a_welcome.raw["resume"].as_str().unwrap().to_owned();
+    for secret in [
+        secret,
+        "sdp-ice-password",
+        "ufrag-secret",
+        "v=0",
+        &credential,
+        &token,
+    ] {
+        assert!(
+            !logs.contains(secret),
+            "the logs contain {secret:?}:\n{logs}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn sigterm_closes_every_session_with_going_away_and_exits() {
+    let (mut child, addr) = spawn_with_logs(&[]);
+    let mut ws = support::Ws::connect(addr).await;
+    let waiter = tokio::spawn(async move { ws.expect_end(Duration::from_secs(5)).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let took = tokio::task::spawn_blocking(move || terminate(&mut child))
+        .await
+        .unwrap();
+    assert!(took < Duration::from_secs(6), "exited after {took:?}");
+    match waiter.await.unwrap() {
+        support::Ended::Closed(Some(frame)) => assert_eq!(u16::from(frame.code), 1001),
+        other => panic!("expected a 1001 close frame, got {other:?}"),
+    }
+}
