@@ -239,7 +239,8 @@ pub async fn http_request(
 ) -> Response {
     let exchange = async {
         let mut stream = TcpStream::connect(addr).await.expect("connect");
-        let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+        let mut request =
+            format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
         for (name, value) in headers {
             request += &format!("{name}: {value}\r\n");
         }
@@ -268,7 +269,11 @@ fn parse_response(raw: &[u8]) -> Response {
     let mut lines = head.split("\r\n");
     let status_line = lines.next().expect("a status line");
     let mut parts = status_line.splitn(3, ' ');
-    assert_eq!(parts.next(), Some("HTTP/1.1"), "status line {status_line:?}");
+    assert_eq!(
+        parts.next(),
+        Some("HTTP/1.1"),
+        "status line {status_line:?}"
+    );
     let status = parts
         .next()
         .and_then(|s| s.parse().ok())
@@ -361,13 +366,11 @@ impl Ws {
         let tcp = TcpStream::connect(addr).await.expect("connect");
         tcp.set_nodelay(true).unwrap();
         let url = format!("ws://{addr}/ws");
-        let (stream, response) = tokio::time::timeout(
-            RECV_TIMEOUT,
-            tokio_tungstenite::client_async(url, tcp),
-        )
-        .await
-        .expect("WebSocket handshake in time")
-        .expect("WebSocket handshake");
+        let (stream, response) =
+            tokio::time::timeout(RECV_TIMEOUT, tokio_tungstenite::client_async(url, tcp))
+                .await
+                .expect("WebSocket handshake in time")
+                .expect("WebSocket handshake");
         assert_eq!(response.status().as_u16(), 101);
         let (sink, stream) = stream.split();
         Ws {
@@ -547,8 +550,14 @@ impl WsRx {
         let text = self.recv_text_within(limit).await;
         let value: Value = serde_json::from_str(&text)
             .unwrap_or_else(|e| panic!("server sent invalid JSON ({e}): {text}"));
-        assert!(value.is_object(), "every server message is an object: {text}");
-        assert!(value["type"].is_string(), "every server message has a type: {text}");
+        assert!(
+            value.is_object(),
+            "every server message is an object: {text}"
+        );
+        assert!(
+            value["type"].is_string(),
+            "every server message has a type: {text}"
+        );
         value
     }
 
@@ -647,19 +656,33 @@ pub fn welcome_core(message: &Value) -> Value {
 /// Asserts the shape of a `welcome` for `room`.
 pub fn assert_welcome(message: &Value, room: &str) {
     let core = welcome_core(message);
-    let mut keys: Vec<&str> = core.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+    let mut keys: Vec<&str> = core
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
     keys.sort_unstable();
-    assert_eq!(keys, ["iceServers", "id", "peers", "room", "type"], "{message}");
+    assert_eq!(
+        keys,
+        ["iceServers", "id", "peers", "room", "type"],
+        "{message}"
+    );
     assert_eq!(message["type"], "welcome", "expected welcome: {message}");
     assert_eq!(message["room"], room, "{message}");
     let id = message["id"].as_str().expect("welcome.id is a string");
     assert!(!id.is_empty(), "{message}");
-    let peers = message["peers"].as_array().expect("welcome.peers is an array");
+    let peers = message["peers"]
+        .as_array()
+        .expect("welcome.peers is an array");
     for peer in peers {
         assert!(peer["id"].is_string(), "peer ids are strings: {message}");
         assert_ne!(peer["id"], id, "peers are the others: {message}");
         let keys = peer.as_object().expect("a peer is an object").len();
-        assert!(keys == 1 || (keys == 2 && peer["name"].is_string()), "{message}");
+        assert!(
+            keys == 1 || (keys == 2 && peer["name"].is_string()),
+            "{message}"
+        );
     }
     let ice = message["iceServers"]
         .as_array()
@@ -697,14 +720,20 @@ pub fn assert_welcome(message: &Value, room: &str) {
 pub fn assert_error(message: &Value, code: &str, reference: Option<&str>) {
     assert_eq!(message["type"], "error", "expected an error: {message}");
     assert_eq!(message["code"], code, "{message}");
-    let text = message["message"].as_str().expect("error.message is a string");
+    let text = message["message"]
+        .as_str()
+        .expect("error.message is a string");
     assert!(!text.trim().is_empty(), "{message}");
     match reference {
         Some(r) => assert_eq!(message["ref"], r, "{message}"),
         None => assert!(message.get("ref").is_none(), "no ref expected: {message}"),
     }
     let expected_keys = 3 + usize::from(reference.is_some());
-    assert_eq!(message.as_object().unwrap().len(), expected_keys, "{message}");
+    assert_eq!(
+        message.as_object().unwrap().len(),
+        expected_keys,
+        "{message}"
+    );
 }
 
 /// Polls `check` until it is true or `limit` passes.
