@@ -140,7 +140,10 @@ fn measure(args: &Args, what: &str, mut step: impl FnMut() -> u64) {
                 what.trim_end_matches('s'),
             );
         }
-        _ => println!("{}: {rate:.0} {what}/s ({count} in {elapsed:.1} s); load tool CPU {own:.0}%", args.label),
+        _ => println!(
+            "{}: {rate:.0} {what}/s ({count} in {elapsed:.1} s); load tool CPU {own:.0}%",
+            args.label
+        ),
     }
 }
 
@@ -157,7 +160,13 @@ fn binding(args: &Args, sockets: usize, window: usize) -> io::Result<()> {
     let mut request = Vec::with_capacity(64);
     let mut send = |socket: &UdpSocket, next: &mut u64| {
         *next += 1;
-        Builder::new(&mut request, method::BINDING, Class::Request, transaction_id(*next)).fingerprint();
+        Builder::new(
+            &mut request,
+            method::BINDING,
+            Class::Request,
+            transaction_id(*next),
+        )
+        .fingerprint();
         let _ = socket.send(&request);
     };
     let mut last_seen: Vec<Instant> = vec![Instant::now(); sockets.len()];
@@ -212,7 +221,11 @@ impl TurnClient {
         let socket = UdpSocket::bind("127.0.0.1:0")?;
         socket.connect(server)?;
         socket.set_read_timeout(Some(Duration::from_secs(2)))?;
-        let expiry = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() + 3600;
+        let expiry = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 3600;
         let creds = credentials::issue(&Secret::new(secret), user, expiry);
         Ok(TurnClient {
             socket,
@@ -254,14 +267,18 @@ impl TurnClient {
             };
             let msg = Message::parse(&response).unwrap();
             if msg.class == Class::Error {
-                let code = msg.get(attr::ERROR_CODE).map(|v| u16::from(v[2] & 7) * 100 + u16::from(v[3]));
-                if matches!(code, Some(401 | 438)) {
-                    if let (Some(realm), Some(nonce)) = (msg.get_str(attr::REALM), msg.get_str(attr::NONCE)) {
-                        self.realm = realm.to_string();
-                        self.nonce = nonce.to_string();
-                        self.key = credentials::long_term_key(&self.username, &self.realm, &self.password);
-                        continue;
-                    }
+                let code = msg
+                    .get(attr::ERROR_CODE)
+                    .map(|v| u16::from(v[2] & 7) * 100 + u16::from(v[3]));
+                if matches!(code, Some(401 | 438))
+                    && let (Some(realm), Some(nonce)) =
+                        (msg.get_str(attr::REALM), msg.get_str(attr::NONCE))
+                {
+                    self.realm = realm.to_string();
+                    self.nonce = nonce.to_string();
+                    self.key =
+                        credentials::long_term_key(&self.username, &self.realm, &self.password);
+                    continue;
                 }
                 return Err(io::Error::other(format!("{method:#x} refused: {code:?}")));
             }
@@ -282,8 +299,11 @@ impl TurnClient {
 
     fn channel_bind(&mut self, channel: u16, peer: SocketAddr) -> io::Result<()> {
         self.request(method::CHANNEL_BIND, &move |b| {
-            b.attr(attr::CHANNEL_NUMBER, &[(channel >> 8) as u8, channel as u8, 0, 0])
-                .xor_address(attr::XOR_PEER_ADDRESS, peer);
+            b.attr(
+                attr::CHANNEL_NUMBER,
+                &[(channel >> 8) as u8, channel as u8, 0, 0],
+            )
+            .xor_address(attr::XOR_PEER_ADDRESS, peer);
         })
         .map(drop)
     }
@@ -337,7 +357,10 @@ fn relay(args: &Args, secret: &str, pairs: usize, window: usize, size: usize) ->
                     Err(_) => break,
                 }
             }
-            if i % 2 == 0 && last_seen[i].elapsed() > Duration::from_millis(200) && last_seen[i + 1].elapsed() > Duration::from_millis(200) {
+            if i % 2 == 0
+                && last_seen[i].elapsed() > Duration::from_millis(200)
+                && last_seen[i + 1].elapsed() > Duration::from_millis(200)
+            {
                 last_seen[i] = Instant::now();
                 for _ in 0..window {
                     let _ = socket.send(&packet);

@@ -102,10 +102,16 @@ impl Server {
 
     async fn metrics(&self) -> String {
         let mut stream = TcpStream::connect(self.http).await.unwrap();
-        let request = format!("GET /metrics HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", self.http);
+        let request = format!(
+            "GET /metrics HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.http
+        );
         stream.write_all(request.as_bytes()).await.unwrap();
         let mut body = String::new();
-        timeout(WAIT, stream.read_to_string(&mut body)).await.unwrap().unwrap();
+        timeout(WAIT, stream.read_to_string(&mut body))
+            .await
+            .unwrap()
+            .unwrap();
         body
     }
 
@@ -137,7 +143,10 @@ fn transaction_id() -> [u8; 12] {
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 /// REST API credentials from `secret`, valid for an hour.
@@ -216,7 +225,11 @@ impl Client {
     }
 
     fn key(&self) -> [u8; 16] {
-        credentials::long_term_key(&self.username, self.realm.as_deref().unwrap_or(""), &self.password)
+        credentials::long_term_key(
+            &self.username,
+            self.realm.as_deref().unwrap_or(""),
+            &self.password,
+        )
     }
 
     async fn send_raw(&mut self, bytes: &[u8]) {
@@ -305,11 +318,21 @@ impl Client {
 
     /// Allocates a UDP relay; returns the relayed address.
     async fn allocate(&mut self) -> SocketAddr {
-        let response = self.request(method::ALLOCATE, &|b| {
-            b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
-        }).await;
-        assert_eq!(response.class(), Class::Success, "allocate: {:?}", response.error_code());
-        assert!(response.msg().verify_integrity(&self.key()), "the response is signed");
+        let response = self
+            .request(method::ALLOCATE, &|b| {
+                b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
+            })
+            .await;
+        assert_eq!(
+            response.class(),
+            Class::Success,
+            "allocate: {:?}",
+            response.error_code()
+        );
+        assert!(
+            response.msg().verify_integrity(&self.key()),
+            "the response is signed"
+        );
         response
             .msg()
             .get_xor_address(attr::XOR_RELAYED_ADDRESS)
@@ -326,8 +349,11 @@ impl Client {
 
     async fn channel_bind(&mut self, channel: u16, peer: SocketAddr) -> Response {
         self.request(method::CHANNEL_BIND, &move |b| {
-            b.attr(attr::CHANNEL_NUMBER, &[(channel >> 8) as u8, channel as u8, 0, 0])
-                .xor_address(attr::XOR_PEER_ADDRESS, peer);
+            b.attr(
+                attr::CHANNEL_NUMBER,
+                &[(channel >> 8) as u8, channel as u8, 0, 0],
+            )
+            .xor_address(attr::XOR_PEER_ADDRESS, peer);
         })
         .await
     }
@@ -362,7 +388,10 @@ impl Client {
             Packet::Stun(bytes) => {
                 let msg = Message::parse(&bytes).unwrap();
                 assert_eq!((msg.method, msg.class), (method::DATA, Class::Indication));
-                let peer = msg.get_xor_address(attr::XOR_PEER_ADDRESS).unwrap().unwrap();
+                let peer = msg
+                    .get_xor_address(attr::XOR_PEER_ADDRESS)
+                    .unwrap()
+                    .unwrap();
                 (peer, msg.get(attr::DATA).unwrap().to_vec())
             }
             other => panic!("expected a Data indication, got {other:?}"),
@@ -397,7 +426,9 @@ fn mapped_address(bytes: &[u8]) -> SocketAddr {
     let msg = Message::parse(bytes).unwrap();
     assert_eq!((msg.method, msg.class), (method::BINDING, Class::Success));
     assert!(msg.has_fingerprint);
-    msg.get_xor_address(attr::XOR_MAPPED_ADDRESS).unwrap().unwrap()
+    msg.get_xor_address(attr::XOR_MAPPED_ADDRESS)
+        .unwrap()
+        .unwrap()
 }
 
 // ---------------------------------------------------------------------------
@@ -409,7 +440,9 @@ async fn stun_binding_over_udp_and_tcp() {
     let server = Server::start(&[]);
     let mut udp = Client::udp(server.turn(), rest_credentials(SECRET, "u")).await;
     udp.send_raw(&binding_request()).await;
-    let Packet::Stun(reply) = udp.recv().await else { panic!() };
+    let Packet::Stun(reply) = udp.recv().await else {
+        panic!()
+    };
     assert_eq!(mapped_address(&reply), udp.local_addr());
 
     let mut tcp = Client::tcp(server.turn(), rest_credentials(SECRET, "u")).await;
@@ -418,7 +451,9 @@ async fn stun_binding_over_udp_and_tcp() {
     both.extend_from_slice(&binding_request());
     tcp.send_raw(&both).await;
     for _ in 0..2 {
-        let Packet::Stun(reply) = tcp.recv().await else { panic!() };
+        let Packet::Stun(reply) = tcp.recv().await else {
+            panic!()
+        };
         assert_eq!(mapped_address(&reply), tcp.local_addr());
     }
     assert_eq!(server.metric("parlor_turn_binding_requests_total").await, 3);
@@ -435,7 +470,12 @@ async fn allocate_is_challenged_then_succeeds() {
         .await;
     assert_eq!(first.error_code(), Some(401));
     assert_eq!(first.msg().get_str(attr::REALM), Some("parlor"));
-    assert!(first.msg().get_str(attr::NONCE).is_some_and(|n| !n.is_empty()));
+    assert!(
+        first
+            .msg()
+            .get_str(attr::NONCE)
+            .is_some_and(|n| !n.is_empty())
+    );
 
     let relayed = client.allocate().await;
     assert_eq!(relayed.ip(), server.turn().ip());
@@ -502,7 +542,10 @@ async fn permissions_and_indications_relay_between_allocations() {
     a.send_indication(relay_b, b"hello b").await;
     assert_eq!(b.expect_data().await, (relay_a, b"hello b".to_vec()));
     b.send_indication(relay_a, b"hello a, odd size").await;
-    assert_eq!(a.expect_data().await, (relay_b, b"hello a, odd size".to_vec()));
+    assert_eq!(
+        a.expect_data().await,
+        (relay_b, b"hello a, odd size".to_vec())
+    );
 
     // A permission is for an IP address, whatever the port: A's permission
     // for B's address (127.0.0.1) admits C's relay on another port too.
@@ -512,8 +555,18 @@ async fn permissions_and_indications_relay_between_allocations() {
     c.send_indication(relay_a, b"from c").await;
     assert_eq!(a.expect_data().await, (relay_c, b"from c".to_vec()));
 
-    assert!(server.metric("parlor_turn_relayed_packets_total{direction=\"to_client\"}").await >= 3);
-    assert!(server.metric("parlor_turn_relayed_bytes_total{direction=\"to_peer\"}").await >= 20);
+    assert!(
+        server
+            .metric("parlor_turn_relayed_packets_total{direction=\"to_client\"}")
+            .await
+            >= 3
+    );
+    assert!(
+        server
+            .metric("parlor_turn_relayed_bytes_total{direction=\"to_peer\"}")
+            .await
+            >= 20
+    );
 }
 
 #[tokio::test]
@@ -523,8 +576,14 @@ async fn channels_carry_channel_data() {
     let mut b = Client::udp(server.turn(), rest_credentials(SECRET, "b")).await;
     let relay_a = a.allocate().await;
     let relay_b = b.allocate().await;
-    assert_eq!(a.channel_bind(0x4001, relay_b).await.class(), Class::Success);
-    assert_eq!(b.channel_bind(0x4ABC, relay_a).await.class(), Class::Success);
+    assert_eq!(
+        a.channel_bind(0x4001, relay_b).await.class(),
+        Class::Success
+    );
+    assert_eq!(
+        b.channel_bind(0x4ABC, relay_a).await.class(),
+        Class::Success
+    );
 
     a.send_channel_data(0x4001, b"over a channel").await;
     match b.recv().await {
@@ -541,8 +600,14 @@ async fn channels_carry_channel_data() {
     // Rebinding the number to another peer is refused; an unbound channel
     // carries nothing.
     let stranger: SocketAddr = "127.0.0.1:9".parse().unwrap();
-    assert_eq!(a.channel_bind(0x4001, stranger).await.error_code(), Some(400));
-    assert_eq!(a.channel_bind(0x3FFF, stranger).await.error_code(), Some(400));
+    assert_eq!(
+        a.channel_bind(0x4001, stranger).await.error_code(),
+        Some(400)
+    );
+    assert_eq!(
+        a.channel_bind(0x3FFF, stranger).await.error_code(),
+        Some(400)
+    );
     a.send_channel_data(0x4002, b"unbound").await;
     assert!(b.recv_within(SILENCE).await.is_none());
 }
@@ -554,7 +619,10 @@ async fn tcp_clients_relay_and_lose_their_allocation_on_close() {
     let mut b = Client::udp(server.turn(), rest_credentials(SECRET, "b")).await;
     let relay_a = a.allocate().await;
     let relay_b = b.allocate().await;
-    assert_eq!(a.channel_bind(0x4000, relay_b).await.class(), Class::Success);
+    assert_eq!(
+        a.channel_bind(0x4000, relay_b).await.class(),
+        Class::Success
+    );
     assert_eq!(b.create_permission(relay_a).await.class(), Class::Success);
 
     a.send_channel_data(0x4000, b"tcp to udp").await;
@@ -589,16 +657,27 @@ async fn refresh_with_lifetime_zero_deletes_the_allocation() {
 
     let refreshed = client.refresh(100_000).await;
     assert_eq!(refreshed.class(), Class::Success);
-    assert_eq!(refreshed.msg().get_u32(attr::LIFETIME), Some(1200), "capped at the maximum");
+    assert_eq!(
+        refreshed.msg().get_u32(attr::LIFETIME),
+        Some(1200),
+        "capped at the maximum"
+    );
     let refreshed = client.refresh(5).await;
-    assert_eq!(refreshed.msg().get_u32(attr::LIFETIME), Some(600), "at least the default");
+    assert_eq!(
+        refreshed.msg().get_u32(attr::LIFETIME),
+        Some(600),
+        "at least the default"
+    );
 
     let deleted = client.refresh(0).await;
     assert_eq!(deleted.class(), Class::Success);
     assert_eq!(deleted.msg().get_u32(attr::LIFETIME), Some(0));
     assert_eq!(server.metric("parlor_turn_allocations").await, 0);
     assert_eq!(client.refresh(600).await.error_code(), Some(437));
-    assert_eq!(client.create_permission(relayed).await.error_code(), Some(437));
+    assert_eq!(
+        client.create_permission(relayed).await.error_code(),
+        Some(437)
+    );
     // The relayed port is free again.
     assert!(std::net::UdpSocket::bind(relayed).is_ok());
     // And the client may allocate anew.
@@ -613,15 +692,38 @@ async fn peer_filter_refuses_loopback_by_default() {
     let relay_a = a.allocate().await;
     let relay_b = b.allocate().await;
     assert_eq!(a.create_permission(relay_b).await.error_code(), Some(403));
-    assert_eq!(a.channel_bind(0x4000, relay_b).await.error_code(), Some(403));
-    for peer in ["10.0.0.1:5000", "192.168.1.1:5000", "169.254.169.254:80", "0.0.0.0:1", "224.0.0.1:5000"] {
+    assert_eq!(
+        a.channel_bind(0x4000, relay_b).await.error_code(),
+        Some(403)
+    );
+    for peer in [
+        "10.0.0.1:5000",
+        "192.168.1.1:5000",
+        "169.254.169.254:80",
+        "0.0.0.0:1",
+        "224.0.0.1:5000",
+    ] {
         let peer: SocketAddr = peer.parse().unwrap();
-        assert_eq!(a.create_permission(peer).await.error_code(), Some(403), "{peer}");
+        assert_eq!(
+            a.create_permission(peer).await.error_code(),
+            Some(403),
+            "{peer}"
+        );
     }
     // A public address is fine (nothing is sent to it here).
-    assert_eq!(a.create_permission("198.51.100.1:5000".parse().unwrap()).await.class(), Class::Success);
+    assert_eq!(
+        a.create_permission("198.51.100.1:5000".parse().unwrap())
+            .await
+            .class(),
+        Class::Success
+    );
     // An IPv6 peer for an IPv4 relay is a family mismatch.
-    assert_eq!(a.create_permission("[2001:db8::1]:5000".parse().unwrap()).await.error_code(), Some(443));
+    assert_eq!(
+        a.create_permission("[2001:db8::1]:5000".parse().unwrap())
+            .await
+            .error_code(),
+        Some(443)
+    );
     // Nothing passes between the two allocations.
     b.send_indication(relay_a, b"blocked").await;
     assert!(a.recv_within(SILENCE).await.is_none());
@@ -633,7 +735,12 @@ async fn peer_filter_refuses_loopback_by_default() {
     let mut c = Client::udp(open.turn(), rest_credentials(SECRET, "c")).await;
     c.allocate().await;
     assert_eq!(c.create_permission(relay_b).await.class(), Class::Success);
-    assert_eq!(c.create_permission("10.0.0.1:5000".parse().unwrap()).await.error_code(), Some(403));
+    assert_eq!(
+        c.create_permission("10.0.0.1:5000".parse().unwrap())
+            .await
+            .error_code(),
+        Some(403)
+    );
 }
 
 #[tokio::test]
@@ -646,8 +753,13 @@ async fn malformed_packets_are_dropped_and_the_server_still_answers() {
     let last = bad_fingerprint.len() - 1;
     bad_fingerprint[last] ^= 1;
     let mut long_attribute = Vec::new();
-    Builder::new(&mut long_attribute, method::ALLOCATE, Class::Request, transaction_id())
-        .attr(attr::USERNAME, b"abcd");
+    Builder::new(
+        &mut long_attribute,
+        method::ALLOCATE,
+        Class::Request,
+        transaction_id(),
+    )
+    .attr(attr::USERNAME, b"abcd");
     long_attribute[22..24].copy_from_slice(&500u16.to_be_bytes());
     let mut wrong_cookie = binding_request();
     wrong_cookie[4] ^= 0xff;
@@ -671,11 +783,21 @@ async fn malformed_packets_are_dropped_and_the_server_still_answers() {
     for packet in &garbage {
         client.send_raw(packet).await;
     }
-    assert!(client.recv_within(SILENCE).await.is_none(), "no answer to garbage");
+    assert!(
+        client.recv_within(SILENCE).await.is_none(),
+        "no answer to garbage"
+    );
     client.send_raw(&good).await;
-    let Packet::Stun(reply) = client.recv().await else { panic!() };
+    let Packet::Stun(reply) = client.recv().await else {
+        panic!()
+    };
     assert_eq!(mapped_address(&reply), client.local_addr());
-    assert!(server.metric("parlor_turn_dropped_packets_total{reason=\"malformed\"}").await >= 9);
+    assert!(
+        server
+            .metric("parlor_turn_dropped_packets_total{reason=\"malformed\"}")
+            .await
+            >= 9
+    );
 
     // The same over TCP: a stream that is not TURN is closed; others go on.
     let mut tcp = Client::tcp(server.turn(), rest_credentials(SECRET, "m")).await;
@@ -684,7 +806,9 @@ async fn malformed_packets_are_dropped_and_the_server_still_answers() {
     let mut tcp = Client::tcp(server.turn(), rest_credentials(SECRET, "m")).await;
     good.extend_from_slice(&[0x40, 0x00, 0x00, 0x01, 9, 0, 0, 0]);
     tcp.send_raw(&good).await;
-    let Packet::Stun(reply) = tcp.recv().await else { panic!() };
+    let Packet::Stun(reply) = tcp.recv().await else {
+        panic!()
+    };
     assert_eq!(mapped_address(&reply), tcp.local_addr());
     // An allocation still works after all that.
     let mut fresh = Client::udp(server.turn(), rest_credentials(SECRET, "n")).await;
@@ -697,15 +821,20 @@ async fn unknown_comprehension_required_attributes_get_420() {
     let mut client = Client::udp(server.turn(), rest_credentials(SECRET, "x")).await;
     let response = client
         .request(method::ALLOCATE, &|b| {
-            b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]).attr(0x0031, b"?");
+            b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0])
+                .attr(0x0031, b"?");
         })
         .await;
     assert_eq!(response.error_code(), Some(420));
-    assert_eq!(response.msg().get(attr::UNKNOWN_ATTRIBUTES), Some(&[0x00, 0x31][..]));
+    assert_eq!(
+        response.msg().get(attr::UNKNOWN_ATTRIBUTES),
+        Some(&[0x00, 0x31][..])
+    );
     // Comprehension-optional ones are ignored.
     let relayed = client
         .request(method::ALLOCATE, &|b| {
-            b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]).attr(0x8031, b"?");
+            b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0])
+                .attr(0x8031, b"?");
         })
         .await;
     assert_eq!(relayed.class(), Class::Success);
@@ -717,29 +846,44 @@ async fn even_port_reservations() {
     let mut rtp = Client::udp(server.turn(), rest_credentials(SECRET, "rtp")).await;
     let response = rtp
         .request(method::ALLOCATE, &|b| {
-            b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]).attr(attr::EVEN_PORT, &[0x80]);
+            b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0])
+                .attr(attr::EVEN_PORT, &[0x80]);
         })
         .await;
     assert_eq!(response.class(), Class::Success);
-    let relayed = response.msg().get_xor_address(attr::XOR_RELAYED_ADDRESS).unwrap().unwrap();
+    let relayed = response
+        .msg()
+        .get_xor_address(attr::XOR_RELAYED_ADDRESS)
+        .unwrap()
+        .unwrap();
     assert_eq!(relayed.port() % 2, 0);
-    let token = response.msg().get(attr::RESERVATION_TOKEN).unwrap().to_vec();
+    let token = response
+        .msg()
+        .get(attr::RESERVATION_TOKEN)
+        .unwrap()
+        .to_vec();
     assert_eq!(token.len(), 8);
 
     let mut rtcp = Client::udp(server.turn(), rest_credentials(SECRET, "rtp")).await;
     let response = rtcp
         .request(method::ALLOCATE, &move |b| {
-            b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]).attr(attr::RESERVATION_TOKEN, &token);
+            b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0])
+                .attr(attr::RESERVATION_TOKEN, &token);
         })
         .await;
     assert_eq!(response.class(), Class::Success);
-    let next = response.msg().get_xor_address(attr::XOR_RELAYED_ADDRESS).unwrap().unwrap();
+    let next = response
+        .msg()
+        .get_xor_address(attr::XOR_RELAYED_ADDRESS)
+        .unwrap()
+        .unwrap();
     assert_eq!(next.port(), relayed.port() + 1);
     // A token works once.
     let mut third = Client::udp(server.turn(), rest_credentials(SECRET, "rtp")).await;
     let reused = third
         .request(method::ALLOCATE, &|b| {
-            b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]).attr(attr::RESERVATION_TOKEN, &[1; 8]);
+            b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0])
+                .attr(attr::RESERVATION_TOKEN, &[1; 8]);
         })
         .await;
     assert_eq!(reused.error_code(), Some(508));
@@ -763,10 +907,16 @@ async fn allocations_per_user_are_capped() {
         .await;
     assert_eq!(response.error_code(), Some(486));
     // Another user is not affected; freeing one makes room.
-    Client::udp(server.turn(), rest_credentials(SECRET, "modest")).await.allocate().await;
+    Client::udp(server.turn(), rest_credentials(SECRET, "modest"))
+        .await
+        .allocate()
+        .await;
     assert_eq!(clients[0].refresh(0).await.class(), Class::Success);
     third.allocate().await;
-    assert_eq!(server.metric("parlor_turn_allocation_refusals_total").await, 1);
+    assert_eq!(
+        server.metric("parlor_turn_allocation_refusals_total").await,
+        1
+    );
 }
 
 #[tokio::test]
@@ -776,7 +926,10 @@ async fn bandwidth_per_user_is_capped() {
     let mut b = Client::udp(server.turn(), rest_credentials(SECRET, "b")).await;
     let relay_a = a.allocate().await;
     let relay_b = b.allocate().await;
-    assert_eq!(a.channel_bind(0x4000, relay_b).await.class(), Class::Success);
+    assert_eq!(
+        a.channel_bind(0x4000, relay_b).await.class(),
+        Class::Success
+    );
     assert_eq!(b.create_permission(relay_a).await.class(), Class::Success);
     // 300 KB at once from a user allowed 100 KB/s: a burst of about one
     // second's worth goes through, the rest is dropped.
@@ -788,14 +941,24 @@ async fn bandwidth_per_user_is_capped() {
         received += 1;
     }
     assert!((50..=150).contains(&received), "{received} packets passed");
-    assert!(server.metric("parlor_turn_dropped_packets_total{reason=\"bandwidth\"}").await >= 150);
+    assert!(
+        server
+            .metric("parlor_turn_dropped_packets_total{reason=\"bandwidth\"}")
+            .await
+            >= 150
+    );
 }
 
 /// The whole path: `welcome` carries TURN URLs and credentials made for
 /// this member from a secret nobody configured, and they allocate.
 #[tokio::test]
 async fn welcome_carries_working_turn_credentials() {
-    let server = Server::with_args(&["--turn-listen", "127.0.0.1:0", "--ice-server", "stun:stun.invalid:3478"]);
+    let server = Server::with_args(&[
+        "--turn-listen",
+        "127.0.0.1:0",
+        "--ice-server",
+        "stun:stun.invalid:3478",
+    ]);
     let mut create = TcpStream::connect(server.http).await.unwrap();
     let request = format!(
         "POST /api/rooms HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
@@ -822,7 +985,10 @@ async fn welcome_carries_working_turn_credentials() {
     let id = welcome["id"].as_str().unwrap();
     let ice = welcome["iceServers"].as_array().unwrap();
     let port = server.turn().port();
-    assert_eq!(ice[0]["urls"], serde_json::json!([format!("stun:127.0.0.1:{port}")]));
+    assert_eq!(
+        ice[0]["urls"],
+        serde_json::json!([format!("stun:127.0.0.1:{port}")])
+    );
     assert_eq!(
         ice[1]["urls"],
         serde_json::json!([
@@ -837,7 +1003,10 @@ async fn welcome_carries_working_turn_credentials() {
     assert_eq!(user, id);
     let expiry: u64 = expiry.parse().unwrap();
     let lifetime = expiry - unix_now();
-    assert!((24 * 3600 - 60..=24 * 3600).contains(&lifetime), "{lifetime}");
+    assert!(
+        (24 * 3600 - 60..=24 * 3600).contains(&lifetime),
+        "{lifetime}"
+    );
 
     let mut udp = Client::udp(server.turn(), (username.clone(), password.clone())).await;
     udp.allocate().await;

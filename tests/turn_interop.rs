@@ -21,16 +21,26 @@ fn tools_present() -> bool {
         std::env::var_os("PATH")
             .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
     };
-    let missing: Vec<&str> = ["turnutils_stunclient", "turnutils_uclient", "turnutils_peer", "turnserver"]
-        .into_iter()
-        .filter(|tool| !on_path(tool))
-        .collect();
+    let missing: Vec<&str> = [
+        "turnutils_stunclient",
+        "turnutils_uclient",
+        "turnutils_peer",
+        "turnserver",
+    ]
+    .into_iter()
+    .filter(|tool| !on_path(tool))
+    .collect();
     if missing.is_empty() {
         return true;
     }
     let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
-    assert!(!ci, "coturn's client tools are missing under CI: {missing:?} (apt-get install -y coturn)");
-    eprintln!("skipped: coturn's client tools are not installed ({missing:?}); apt-get install -y coturn");
+    assert!(
+        !ci,
+        "coturn's client tools are missing under CI: {missing:?} (apt-get install -y coturn)"
+    );
+    eprintln!(
+        "skipped: coturn's client tools are not installed ({missing:?}); apt-get install -y coturn"
+    );
     false
 }
 
@@ -46,7 +56,10 @@ impl Drop for Process {
 
 /// Parlor with TURN on a free port; returns the process and the TURN address.
 fn parlor(extra: &[&str]) -> (Process, SocketAddr) {
-    let (process, _, turn) = parlor_with(&["--turn-listen", "127.0.0.1:0", "--turn-secret", SECRET], extra);
+    let (process, _, turn) = parlor_with(
+        &["--turn-listen", "127.0.0.1:0", "--turn-secret", SECRET],
+        extra,
+    );
     (process, turn.expect("TURN is listening"))
 }
 
@@ -157,7 +170,10 @@ fn totals(output: &str) -> Option<(u64, u64)> {
         .find(|l| l.contains("tot_send_msgs=") && !l.contains("msz="))?;
     let number = |key: &str| -> Option<u64> {
         let rest = &line[line.find(key)? + key.len()..];
-        rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+        rest.split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()
     };
     Some((number("tot_send_msgs=")?, number("tot_recv_msgs=")?))
 }
@@ -172,7 +188,18 @@ fn uclient_round_trip(flags: &[&str]) {
     let (_peer, peer_port) = echo_peer();
     let port = turn.port().to_string();
     let peer_port = peer_port.to_string();
-    let mut args = vec!["-p", &port, "-W", SECRET, "-u", "interop", "-e", "127.0.0.1", "-r", &peer_port];
+    let mut args = vec![
+        "-p",
+        &port,
+        "-W",
+        SECRET,
+        "-u",
+        "interop",
+        "-e",
+        "127.0.0.1",
+        "-r",
+        &peer_port,
+    ];
     args.extend_from_slice(&["-n", "30", "-m", "3", "-l", "120"]);
     args.extend_from_slice(flags);
     args.push("127.0.0.1");
@@ -201,7 +228,10 @@ fn stunclient_learns_its_reflexive_address() {
         Duration::from_secs(20),
     );
     assert!(ok, "stunclient failed:\n{output}");
-    assert!(output.contains("UDP reflexive addr: 127.0.0.1:"), "{output}");
+    assert!(
+        output.contains("UDP reflexive addr: 127.0.0.1:"),
+        "{output}"
+    );
 }
 
 #[test]
@@ -242,13 +272,28 @@ fn uclient_with_a_wrong_secret_is_refused() {
     let (ok, output) = run(
         "turnutils_uclient",
         &[
-            "-p", &turn.port().to_string(), "-W", "not-the-secret", "-u", "mallory",
-            "-e", "127.0.0.1", "-r", &peer_port.to_string(), "-n", "5", "-c", "127.0.0.1",
+            "-p",
+            &turn.port().to_string(),
+            "-W",
+            "not-the-secret",
+            "-u",
+            "mallory",
+            "-e",
+            "127.0.0.1",
+            "-r",
+            &peer_port.to_string(),
+            "-n",
+            "5",
+            "-c",
+            "127.0.0.1",
         ],
         Duration::from_secs(60),
     );
     assert!(!ok, "uclient must fail:\n{output}");
-    assert!(totals(&output).is_none_or(|(_, received)| received == 0), "{output}");
+    assert!(
+        totals(&output).is_none_or(|(_, received)| received == 0),
+        "{output}"
+    );
 }
 
 #[test]
@@ -261,13 +306,28 @@ fn uclient_cannot_reach_loopback_peers_by_default() {
     let (ok, output) = run(
         "turnutils_uclient",
         &[
-            "-p", &turn.port().to_string(), "-W", SECRET, "-u", "interop",
-            "-e", "127.0.0.1", "-r", &peer_port.to_string(), "-n", "5", "-c", "127.0.0.1",
+            "-p",
+            &turn.port().to_string(),
+            "-W",
+            SECRET,
+            "-u",
+            "interop",
+            "-e",
+            "127.0.0.1",
+            "-r",
+            &peer_port.to_string(),
+            "-n",
+            "5",
+            "-c",
+            "127.0.0.1",
         ],
         Duration::from_secs(60),
     );
     assert!(!ok, "uclient must fail:\n{output}");
-    assert!(output.contains("403"), "the relay refuses the peer with 403:\n{output}");
+    assert!(
+        output.contains("403"),
+        "the relay refuses the peer with 403:\n{output}"
+    );
 }
 
 /// The credentials in a `welcome`: joins a new room over WebSocket and
@@ -276,7 +336,10 @@ fn welcome_turn_entry(http: SocketAddr) -> serde_json::Value {
     use futures_util::{SinkExt, StreamExt};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio_tungstenite::tungstenite::Message;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let mut create = tokio::net::TcpStream::connect(http).await.unwrap();
         let request = format!("POST /api/rooms HTTP/1.1\r\nHost: {http}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
@@ -343,7 +406,10 @@ fn coturn_accepts_the_credentials_parlor_hands_out() {
     );
     let started = Instant::now();
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(10), "coturn did not start");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "coturn did not start"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let url = format!("turn:127.0.0.1:{port}?transport=udp");
@@ -358,13 +424,30 @@ fn coturn_accepts_the_credentials_parlor_hands_out() {
     let (ok, output) = run(
         "turnutils_uclient",
         &[
-            "-p", &port.to_string(), "-u", &username, "-w", &password,
-            "-e", "127.0.0.1", "-r", &peer_port.to_string(), "-n", "20", "-m", "1", "-c", "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-u",
+            &username,
+            "-w",
+            &password,
+            "-e",
+            "127.0.0.1",
+            "-r",
+            &peer_port.to_string(),
+            "-n",
+            "20",
+            "-m",
+            "1",
+            "-c",
+            "127.0.0.1",
         ],
         Duration::from_secs(60),
     );
     let _ = std::fs::remove_dir_all(&dir);
-    assert!(ok, "uclient with Parlor's credentials failed against coturn:\n{output}");
+    assert!(
+        ok,
+        "uclient with Parlor's credentials failed against coturn:\n{output}"
+    );
     let (sent, received) = totals(&output).unwrap_or_else(|| panic!("no totals:\n{output}"));
     assert!(sent >= 20 && received == sent, "{output}");
 
@@ -372,8 +455,22 @@ fn coturn_accepts_the_credentials_parlor_hands_out() {
     let (ok, output) = run(
         "turnutils_uclient",
         &[
-            "-p", &port.to_string(), "-u", &username, "-w", "forged",
-            "-e", "127.0.0.1", "-r", &peer_port.to_string(), "-n", "5", "-m", "1", "-c", "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-u",
+            &username,
+            "-w",
+            "forged",
+            "-e",
+            "127.0.0.1",
+            "-r",
+            &peer_port.to_string(),
+            "-n",
+            "5",
+            "-m",
+            "1",
+            "-c",
+            "127.0.0.1",
         ],
         Duration::from_secs(60),
     );

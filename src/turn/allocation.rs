@@ -88,7 +88,10 @@ impl Allocation {
 
     /// Seconds left, for the LIFETIME attribute.
     pub fn remaining_secs(&self, now: Instant) -> u32 {
-        self.expires.saturating_duration_since(now).as_secs().min(u32::MAX.into()) as u32
+        self.expires
+            .saturating_duration_since(now)
+            .as_secs()
+            .min(u32::MAX.into()) as u32
     }
 
     pub fn refresh(&mut self, now: Instant, lifetime: Duration) {
@@ -106,7 +109,11 @@ impl Allocation {
     pub fn can_permit(&self, ips: &[IpAddr], now: Instant) -> bool {
         let live = self.permissions.iter().filter(|(_, e)| now < *e);
         let existing: Vec<IpAddr> = live.map(|(ip, _)| *ip).collect();
-        let mut new: Vec<IpAddr> = ips.iter().copied().filter(|ip| !existing.contains(ip)).collect();
+        let mut new: Vec<IpAddr> = ips
+            .iter()
+            .copied()
+            .filter(|ip| !existing.contains(ip))
+            .collect();
         new.sort_unstable();
         new.dedup();
         existing.len() + new.len() <= self.caps.permissions
@@ -132,7 +139,12 @@ impl Allocation {
 
     /// Binds (or refreshes) `number` to `peer`, and installs or refreshes
     /// the permission for the peer's address, as ChannelBind does.
-    pub fn bind_channel(&mut self, number: u16, peer: SocketAddr, now: Instant) -> Result<(), BindError> {
+    pub fn bind_channel(
+        &mut self,
+        number: u16,
+        peer: SocketAddr,
+        now: Instant,
+    ) -> Result<(), BindError> {
         let quarantine_over = |c: &Channel| now >= c.expires + CHANNEL_QUARANTINE;
         self.channels.retain(|c| !quarantine_over(c));
         let by_number = self.channels.iter().position(|c| c.number == number);
@@ -142,7 +154,10 @@ impl Allocation {
             (None, None) => None,
             _ => return Err(BindError::Conflict),
         };
-        let new_permission = !self.permissions.iter().any(|(ip, e)| *ip == peer.ip() && now < *e);
+        let new_permission = !self
+            .permissions
+            .iter()
+            .any(|(ip, e)| *ip == peer.ip() && now < *e);
         if index.is_none() && self.channels.len() >= self.caps.channels
             || new_permission && !self.can_permit(&[peer.ip()], now)
         {
@@ -181,7 +196,8 @@ impl Allocation {
     /// Forgets expired permissions and channels past their quarantine.
     pub fn prune(&mut self, now: Instant) {
         self.permissions.retain(|(_, e)| now < *e);
-        self.channels.retain(|c| now < c.expires + CHANNEL_QUARANTINE);
+        self.channels
+            .retain(|c| now < c.expires + CHANNEL_QUARANTINE);
     }
 
     pub fn permission_count(&self) -> usize {
@@ -328,7 +344,10 @@ mod tests {
         let expired = t0 + secs(500) + CHANNEL_LIFETIME;
         assert_eq!(a.channel_peer(0x4000, expired), None);
         assert_eq!(a.channel_for(p1, expired), None);
-        assert_eq!(a.bind_channel(0x4000, p2, expired), Err(BindError::Conflict));
+        assert_eq!(
+            a.bind_channel(0x4000, p2, expired),
+            Err(BindError::Conflict)
+        );
         // The same pair may be re-bound during quarantine.
         assert_eq!(a.bind_channel(0x4000, p1, expired), Ok(()));
         let later = expired + CHANNEL_LIFETIME + CHANNEL_QUARANTINE;
@@ -348,7 +367,10 @@ mod tests {
         let mut a = Allocation::new(t0, secs(600), caps);
         assert_eq!(a.bind_channel(0x4000, addr("198.51.100.1:1"), t0), Ok(()));
         assert_eq!(a.bind_channel(0x4001, addr("198.51.100.1:2"), t0), Ok(()));
-        assert_eq!(a.bind_channel(0x4002, addr("198.51.100.1:3"), t0), Err(BindError::Full));
+        assert_eq!(
+            a.bind_channel(0x4002, addr("198.51.100.1:3"), t0),
+            Err(BindError::Full)
+        );
         // A full permission table stops a channel to a new address too.
         let caps = Caps {
             permissions: 1,
@@ -356,7 +378,10 @@ mod tests {
         };
         let mut a = Allocation::new(t0, secs(600), caps);
         assert_eq!(a.bind_channel(0x4000, addr("198.51.100.1:1"), t0), Ok(()));
-        assert_eq!(a.bind_channel(0x4001, addr("198.51.100.2:1"), t0), Err(BindError::Full));
+        assert_eq!(
+            a.bind_channel(0x4001, addr("198.51.100.2:1"), t0),
+            Err(BindError::Full)
+        );
         assert_eq!(a.bind_channel(0x4001, addr("198.51.100.1:2"), t0), Ok(()));
     }
 

@@ -108,7 +108,11 @@ impl Auth {
             }
         }
         // Not secret, but compare without early exit anyway.
-        given.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+        given
+            .iter()
+            .zip(expected)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
     }
 
     /// Checks a request from `client` at `now` (Unix seconds), in the order
@@ -189,14 +193,27 @@ mod tests {
         let auth = Auth::new("parlor", secret.clone());
         let mut buf = Vec::new();
         Builder::new(&mut buf, method::ALLOCATE, Class::Request, [1; 12]);
-        assert_eq!(auth.check(&Message::parse(&buf).unwrap(), client(), NOW), Verdict::Challenge);
+        assert_eq!(
+            auth.check(&Message::parse(&buf).unwrap(), client(), NOW),
+            Verdict::Challenge
+        );
 
         let creds = credentials::issue(&secret, "peer", NOW + 60);
         let key = credentials::long_term_key(&creds.username, "parlor", &creds.password);
         let nonce = auth.nonce(client(), NOW);
-        request(&mut buf, Some(&creds.username), "parlor", &nonce, Some(&key));
+        request(
+            &mut buf,
+            Some(&creds.username),
+            "parlor",
+            &nonce,
+            Some(&key),
+        );
         match auth.check(&Message::parse(&buf).unwrap(), client(), NOW + 5) {
-            Verdict::Accept { username, user, key: k } => {
+            Verdict::Accept {
+                username,
+                user,
+                key: k,
+            } => {
                 assert_eq!(username, creds.username);
                 assert_eq!(user, "peer");
                 assert_eq!(k, key);
@@ -214,13 +231,22 @@ mod tests {
         // The verdict's name: a Verdict borrows the message, which the
         // closure cannot return.
         let check = |buf: &Vec<u8>| {
-            format!("{:?}", auth.check(&Message::parse(buf).unwrap(), client(), NOW))
+            format!(
+                "{:?}",
+                auth.check(&Message::parse(buf).unwrap(), client(), NOW)
+            )
         };
 
         // Signed with a password from another secret.
         let wrong = credentials::issue(&Secret::new("other"), "peer", NOW + 60);
         let key = credentials::long_term_key(&wrong.username, "parlor", &wrong.password);
-        request(&mut buf, Some(&wrong.username), "parlor", &nonce, Some(&key));
+        request(
+            &mut buf,
+            Some(&wrong.username),
+            "parlor",
+            &nonce,
+            Some(&key),
+        );
         assert_eq!(check(&buf), "Reject");
 
         // Expired, though correctly signed.
@@ -230,14 +256,21 @@ mod tests {
         assert_eq!(check(&buf), "Reject");
 
         // Not a REST API username.
-        let key = credentials::long_term_key("alice", "parlor", &credentials::password(&secret, "alice"));
+        let key =
+            credentials::long_term_key("alice", "parlor", &credentials::password(&secret, "alice"));
         request(&mut buf, Some("alice"), "parlor", &nonce, Some(&key));
         assert_eq!(check(&buf), "Reject");
 
         // Another realm.
         let good = credentials::issue(&secret, "peer", NOW + 60);
         let key = credentials::long_term_key(&good.username, "elsewhere", &good.password);
-        request(&mut buf, Some(&good.username), "elsewhere", &nonce, Some(&key));
+        request(
+            &mut buf,
+            Some(&good.username),
+            "elsewhere",
+            &nonce,
+            Some(&key),
+        );
         assert_eq!(check(&buf), "Reject");
 
         // Missing USERNAME with MESSAGE-INTEGRITY.
@@ -253,10 +286,22 @@ mod tests {
         let key = credentials::long_term_key(&creds.username, "parlor", &creds.password);
         let mut buf = Vec::new();
         let nonce = auth.nonce(client(), NOW);
-        request(&mut buf, Some(&creds.username), "parlor", &nonce, Some(&key));
+        request(
+            &mut buf,
+            Some(&creds.username),
+            "parlor",
+            &nonce,
+            Some(&key),
+        );
         let msg = Message::parse(&buf).unwrap();
-        assert!(matches!(auth.check(&msg, client(), NOW + NONCE_LIFETIME_SECS), Verdict::Accept { .. }));
-        assert_eq!(auth.check(&msg, client(), NOW + NONCE_LIFETIME_SECS + 1), Verdict::StaleNonce);
+        assert!(matches!(
+            auth.check(&msg, client(), NOW + NONCE_LIFETIME_SECS),
+            Verdict::Accept { .. }
+        ));
+        assert_eq!(
+            auth.check(&msg, client(), NOW + NONCE_LIFETIME_SECS + 1),
+            Verdict::StaleNonce
+        );
         let elsewhere: SocketAddr = "203.0.113.7:5001".parse().unwrap();
         assert_eq!(auth.check(&msg, elsewhere, NOW), Verdict::StaleNonce);
         // Another server's nonce (another nonce key) and garbage.

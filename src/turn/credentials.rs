@@ -153,7 +153,10 @@ mod tests {
         assert_eq!(parsed.user, "peer1");
         assert_eq!(parsed.expiry, NOW + 60);
         let key = key_for(&secret, &creds.username, "parlor", NOW).unwrap();
-        assert_eq!(key, long_term_key(&creds.username, "parlor", &creds.password));
+        assert_eq!(
+            key,
+            long_term_key(&creds.username, "parlor", &creds.password)
+        );
     }
 
     #[test]
@@ -161,7 +164,10 @@ mod tests {
         // The same computation as `echo -n "$user" | openssl dgst -binary
         // -sha1 -hmac "$secret" | base64`, as coturn documents it.
         let secret = Secret::new("logen");
-        assert_eq!(password(&secret, "1433895918506:ninefingers"), "91WjnaXxByoQrCw51bd6cZaZQqw=");
+        assert_eq!(
+            password(&secret, "1433895918506:ninefingers"),
+            "91WjnaXxByoQrCw51bd6cZaZQqw="
+        );
         // RFC 8489 section 9.2.2's key: MD5 of "user:realm:pass".
         assert_eq!(
             long_term_key("user", "realm", "pass"),
@@ -175,8 +181,14 @@ mod tests {
     #[test]
     fn expiry_is_inclusive() {
         assert!(check_username(&format!("{NOW}:a"), NOW).is_ok());
-        assert_eq!(check_username(&format!("{NOW}:a"), NOW + 1), Err(Refused::Expired));
-        assert_eq!(check_username(&format!("{}:a", NOW - 3600), NOW), Err(Refused::Expired));
+        assert_eq!(
+            check_username(&format!("{NOW}:a"), NOW + 1),
+            Err(Refused::Expired)
+        );
+        assert_eq!(
+            check_username(&format!("{}:a", NOW - 3600), NOW),
+            Err(Refused::Expired)
+        );
     }
 
     #[test]
@@ -203,13 +215,25 @@ mod tests {
             "99999999999999999999:user",
             "1.5:user",
         ] {
-            assert_eq!(check_username(name, NOW), Err(Refused::Malformed), "{name:?}");
+            assert_eq!(
+                check_username(name, NOW),
+                Err(Refused::Malformed),
+                "{name:?}"
+            );
         }
         let long = format!("{}:{}", NOW + 5, "x".repeat(MAX_USERNAME_BYTES));
         assert_eq!(check_username(&long, NOW), Err(Refused::Malformed));
         // A bare timestamp and a user with colons are fine.
-        assert_eq!(check_username(&format!("{}", NOW + 5), NOW).unwrap().user, "");
-        assert_eq!(check_username(&format!("{}:a:b", NOW + 5), NOW).unwrap().user, "a:b");
+        assert_eq!(
+            check_username(&format!("{}", NOW + 5), NOW).unwrap().user,
+            ""
+        );
+        assert_eq!(
+            check_username(&format!("{}:a:b", NOW + 5), NOW)
+                .unwrap()
+                .user,
+            "a:b"
+        );
     }
 
     #[test]

@@ -139,7 +139,8 @@ fn is_global_v4(ip: Ipv4Addr) -> bool {
 fn is_global_v6(ip: Ipv6Addr) -> bool {
     let segments = ip.segments();
     let octets = ip.octets();
-    let embedded_v4 = |at: usize| Ipv4Addr::new(octets[at], octets[at + 1], octets[at + 2], octets[at + 3]);
+    let embedded_v4 =
+        |at: usize| Ipv4Addr::new(octets[at], octets[at + 1], octets[at + 2], octets[at + 3]);
     if ip.is_unspecified() || ip.is_loopback() {
         return false;
     }
@@ -232,7 +233,10 @@ mod tests {
 
     #[test]
     fn allow_list_opens_chosen_ranges() {
-        let filter = PeerFilter::new(vec!["127.0.0.0/8".parse().unwrap(), "fd00::/8".parse().unwrap()]);
+        let filter = PeerFilter::new(vec![
+            "127.0.0.0/8".parse().unwrap(),
+            "fd00::/8".parse().unwrap(),
+        ]);
         assert!(filter.permits(ip("127.0.0.1")));
         assert!(filter.permits(ip("127.9.9.9")));
         assert!(filter.permits(ip("::ffff:127.0.0.1")));
@@ -243,21 +247,49 @@ mod tests {
         let lan = PeerFilter::new(vec!["192.168.1.0/24".parse().unwrap()]);
         assert!(lan.permits(ip("192.168.1.200")));
         assert!(!lan.permits(ip("192.168.2.1")));
-        let everything = PeerFilter::new(vec!["0.0.0.0/0".parse().unwrap(), "::/0".parse().unwrap()]);
+        let everything =
+            PeerFilter::new(vec!["0.0.0.0/0".parse().unwrap(), "::/0".parse().unwrap()]);
         assert!(everything.permits(ip("127.0.0.1")));
         assert!(everything.permits(ip("::1")));
     }
 
     #[test]
     fn parses_cidrs() {
-        assert_eq!("127.0.0.0/8".parse::<Cidr>().unwrap().to_string(), "127.0.0.0/8");
-        assert_eq!("127.0.0.1/8".parse::<Cidr>().unwrap().to_string(), "127.0.0.0/8");
-        assert_eq!("10.1.2.3".parse::<Cidr>().unwrap().to_string(), "10.1.2.3/32");
+        assert_eq!(
+            "127.0.0.0/8".parse::<Cidr>().unwrap().to_string(),
+            "127.0.0.0/8"
+        );
+        assert_eq!(
+            "127.0.0.1/8".parse::<Cidr>().unwrap().to_string(),
+            "127.0.0.0/8"
+        );
+        assert_eq!(
+            "10.1.2.3".parse::<Cidr>().unwrap().to_string(),
+            "10.1.2.3/32"
+        );
         assert_eq!(" ::1 ".parse::<Cidr>().unwrap().to_string(), "::1/128");
-        assert_eq!("[fd00::]/8".parse::<Cidr>().unwrap().to_string(), "fd00::/8");
-        assert_eq!("0.0.0.0/0".parse::<Cidr>().unwrap().to_string(), "0.0.0.0/0");
-        assert_eq!("2001:db8::/32".parse::<Cidr>().unwrap().to_string(), "2001:db8::/32");
-        for bad in ["", "/8", "127.0.0.0/33", "::/129", "127.0.0.0/-1", "127.0.0/8", "host/8", "1.2.3.4/x"] {
+        assert_eq!(
+            "[fd00::]/8".parse::<Cidr>().unwrap().to_string(),
+            "fd00::/8"
+        );
+        assert_eq!(
+            "0.0.0.0/0".parse::<Cidr>().unwrap().to_string(),
+            "0.0.0.0/0"
+        );
+        assert_eq!(
+            "2001:db8::/32".parse::<Cidr>().unwrap().to_string(),
+            "2001:db8::/32"
+        );
+        for bad in [
+            "",
+            "/8",
+            "127.0.0.0/33",
+            "::/129",
+            "127.0.0.0/-1",
+            "127.0.0/8",
+            "host/8",
+            "1.2.3.4/x",
+        ] {
             assert!(bad.parse::<Cidr>().is_err(), "{bad:?}");
         }
     }

@@ -85,7 +85,11 @@ impl IceServers {
                 (None, _) => None,
             };
             let fallback = if config.listen.ip().is_unspecified() {
-                if listen.is_ipv4() { "127.0.0.1".into() } else { "[::1]".into() }
+                if listen.is_ipv4() {
+                    "127.0.0.1".into()
+                } else {
+                    "[::1]".into()
+                }
             } else {
                 url_host(config.listen.ip())
             };
@@ -112,7 +116,12 @@ impl IceServers {
 
     /// The list for the member `peer_id`, who reached the server as
     /// `request_host` (a `Host` header value), at `now`.
-    pub fn for_peer(&self, peer_id: &str, request_host: Option<&str>, now: SystemTime) -> Box<RawValue> {
+    pub fn for_peer(
+        &self,
+        peer_id: &str,
+        request_host: Option<&str>,
+        now: SystemTime,
+    ) -> Box<RawValue> {
         let mut list = Vec::with_capacity(self.fixed.len() + 2);
         if let Some(turn) = &self.turn {
             let unix = now.duration_since(UNIX_EPOCH).unwrap_or_default();
@@ -170,7 +179,11 @@ fn host_of(header: &str) -> Option<String> {
     if let Ok(addr) = header.parse::<SocketAddr>() {
         return Some(url_host(addr.ip()));
     }
-    if let Ok(ip) = header.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+    if let Ok(ip) = header
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+    {
         return Some(url_host(ip));
     }
     let name = match header.rsplit_once(':') {
@@ -203,14 +216,22 @@ mod tests {
 
     #[test]
     fn built_in_urls_and_fresh_credentials() {
-        let ice = IceServers::from_config(&config(&["--turn-secret", "s3", "--ice-server", "stun:x:1"]));
+        let ice = IceServers::from_config(&config(&[
+            "--turn-secret",
+            "s3",
+            "--ice-server",
+            "stun:x:1",
+        ]));
         let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
         let list = parse(&ice.for_peer("AbC", Some("ignored.example:8080"), now));
         assert_eq!(list.len(), 3);
         assert_eq!(list[0], json!({ "urls": ["stun:127.0.0.1:3478"] }));
         assert_eq!(
             list[1]["urls"],
-            json!(["turn:127.0.0.1:3478?transport=udp", "turn:127.0.0.1:3478?transport=tcp"])
+            json!([
+                "turn:127.0.0.1:3478?transport=udp",
+                "turn:127.0.0.1:3478?transport=tcp"
+            ])
         );
         let username = list[1]["username"].as_str().unwrap();
         assert_eq!(username, format!("{}:AbC", 1_800_000_000 + 24 * 3600));
@@ -262,10 +283,16 @@ mod tests {
         assert_eq!(list[0], json!({ "urls": ["stun:turn.example:3478"] }));
         assert_eq!(
             list[1]["urls"],
-            json!(["turn:turn.example:3478?transport=udp", "turns:turn.example:5349"])
+            json!([
+                "turn:turn.example:3478?transport=udp",
+                "turns:turn.example:5349"
+            ])
         );
         let username = list[1]["username"].as_str().unwrap();
-        assert_eq!(list[1]["credential"], credentials::password(&Secret::new("shared"), username));
+        assert_eq!(
+            list[1]["credential"],
+            credentials::password(&Secret::new("shared"), username)
+        );
 
         let ice = IceServers::from_config(&config(&["--turn-disable"]));
         assert_eq!(ice.for_peer("p", None, now).get(), "[]");
@@ -279,7 +306,16 @@ mod tests {
         assert_eq!(host_of("10.0.0.2:8080").as_deref(), Some("10.0.0.2"));
         assert_eq!(host_of("[fe80::1]").as_deref(), Some("[fe80::1]"));
         assert_eq!(host_of("::1").as_deref(), Some("[::1]"));
-        for bad in ["", ":80", "a b", "x@y", "host:port", "a/b", "a?b", "é.example"] {
+        for bad in [
+            "",
+            ":80",
+            "a b",
+            "x@y",
+            "host:port",
+            "a/b",
+            "a?b",
+            "é.example",
+        ] {
             assert_eq!(host_of(bad), None, "{bad:?}");
         }
     }

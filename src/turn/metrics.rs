@@ -108,29 +108,62 @@ impl TurnMetrics {
                 let _ = writeln!(out, "{name}{labels} {value}");
             }
         };
-        metric("parlor_turn_allocations", "gauge", "TURN allocations that exist now.",
-            &[("", load(&self.allocations))]);
-        metric("parlor_turn_allocations_total", "counter", "TURN allocations created.",
-            &[("", load(&self.allocations_total))]);
-        metric("parlor_turn_allocation_refusals_total", "counter",
+        metric(
+            "parlor_turn_allocations",
+            "gauge",
+            "TURN allocations that exist now.",
+            &[("", load(&self.allocations))],
+        );
+        metric(
+            "parlor_turn_allocations_total",
+            "counter",
+            "TURN allocations created.",
+            &[("", load(&self.allocations_total))],
+        );
+        metric(
+            "parlor_turn_allocation_refusals_total",
+            "counter",
             "TURN allocations refused for a quota or for lack of relay ports.",
-            &[("", load(&self.allocation_refusals))]);
-        metric("parlor_turn_auth_failures_total", "counter",
+            &[("", load(&self.allocation_refusals))],
+        );
+        metric(
+            "parlor_turn_auth_failures_total",
+            "counter",
             "TURN requests refused for bad, expired or forged credentials.",
-            &[("", load(&self.auth_failures))]);
-        metric("parlor_turn_binding_requests_total", "counter", "STUN Binding requests answered.",
-            &[("", load(&self.binding_requests))]);
-        metric("parlor_turn_peers_refused_total", "counter",
+            &[("", load(&self.auth_failures))],
+        );
+        metric(
+            "parlor_turn_binding_requests_total",
+            "counter",
+            "STUN Binding requests answered.",
+            &[("", load(&self.binding_requests))],
+        );
+        metric(
+            "parlor_turn_peers_refused_total",
+            "counter",
             "Permissions and channels refused by the peer address filter.",
-            &[("", load(&self.peers_refused))]);
+            &[("", load(&self.peers_refused))],
+        );
         let directions = ["{direction=\"to_peer\"}", "{direction=\"to_client\"}"];
         let by_direction = |values: &[AtomicU64; 2]| -> Vec<(&str, u64)> {
-            directions.iter().zip(values).map(|(l, v)| (*l, load(v))).collect()
+            directions
+                .iter()
+                .zip(values)
+                .map(|(l, v)| (*l, load(v)))
+                .collect()
         };
-        metric("parlor_turn_relayed_bytes_total", "counter",
-            "Application bytes relayed, by direction.", &by_direction(&self.relayed_bytes));
-        metric("parlor_turn_relayed_packets_total", "counter", "Packets relayed, by direction.",
-            &by_direction(&self.relayed_packets));
+        metric(
+            "parlor_turn_relayed_bytes_total",
+            "counter",
+            "Application bytes relayed, by direction.",
+            &by_direction(&self.relayed_bytes),
+        );
+        metric(
+            "parlor_turn_relayed_packets_total",
+            "counter",
+            "Packets relayed, by direction.",
+            &by_direction(&self.relayed_packets),
+        );
         let labels: Vec<String> = Discard::ALL
             .iter()
             .map(|d| format!("{{reason=\"{}\"}}", d.label()))
@@ -140,8 +173,12 @@ impl TurnMetrics {
             .zip(&self.dropped)
             .map(|(l, v)| (l.as_str(), load(v)))
             .collect();
-        metric("parlor_turn_dropped_packets_total", "counter",
-            "Packets the TURN server dropped, by reason.", &dropped);
+        metric(
+            "parlor_turn_dropped_packets_total",
+            "counter",
+            "Packets the TURN server dropped, by reason.",
+            &dropped,
+        );
     }
 }
 

@@ -157,7 +157,13 @@ mod tests {
 
     #[test]
     fn port_ranges() {
-        assert_eq!(PortRange::parse("49152-65535"), Ok(PortRange { low: 49152, high: 65535 }));
+        assert_eq!(
+            PortRange::parse("49152-65535"),
+            Ok(PortRange {
+                low: 49152,
+                high: 65535
+            })
+        );
         assert_eq!(PortRange::parse("5000-5000").unwrap().len(), 1);
         for bad in ["", "5000", "0-10", "10-5", "1-70000", "a-b", "-5"] {
             assert!(PortRange::parse(bad).is_err(), "{bad:?}");
@@ -186,7 +192,13 @@ mod tests {
         let config = Config::try_parse_from(["parlor", "--listen", "0.0.0.0:80"]).unwrap();
         assert_eq!(listen_addr(&config), "0.0.0.0:3478".parse().unwrap());
         let settings = Settings::from_config(&config);
-        assert_eq!(settings.relay_ports, PortRange { low: 49152, high: 65535 });
+        assert_eq!(
+            settings.relay_ports,
+            PortRange {
+                low: 49152,
+                high: 65535
+            }
+        );
         assert_eq!(settings.user_bandwidth, 10_000_000);
         assert!(!settings.filter.permits("127.0.0.1".parse().unwrap()));
     }

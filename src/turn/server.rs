@@ -340,7 +340,10 @@ fn relay_ips(listen: IpAddr, external: Option<IpAddr>) -> (Option<RelayIp>, Opti
 /// by asking the routing table (connecting a UDP socket sends nothing).
 fn primary_ip(v4: bool) -> Option<IpAddr> {
     let (local, remote): (SocketAddr, SocketAddr) = if v4 {
-        ((Ipv4Addr::UNSPECIFIED, 0).into(), (Ipv4Addr::new(192, 0, 2, 1), 9).into())
+        (
+            (Ipv4Addr::UNSPECIFIED, 0).into(),
+            (Ipv4Addr::new(192, 0, 2, 1), 9).into(),
+        )
     } else {
         (
             (Ipv6Addr::UNSPECIFIED, 0).into(),
@@ -480,7 +483,8 @@ impl Shared {
             b
         } else {
             let mut b = Builder::new(out, method::BINDING, Class::Error, msg.transaction_id);
-            b.error_code(420, "Unknown Attribute").unknown_attributes(&unknown);
+            b.error_code(420, "Unknown Attribute")
+                .unknown_attributes(&unknown);
             b
         };
         if msg.has_fingerprint {
@@ -488,7 +492,13 @@ impl Shared {
         }
     }
 
-    fn request(self: &Arc<Self>, key: ClientKey, origin: Origin<'_>, msg: &Message<'_>, out: &mut Vec<u8>) {
+    fn request(
+        self: &Arc<Self>,
+        key: ClientKey,
+        origin: Origin<'_>,
+        msg: &Message<'_>,
+        out: &mut Vec<u8>,
+    ) {
         let client = key.addr();
         let now_unix = unix_now();
         let (username, user, mac_key) = match self.auth.check(msg, client, now_unix) {
@@ -511,7 +521,8 @@ impl Shared {
         let unknown = msg.unknown_required(known_request_attribute);
         if !unknown.is_empty() {
             let mut b = Builder::new(out, msg.method, Class::Error, msg.transaction_id);
-            b.error_code(420, "Unknown Attribute").unknown_attributes(&unknown);
+            b.error_code(420, "Unknown Attribute")
+                .unknown_attributes(&unknown);
             b.integrity(&mac_key);
             if msg.has_fingerprint {
                 b.fingerprint();
@@ -568,7 +579,14 @@ impl Shared {
     }
 
     /// A 401 or 438 carrying REALM and a fresh NONCE.
-    fn challenge(&self, msg: &Message<'_>, client: SocketAddr, code: u16, reason: &str, out: &mut Vec<u8>) {
+    fn challenge(
+        &self,
+        msg: &Message<'_>,
+        client: SocketAddr,
+        code: u16,
+        reason: &str,
+        out: &mut Vec<u8>,
+    ) {
         let nonce = self.auth.nonce(client, unix_now());
         let mut b = Builder::new(out, msg.method, Class::Error, msg.transaction_id);
         b.error_code(code, reason)
@@ -637,7 +655,8 @@ impl Shared {
             return Err(QUOTA);
         }
         let lifetime = granted_lifetime(
-            msg.get_u32(attr::LIFETIME).map(|s| Duration::from_secs(s.into())),
+            msg.get_u32(attr::LIFETIME)
+                .map(|s| Duration::from_secs(s.into())),
             self.settings.max_lifetime,
         );
 
@@ -757,7 +776,13 @@ impl Shared {
         None
     }
 
-    fn refresh(&self, key: ClientKey, msg: &Message<'_>, username: &str, now: Instant) -> Result<Success, Failure> {
+    fn refresh(
+        &self,
+        key: ClientKey,
+        msg: &Message<'_>,
+        username: &str,
+        now: Instant,
+    ) -> Result<Success, Failure> {
         let mut state = self.lock();
         let entry = state.allocations.get_mut(&key).ok_or(MISMATCH)?;
         if *entry.username != *username {
@@ -834,7 +859,13 @@ impl Shared {
         Ok(Success::Empty)
     }
 
-    fn channel_bind(&self, key: ClientKey, msg: &Message<'_>, username: &str, now: Instant) -> Result<Success, Failure> {
+    fn channel_bind(
+        &self,
+        key: ClientKey,
+        msg: &Message<'_>,
+        username: &str,
+        now: Instant,
+    ) -> Result<Success, Failure> {
         let mut state = self.lock();
         let entry = state.allocations.get_mut(&key).ok_or(MISMATCH)?;
         if *entry.username != *username {
@@ -993,7 +1024,10 @@ impl Shared {
             .filter(|(_, e)| e.alloc.is_expired(now))
             .map(|(k, _)| *k)
             .collect();
-        let removed: Vec<Entry> = expired.into_iter().filter_map(|k| state.remove(k)).collect();
+        let removed: Vec<Entry> = expired
+            .into_iter()
+            .filter_map(|k| state.remove(k))
+            .collect();
         state.reservations.retain(|_, r| now < r.expires);
         if state
             .last_prune
@@ -1031,7 +1065,12 @@ fn send_now(socket: &UdpSocket, data: &[u8], to: SocketAddr) -> io::Result<usize
     socket2::SockRef::from(socket).send_to(data, &to.into())
 }
 
-fn take_bandwidth(users: &mut HashMap<Arc<str>, User>, user: &str, len: usize, now: Instant) -> bool {
+fn take_bandwidth(
+    users: &mut HashMap<Arc<str>, User>,
+    user: &str,
+    len: usize,
+    now: Instant,
+) -> bool {
     match users.get_mut(user).and_then(|u| u.bucket.as_mut()) {
         Some(bucket) => bucket.take(len, now),
         None => true,
@@ -1040,7 +1079,12 @@ fn take_bandwidth(users: &mut HashMap<Arc<str>, User>, user: &str, len: usize, n
 
 /// Frames `len` bytes at `buf[HEADROOM..]` as ChannelData (padded to four
 /// bytes on a stream); returns the frame's range in `buf`.
-fn channel_data_frame(buf: &mut [u8], len: usize, channel: u16, stream: bool) -> std::ops::Range<usize> {
+fn channel_data_frame(
+    buf: &mut [u8],
+    len: usize,
+    channel: u16,
+    stream: bool,
+) -> std::ops::Range<usize> {
     let start = HEADROOM - 4;
     buf[start..HEADROOM].copy_from_slice(&channel_data::header(channel, len as u16));
     let mut end = HEADROOM + len;
@@ -1070,7 +1114,8 @@ fn data_indication_frame(
     }
     let start = HEADROOM - header_len;
     let header = &mut buf[start..HEADROOM];
-    header[0..2].copy_from_slice(&stun::message_type(method::DATA, Class::Indication).to_be_bytes());
+    header[0..2]
+        .copy_from_slice(&stun::message_type(method::DATA, Class::Indication).to_be_bytes());
     header[2..4].copy_from_slice(&(body_len as u16).to_be_bytes());
     header[4..8].copy_from_slice(&stun::MAGIC_COOKIE.to_be_bytes());
     header[8..20].copy_from_slice(&tid);
@@ -1282,7 +1327,15 @@ mod tests {
             }
         }
         let mut buf = vec![0u8; HEADROOM + MAX_DATAGRAM + 4];
-        assert!(data_indication_frame(&mut buf, MAX_DATAGRAM, "1.2.3.4:5".parse().unwrap(), [0; 12]).is_none());
+        assert!(
+            data_indication_frame(
+                &mut buf,
+                MAX_DATAGRAM,
+                "1.2.3.4:5".parse().unwrap(),
+                [0; 12]
+            )
+            .is_none()
+        );
     }
 
     #[test]
@@ -1290,7 +1343,10 @@ mod tests {
         let mut buf = vec![0xAAu8; HEADROOM + 16];
         let range = channel_data_frame(&mut buf, 5, 0x4001, false);
         assert_eq!(range.len(), 9);
-        assert_eq!(channel_data::parse(&buf[range]), Some((0x4001, &[0xAA; 5][..])));
+        assert_eq!(
+            channel_data::parse(&buf[range]),
+            Some((0x4001, &[0xAA; 5][..]))
+        );
         let range = channel_data_frame(&mut buf, 5, 0x4001, true);
         assert_eq!(range.len(), 12);
         assert_eq!(&buf[range.end - 3..range.end], &[0, 0, 0]);
@@ -1309,11 +1365,20 @@ mod tests {
     #[test]
     fn relay_addresses_per_family() {
         let (v4, v6) = relay_ips("127.0.0.1".parse().unwrap(), None);
-        assert_eq!(v4.unwrap().advertise, "127.0.0.1".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            v4.unwrap().advertise,
+            "127.0.0.1".parse::<IpAddr>().unwrap()
+        );
         assert!(v6.is_none());
-        let (v4, v6) = relay_ips("127.0.0.1".parse().unwrap(), Some("203.0.113.1".parse().unwrap()));
+        let (v4, v6) = relay_ips(
+            "127.0.0.1".parse().unwrap(),
+            Some("203.0.113.1".parse().unwrap()),
+        );
         assert_eq!(v4.unwrap().bind, "127.0.0.1".parse::<IpAddr>().unwrap());
-        assert_eq!(v4.unwrap().advertise, "203.0.113.1".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            v4.unwrap().advertise,
+            "203.0.113.1".parse::<IpAddr>().unwrap()
+        );
         assert!(v6.is_none());
         let (v4, v6) = relay_ips("::1".parse().unwrap(), None);
         assert!(v4.is_none());

@@ -367,7 +367,12 @@ pub struct Builder<'b> {
 
 impl<'b> Builder<'b> {
     /// Starts a message in `buf`, which is cleared first.
-    pub fn new(buf: &'b mut Vec<u8>, method: u16, class: Class, transaction_id: TransactionId) -> Self {
+    pub fn new(
+        buf: &'b mut Vec<u8>,
+        method: u16,
+        class: Class,
+        transaction_id: TransactionId,
+    ) -> Self {
         buf.clear();
         buf.extend_from_slice(&message_type(method, class).to_be_bytes());
         buf.extend_from_slice(&[0, 0]);
@@ -383,7 +388,8 @@ impl<'b> Builder<'b> {
     pub fn attr(&mut self, kind: u16, value: &[u8]) -> &mut Self {
         debug_assert!(value.len() <= u16::MAX as usize);
         self.buf.extend_from_slice(&kind.to_be_bytes());
-        self.buf.extend_from_slice(&(value.len() as u16).to_be_bytes());
+        self.buf
+            .extend_from_slice(&(value.len() as u16).to_be_bytes());
         self.buf.extend_from_slice(value);
         let padding = padded(value.len()) - value.len();
         self.buf.extend_from_slice(&[0u8; 3][..padding]);
@@ -496,7 +502,9 @@ pub mod channel_data {
         if header.len() < 4 {
             return None;
         }
-        Some(super::padded(4 + u16::from_be_bytes([header[2], header[3]]) as usize))
+        Some(super::padded(
+            4 + u16::from_be_bytes([header[2], header[3]]) as usize,
+        ))
     }
 
     /// Splits ChannelData into channel number and data. Trailing bytes past
@@ -525,7 +533,9 @@ pub mod channel_data {
 mod tests {
     use super::*;
 
-    const TID: TransactionId = [0xb7, 0xe7, 0xa7, 0x01, 0xbc, 0x34, 0xd6, 0x86, 0xfa, 0x87, 0xdf, 0xae];
+    const TID: TransactionId = [
+        0xb7, 0xe7, 0xa7, 0x01, 0xbc, 0x34, 0xd6, 0x86, 0xfa, 0x87, 0xdf, 0xae,
+    ];
 
     /// RFC 5769 section 2.1: a sample request with short-term credentials.
     const SAMPLE_REQUEST: &[u8] = &[
@@ -558,7 +568,12 @@ mod tests {
         assert_eq!(message_type(method::SEND, Class::Indication), 0x0016);
         assert_eq!(message_type(method::DATA, Class::Indication), 0x0017);
         for m in [1u16, 3, 4, 6, 7, 8, 9, 0xABC] {
-            for c in [Class::Request, Class::Indication, Class::Success, Class::Error] {
+            for c in [
+                Class::Request,
+                Class::Indication,
+                Class::Success,
+                Class::Error,
+            ] {
                 assert_eq!(split_type(message_type(m, c)), (m, c));
             }
         }
@@ -616,7 +631,10 @@ mod tests {
                 .xor_address(attr::XOR_PEER_ADDRESS, addr)
                 .xor_address(attr::XOR_PEER_ADDRESS, addr);
             let msg = Message::parse(&buf).unwrap();
-            assert_eq!(msg.get_xor_address(attr::XOR_RELAYED_ADDRESS), Some(Ok(addr)));
+            assert_eq!(
+                msg.get_xor_address(attr::XOR_RELAYED_ADDRESS),
+                Some(Ok(addr))
+            );
             assert_eq!(msg.xor_addresses(attr::XOR_PEER_ADDRESS).count(), 2);
         }
     }
@@ -628,8 +646,14 @@ mod tests {
             .error_code(438, "Stale Nonce")
             .unknown_attributes(&[0x0031, 0x0032]);
         let msg = Message::parse(&buf).unwrap();
-        assert_eq!(msg.get(attr::ERROR_CODE), Some(&b"\0\0\x04\x26Stale Nonce"[..]));
-        assert_eq!(msg.get(attr::UNKNOWN_ATTRIBUTES), Some(&[0, 0x31, 0, 0x32][..]));
+        assert_eq!(
+            msg.get(attr::ERROR_CODE),
+            Some(&b"\0\0\x04\x26Stale Nonce"[..])
+        );
+        assert_eq!(
+            msg.get(attr::UNKNOWN_ATTRIBUTES),
+            Some(&[0, 0x31, 0, 0x32][..])
+        );
     }
 
     #[test]
@@ -672,7 +696,10 @@ mod tests {
         let mut bad = good.to_vec();
         bad.extend_from_slice(&[0; 4]);
         assert_eq!(Message::parse(&bad).unwrap_err(), Error::BadLength);
-        assert_eq!(Message::parse(&good[..good.len() - 4]).unwrap_err(), Error::BadLength);
+        assert_eq!(
+            Message::parse(&good[..good.len() - 4]).unwrap_err(),
+            Error::BadLength
+        );
         let mut bad = good.to_vec();
         bad[3] = 0x57;
         assert!(Message::parse(&bad).is_err());
@@ -730,11 +757,20 @@ mod tests {
 
     #[test]
     fn channel_data_framing() {
-        assert_eq!(channel_data::parse(&[0x40, 0x00, 0, 2, 7, 8]), Some((0x4000, &[7u8, 8][..])));
+        assert_eq!(
+            channel_data::parse(&[0x40, 0x00, 0, 2, 7, 8]),
+            Some((0x4000, &[7u8, 8][..]))
+        );
         // Padding after the data is allowed.
-        assert_eq!(channel_data::parse(&[0x40, 0x01, 0, 1, 7, 0, 0, 0]), Some((0x4001, &[7u8][..])));
+        assert_eq!(
+            channel_data::parse(&[0x40, 0x01, 0, 1, 7, 0, 0, 0]),
+            Some((0x4001, &[7u8][..]))
+        );
         assert_eq!(channel_data::parse(&[0x40, 0x00, 0, 3, 7, 8]), None);
-        assert_eq!(channel_data::parse(&[0x7F, 0xFF, 0, 0]), Some((0x7FFF, &[][..])));
+        assert_eq!(
+            channel_data::parse(&[0x7F, 0xFF, 0, 0]),
+            Some((0x7FFF, &[][..]))
+        );
         assert_eq!(channel_data::parse(&[0x80, 0x00, 0, 0]), None);
         assert_eq!(channel_data::parse(&[0x40, 0x00, 0]), None);
         assert_eq!(channel_data::stream_frame_len(&[0x40, 0, 0, 5]), Some(12));
