@@ -160,9 +160,12 @@ async fn create_room(
     let capacity = if body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
+        // serde would also take a struct from an array (`[3]`): only an
+        // object is a valid body.
+        let is_object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
         match serde_json::from_slice::<CreateRoom>(&body) {
-            Ok(request) => request.capacity,
-            Err(_) => {
+            Ok(request) if is_object => request.capacity,
+            _ => {
                 let refusal = Refusal::bad_request(
                     "the body must be a JSON object like {\"capacity\": 2}, with a whole number",
                 );

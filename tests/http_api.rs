@@ -98,6 +98,8 @@ async fn create_room_refuses_bad_capacities_and_bodies() {
         "not json",
         "null",
         "\"x\"",
+        "[3]",
+        "[]",
     ] {
         let response = server.post("/api/rooms", Some(body)).await;
         assert_eq!(response.status, 400, "body {body}: {}", response.text());
