@@ -125,7 +125,9 @@ impl IceServers {
         let mut list = Vec::with_capacity(self.fixed.len() + 2);
         if let Some(turn) = &self.turn {
             let unix = now.duration_since(UNIX_EPOCH).unwrap_or_default();
-            let expiry = (unix + turn.lifetime).as_secs();
+            // At most 136 years ahead: a number any REST API server parses.
+            let lifetime = turn.lifetime.min(Duration::from_secs(u32::MAX.into()));
+            let expiry = (unix + lifetime).as_secs();
             let creds = credentials::issue(&turn.secret, peer_id, expiry);
             let (stun, relay) = match &turn.urls {
                 Urls::BuiltIn {

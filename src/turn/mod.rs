@@ -145,7 +145,10 @@ impl Settings {
             max_allocations: config.turn_max_allocations as usize,
             user_allocations: config.turn_user_allocations as usize,
             user_bandwidth: config.turn_user_bandwidth,
-            max_lifetime: config.turn_max_lifetime,
+            // LIFETIME is 32 bits of seconds.
+            max_lifetime: config
+                .turn_max_lifetime
+                .min(Duration::from_secs(u32::MAX.into())),
         }
     }
 }
@@ -227,6 +230,25 @@ mod tests {
         assert!(!settings.filter.permits("192.168.0.1".parse().unwrap()));
         assert!(Config::try_parse_from(["parlor", "--turn-allowed-peers", "localhost"]).is_err());
         assert!(Config::try_parse_from(["parlor", "--turn-credential-lifetime", "0s"]).is_err());
+        // Absurd durations are clamped, not overflowed.
+        let forever = Config::try_parse_from([
+            "parlor",
+            "--turn-max-lifetime",
+            "100000000years",
+            "--turn-credential-lifetime",
+            "100000000years",
+        ])
+        .unwrap();
+        let settings = Settings::from_config(&forever);
+        assert_eq!(settings.max_lifetime, Duration::from_secs(u32::MAX.into()));
+        let list =
+            IceServers::from_config(&forever).for_peer("p", None, std::time::SystemTime::now());
+        let list: serde_json::Value = serde_json::from_str(list.get()).unwrap();
+        let username = list[1]["username"].as_str().unwrap();
+        assert!(
+            credentials::check_username(username, 0).is_ok(),
+            "{username}"
+        );
         // An external server needs the shared secret, and excludes disabling.
         assert!(Config::try_parse_from(["parlor", "--turn-url", "turn:t.example:3478"]).is_err());
         let external = Config::try_parse_from([

@@ -250,6 +250,17 @@ impl TurnServer {
     /// Starts serving, counting in `metrics`; the server runs until the
     /// handle is dropped.
     pub fn spawn(self, metrics: Arc<TurnMetrics>) -> TurnHandle {
+        let (shared, tcp) = self.into_shared(metrics);
+        let connections = Arc::new(Semaphore::new(shared.settings.max_allocations.max(64)));
+        let tasks = vec![
+            tokio::spawn(udp_loop(shared.clone())),
+            tokio::spawn(tcp_accept_loop(shared.clone(), tcp, connections)),
+            tokio::spawn(sweep_loop(shared.clone())),
+        ];
+        TurnHandle { tasks, shared }
+    }
+
+    fn into_shared(self, metrics: Arc<TurnMetrics>) -> (Arc<Shared>, TcpListener) {
         let shared = Arc::new(Shared {
             auth: Auth::new(self.settings.realm.clone(), self.settings.secret.clone()),
             settings: self.settings,
@@ -263,13 +274,7 @@ impl TurnServer {
                 ..State::default()
             }),
         });
-        let connections = Arc::new(Semaphore::new(shared.settings.max_allocations.max(64)));
-        let tasks = vec![
-            tokio::spawn(udp_loop(shared.clone())),
-            tokio::spawn(tcp_accept_loop(shared.clone(), self.tcp, connections)),
-            tokio::spawn(sweep_loop(shared.clone())),
-        ];
-        TurnHandle { tasks, shared }
+        (shared, self.tcp)
     }
 }
 
@@ -1386,5 +1391,161 @@ mod tests {
         let (v4, _) = relay_ips("::".parse().unwrap(), None);
         assert_eq!(v4.unwrap().bind, IpAddr::from(Ipv4Addr::UNSPECIFIED));
         assert!(!v4.unwrap().advertise.is_unspecified());
+    }
+
+    /// Random requests, signed and not, well-formed and corrupted, for
+    /// every method, from a client with an allocation and from strangers:
+    /// the server answers or drops, never panics, and still works after.
+    #[tokio::test]
+    async fn request_handling_survives_random_input() {
+        use super::super::credentials::{self, Secret};
+        use super::super::filter::PeerFilter;
+
+        let settings = Settings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            external_ip: None,
+            relay_ports: PortRange {
+                low: 49152,
+                high: 65535,
+            },
+            realm: "parlor".into(),
+            secret: Secret::new("fuzz"),
+            filter: PeerFilter::new(vec!["127.0.0.0/8".parse().unwrap()]),
+            max_allocations: 50,
+            user_allocations: 50,
+            user_bandwidth: 0,
+            max_lifetime: Duration::from_secs(3600),
+        };
+        let metrics = Arc::new(TurnMetrics::default());
+        let server = TurnServer::bind(settings).await.unwrap();
+        let (shared, _tcp) = server.into_shared(metrics.clone());
+        let client: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        let key = ClientKey::Udp(client);
+        let creds = credentials::issue(&Secret::new("fuzz"), "fuzzer", unix_now() + 3600);
+        let mac_key = credentials::long_term_key(&creds.username, "parlor", &creds.password);
+        let nonce = shared.auth.nonce(client, unix_now());
+        let sign = |b: &mut Builder| {
+            b.attr(attr::USERNAME, creds.username.as_bytes())
+                .attr(attr::REALM, b"parlor")
+                .attr(attr::NONCE, nonce.as_bytes())
+                .integrity(&mac_key)
+                .fingerprint();
+        };
+        let mut out = Vec::new();
+        let mut request = Vec::new();
+        {
+            let mut b = Builder::new(&mut request, method::ALLOCATE, Class::Request, [1; 12]);
+            b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
+            sign(&mut b);
+        }
+        assert!(shared.handle_client_packet(key, Origin::Udp, &request, &mut out));
+        assert_eq!(Message::parse(&out).unwrap().class, Class::Success);
+
+        let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = |n: u64| {
+            rng = xorshift(rng);
+            rng % n
+        };
+        let methods = [
+            0x001, 0x003, 0x004, 0x006, 0x007, 0x008, 0x009, 0x00A, 0xFFF,
+        ];
+        let classes = [
+            Class::Request,
+            Class::Request,
+            Class::Indication,
+            Class::Success,
+        ];
+        let kinds = [
+            attr::LIFETIME,
+            attr::XOR_PEER_ADDRESS,
+            attr::XOR_PEER_ADDRESS,
+            attr::DATA,
+            attr::REQUESTED_TRANSPORT,
+            attr::REQUESTED_ADDRESS_FAMILY,
+            attr::EVEN_PORT,
+            attr::RESERVATION_TOKEN,
+            attr::CHANNEL_NUMBER,
+            attr::CHANNEL_NUMBER,
+            attr::DONT_FRAGMENT,
+            attr::USERNAME,
+            0x8000,
+            0x0031,
+        ];
+        for round in 0..20_000u32 {
+            let tid = [(round % 251) as u8; 12];
+            let method = methods[next(methods.len() as u64) as usize];
+            let class = classes[next(4) as usize];
+            let mut b = Builder::new(&mut request, method, class, tid);
+            for _ in 0..next(4) {
+                let kind = kinds[next(kinds.len() as u64) as usize];
+                let value: Vec<u8> = match (kind, next(4)) {
+                    // Plausible values: a loopback or private peer, a low
+                    // channel number, a lifetime, IPv4 UDP.
+                    (attr::XOR_PEER_ADDRESS, 0..=2) => {
+                        let mut addr = [0u8; 20];
+                        let ip = if next(4) == 0 {
+                            [10, 0, 0, 1]
+                        } else {
+                            [127, 0, 0, 1]
+                        };
+                        let peer = SocketAddr::from((ip, 50000 + next(4) as u16));
+                        let len = stun::encode_xor_address(&mut addr, peer, &tid);
+                        addr[..len].to_vec()
+                    }
+                    (attr::CHANNEL_NUMBER, 0..=2) => vec![0x40, next(4) as u8, 0, 0],
+                    (attr::LIFETIME, 0..=2) => (next(4) as u32 * 300).to_be_bytes().to_vec(),
+                    (attr::REQUESTED_TRANSPORT, 0..=2) => vec![17, 0, 0, 0],
+                    _ => (0..next(24)).map(|_| next(256) as u8).collect(),
+                };
+                b.attr(kind, &value);
+            }
+            if next(4) > 0 {
+                sign(&mut b);
+            }
+            let mut packet = request.clone();
+            if next(4) == 0 {
+                let at = next(packet.len() as u64) as usize;
+                packet[at] ^= 1 << next(8);
+            }
+            if next(10) == 0 {
+                packet.truncate(next(packet.len() as u64 + 1) as usize);
+            }
+            let from = if next(5) == 0 {
+                ClientKey::Udp(SocketAddr::from(([127, 0, 0, 2], 1 + next(9) as u16)))
+            } else {
+                key
+            };
+            shared.handle_client_packet(from, Origin::Udp, &packet, &mut out);
+            // ChannelData on the low channels, sometimes with a length
+            // past the end.
+            let len = next(40) as usize;
+            let mut data = vec![0x40, next(4) as u8, 0, len as u8];
+            data.extend((0..(len + 4).saturating_sub(next(8) as usize)).map(|_| next(256) as u8));
+            shared.handle_client_packet(key, Origin::Udp, &data, &mut out);
+        }
+        // Every path was taken...
+        let mut text = String::new();
+        metrics.render(&mut text);
+        for reached in [
+            "parlor_turn_peers_refused_total ",
+            "parlor_turn_relayed_packets_total{direction=\"to_peer\"} ",
+            "parlor_turn_dropped_packets_total{reason=\"malformed\"} ",
+        ] {
+            let line = text.lines().find(|l| l.starts_with(reached)).unwrap();
+            assert!(!line.ends_with(" 0"), "never reached: {line}");
+        }
+        // ...the server still answers, and the tables are within their caps.
+        let mut binding = Vec::new();
+        Builder::new(&mut binding, method::BINDING, Class::Request, [9; 12]);
+        assert!(shared.handle_client_packet(key, Origin::Udp, &binding, &mut out));
+        assert_eq!(Message::parse(&out).unwrap().class, Class::Success);
+        let state = shared.lock();
+        assert!(state.allocations.len() <= 50);
+        for entry in state.allocations.values() {
+            assert!(entry.alloc.permission_count() <= 64);
+            assert!(entry.alloc.channel_count() <= 64);
+        }
+        drop(state);
+        shared.lock().allocations.clear();
     }
 }
