@@ -109,18 +109,32 @@ pub struct Config {
     /// PEM certificate chain to serve HTTPS and WSS with (needs --tls-key).
     /// Browsers allow camera and microphone only on secure pages, so any
     /// address but localhost needs HTTPS.
-    #[arg(long, env = "PARLOR_TLS_CERT", requires = "tls_key", help_heading = "HTTPS")]
+    #[arg(
+        long,
+        env = "PARLOR_TLS_CERT",
+        requires = "tls_key",
+        help_heading = "HTTPS"
+    )]
     pub tls_cert: Option<PathBuf>,
 
     /// PEM private key of --tls-cert.
-    #[arg(long, env = "PARLOR_TLS_KEY", requires = "tls_cert", help_heading = "HTTPS")]
+    #[arg(
+        long,
+        env = "PARLOR_TLS_KEY",
+        requires = "tls_cert",
+        help_heading = "HTTPS"
+    )]
     pub tls_key: Option<PathBuf>,
 
     /// Serve HTTPS with a certificate made at start for this machine's names
     /// and addresses; its fingerprint is printed so visitors can check the
     /// browser's warning. For a LAN without a real certificate.
-    #[arg(long, env = "PARLOR_TLS_SELF_SIGNED", conflicts_with = "tls_cert",
-          help_heading = "HTTPS")]
+    #[arg(
+        long,
+        env = "PARLOR_TLS_SELF_SIGNED",
+        conflicts_with = "tls_cert",
+        help_heading = "HTTPS"
+    )]
     pub tls_self_signed: bool,
 
     /// Log format: text for people, json for log collectors. The level is
@@ -136,12 +150,22 @@ pub struct Config {
     /// Address of the built-in STUN/TURN server, UDP and TCP [default: the
     /// IP of --listen, port 3478]. Port 0 picks a free port. When not set
     /// and the default port is taken, Parlor runs without its TURN server.
-    #[arg(long, env = "PARLOR_TURN_LISTEN", value_name = "ADDR", help_heading = "TURN")]
+    #[arg(
+        long,
+        env = "PARLOR_TURN_LISTEN",
+        value_name = "ADDR",
+        help_heading = "TURN"
+    )]
     pub turn_listen: Option<SocketAddr>,
 
     /// Public IP address of this machine, advertised in TURN URLs and relayed
     /// addresses; needed behind 1:1 NAT (e.g. cloud instances).
-    #[arg(long, env = "PARLOR_TURN_EXTERNAL_IP", value_name = "IP", help_heading = "TURN")]
+    #[arg(
+        long,
+        env = "PARLOR_TURN_EXTERNAL_IP",
+        value_name = "IP",
+        help_heading = "TURN"
+    )]
     pub turn_external_ip: Option<IpAddr>,
 
     /// UDP ports for relayed addresses (open them in the firewall).
@@ -153,8 +177,13 @@ pub struct Config {
     /// Shared secret for TURN credentials (coturn's static-auth-secret).
     /// Random at each start when not set, which is fine for the built-in
     /// server; an external TURN server needs the same secret as Parlor.
-    #[arg(long, env = "PARLOR_TURN_SECRET", hide_env_values = true, value_name = "SECRET",
-          help_heading = "TURN")]
+    #[arg(
+        long,
+        env = "PARLOR_TURN_SECRET",
+        hide_env_values = true,
+        value_name = "SECRET",
+        help_heading = "TURN"
+    )]
     pub turn_secret: Option<String>,
 
     /// How long the TURN credentials in each `welcome` stay valid. A call
@@ -167,8 +196,13 @@ pub struct Config {
     /// 192.168.1.0/24 on a LAN or 127.0.0.0/8 for tests (comma-separated).
     /// Loopback, private, link-local, multicast and unspecified addresses
     /// are refused otherwise.
-    #[arg(long, env = "PARLOR_TURN_ALLOWED_PEERS", value_delimiter = ',',
-          value_name = "CIDR", help_heading = "TURN")]
+    #[arg(
+        long,
+        env = "PARLOR_TURN_ALLOWED_PEERS",
+        value_delimiter = ',',
+        value_name = "CIDR",
+        help_heading = "TURN"
+    )]
     pub turn_allowed_peers: Vec<crate::turn::Cidr>,
 
     /// Do not run the built-in STUN/TURN server, nor advertise one.
@@ -180,14 +214,25 @@ pub struct Config {
     /// instead of the built-in one: its stun:, turn: or turns: URLs
     /// (repeatable, or comma-separated), handed out with credentials made
     /// from --turn-secret, which is then required.
-    #[arg(long = "turn-url", env = "PARLOR_TURN_URLS", value_delimiter = ',',
-          conflicts_with = "turn_disable", requires = "turn_secret", value_name = "URL",
-          help_heading = "TURN")]
+    #[arg(
+        long = "turn-url",
+        env = "PARLOR_TURN_URLS",
+        value_delimiter = ',',
+        conflicts_with = "turn_disable",
+        requires = "turn_secret",
+        value_name = "URL",
+        help_heading = "TURN"
+    )]
     pub turn_urls: Vec<String>,
 
     /// Realm of the built-in TURN server.
-    #[arg(long, env = "PARLOR_TURN_REALM", default_value = "parlor", value_name = "REALM",
-          help_heading = "TURN")]
+    #[arg(
+        long,
+        env = "PARLOR_TURN_REALM",
+        default_value = "parlor",
+        value_name = "REALM",
+        help_heading = "TURN"
+    )]
     pub turn_realm: String,
 
     /// Most TURN allocations at once, for everyone.

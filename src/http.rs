@@ -5,17 +5,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::connect_info::Connected;
+use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, Path, State};
-use axum::serve::{IncomingStream, Listener};
-use tokio::net::{TcpListener, TcpStream};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::{IncomingStream, Listener};
 use axum::{Json, Router, middleware};
 use serde::Deserialize;
 use serde_json::json;
+use tokio::net::{TcpListener, TcpStream};
 
 use crate::assets;
 use crate::hub::Hub;
@@ -236,9 +236,7 @@ async fn websocket(
         .read_buffer_size(READ_BUFFER_BYTES)
         .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| {
-            session::run(socket, state.hub, state.settings, admission, host)
-        })
+        .on_upgrade(move |socket| session::run(socket, state.hub, state.settings, admission, host))
 }
 
 /// Guards against cross-site WebSocket hijacking: a browser always sends
@@ -260,6 +258,25 @@ fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
         (Some((_, origin_host)), Some(host)) => origin_host.eq_ignore_ascii_case(host),
         _ => false,
     }
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    if state.hub.is_shutting_down() {
+        (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response()
+    } else {
+        "ok\n".into_response()
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.hub.render_metrics(),
+    )
+        .into_response()
 }
 
 #[cfg(test)]
@@ -304,23 +321,4 @@ mod tests {
             &[]
         ));
     }
-}
-
-async fn healthz(State(state): State<AppState>) -> Response {
-    if state.hub.is_shutting_down() {
-        (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response()
-    } else {
-        "ok\n".into_response()
-    }
-}
-
-async fn metrics(State(state): State<AppState>) -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        state.hub.render_metrics(),
-    )
-        .into_response()
 }

@@ -17,11 +17,11 @@ use axum::extract::ws::Utf8Bytes;
 use tokio::sync::watch;
 
 use crate::config::Config;
+use crate::ids::{self, ResumeKey};
 use crate::limits::{AddressLimits, AddressTable, ConnectionRefused};
 use crate::metrics::{Metrics, Out};
 use crate::outbox::{Outbox, Push};
 use crate::protocol::{ErrorCode, Refusal, ServerMessage};
-use crate::ids::{self, ResumeKey};
 use crate::registry::{Delivery, Left, MemoryRegistry, RegistryLimits, RoomRegistry, RoomSummary};
 use crate::room::{ChatEntry, ConnId};
 use crate::turn::IceServers;
@@ -186,7 +186,10 @@ impl Hub {
     /// Gives up the seats of members that did not come back in time.
     pub fn release_away(&self) {
         let mut state = self.lock();
-        for left in state.registry.release_away(Instant::now(), self.resume_grace) {
+        for left in state
+            .registry
+            .release_away(Instant::now(), self.resume_grace)
+        {
             tracing::info!(room = %left.room, peer = %left.peer_id, "left: did not resume in time");
             self.tell_left(&state, left);
         }

@@ -30,7 +30,11 @@ async fn main() -> std::process::ExitCode {
     match server.local_addr() {
         // Tests and scripts read this line to learn the port of --listen :0.
         Ok(addr) => {
-            let scheme = if server.certificate().is_some() { "https" } else { "http" };
+            let scheme = if server.certificate().is_some() {
+                "https"
+            } else {
+                "http"
+            };
             println!("Parlor is running at {scheme}://{addr}/");
         }
         Err(err) => tracing::warn!(%err, "cannot read the bound address"),
@@ -41,9 +45,15 @@ async fn main() -> std::process::ExitCode {
     }
     if let Some(certificate) = server.certificate() {
         if !certificate.names.is_empty() {
-            println!("Self-signed certificate for {}", certificate.names.join(", "));
+            println!(
+                "Self-signed certificate for {}",
+                certificate.names.join(", ")
+            );
         }
-        println!("Certificate SHA-256 fingerprint {}", certificate.fingerprint);
+        println!(
+            "Certificate SHA-256 fingerprint {}",
+            certificate.fingerprint
+        );
     }
     match server.run(shutdown_signal()).await {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -126,23 +126,47 @@ impl Metrics {
         let one = |v: u64| vec![(String::new(), v)];
         let load = |a: &AtomicU64| a.load(Relaxed);
 
-        metric("parlor_connections", "gauge", "Open WebSocket connections.",
-            &one(load(&self.connections_open)));
-        metric("parlor_connections_total", "counter", "WebSocket connections accepted.",
-            &one(load(&self.connections_total)));
-        metric("parlor_rooms", "gauge", "Rooms that exist now.",
-            &one(occupancy.rooms as u64));
-        metric("parlor_members", "gauge", "Connections that are in a room.",
-            &one(occupancy.members as u64));
-        metric("parlor_rooms_created_total", "counter", "Rooms created.",
-            &one(load(&self.rooms_created)));
+        metric(
+            "parlor_connections",
+            "gauge",
+            "Open WebSocket connections.",
+            &one(load(&self.connections_open)),
+        );
+        metric(
+            "parlor_connections_total",
+            "counter",
+            "WebSocket connections accepted.",
+            &one(load(&self.connections_total)),
+        );
+        metric(
+            "parlor_rooms",
+            "gauge",
+            "Rooms that exist now.",
+            &one(occupancy.rooms as u64),
+        );
+        metric(
+            "parlor_members",
+            "gauge",
+            "Connections that are in a room.",
+            &one(occupancy.members as u64),
+        );
+        metric(
+            "parlor_rooms_created_total",
+            "counter",
+            "Rooms created.",
+            &one(load(&self.rooms_created)),
+        );
         let by_type: Vec<_> = MESSAGE_TYPES
             .iter()
             .zip(&self.messages_in)
             .map(|(t, n)| (format!("{{type=\"{t}\"}}"), load(n)))
             .collect();
-        metric("parlor_messages_in_total", "counter", "Client messages received, by type.",
-            &by_type);
+        metric(
+            "parlor_messages_in_total",
+            "counter",
+            "Client messages received, by type.",
+            &by_type,
+        );
         let by_type: Vec<_> = Out::ALL
             .iter()
             .map(|kind| {
@@ -150,29 +174,53 @@ impl Metrics {
                 (labels, load(&self.messages_out[*kind as usize]))
             })
             .collect();
-        metric("parlor_messages_out_total", "counter", "Messages queued to clients, by type.",
-            &by_type);
+        metric(
+            "parlor_messages_out_total",
+            "counter",
+            "Messages queued to clients, by type.",
+            &by_type,
+        );
         let by_code: Vec<_> = ErrorCode::ALL
             .iter()
             .zip(&self.errors)
             .map(|(c, n)| (format!("{{code=\"{c}\"}}"), load(n)))
             .collect();
-        metric("parlor_errors_total", "counter", "Error replies sent, by code.", &by_code);
-        metric("parlor_slow_clients_dropped_total", "counter",
+        metric(
+            "parlor_errors_total",
+            "counter",
+            "Error replies sent, by code.",
+            &by_code,
+        );
+        metric(
+            "parlor_slow_clients_dropped_total",
+            "counter",
             "Connections closed because their send queue was full.",
-            &one(load(&self.slow_clients_dropped)));
-        metric("parlor_oversized_frames_total", "counter",
+            &one(load(&self.slow_clients_dropped)),
+        );
+        metric(
+            "parlor_oversized_frames_total",
+            "counter",
             "Connections closed for a frame over 64 KiB.",
-            &one(load(&self.oversized_frames)));
-        metric("parlor_ping_timeouts_total", "counter",
+            &one(load(&self.oversized_frames)),
+        );
+        metric(
+            "parlor_ping_timeouts_total",
+            "counter",
             "Connections closed because they stopped answering pings.",
-            &one(load(&self.ping_timeouts)));
-        metric("parlor_resumes_total", "counter",
+            &one(load(&self.ping_timeouts)),
+        );
+        metric(
+            "parlor_resumes_total",
+            "counter",
             "Members that took their held seat back after a lost connection.",
-            &one(load(&self.resumes)));
-        metric("parlor_rejoins_total", "counter",
+            &one(load(&self.resumes)),
+        );
+        metric(
+            "parlor_rejoins_total",
+            "counter",
             "Members that came back with a resume token after their seat was given up.",
-            &one(load(&self.rejoins)));
+            &one(load(&self.rejoins)),
+        );
         self.turn.render(&mut out);
         out
     }

@@ -114,7 +114,10 @@ mod tests {
         tokio::task::yield_now().await;
         assert_eq!(outbox.push("a".into()), Push::Queued);
         assert_eq!(outbox.push("b".into()), Push::Queued);
-        let got = tokio::time::timeout(Duration::from_secs(5), writer).await.unwrap().unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(5), writer)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(got, ["a", "b"].map(Utf8Bytes::from));
     }
 

@@ -31,7 +31,10 @@ pub enum ClientMessage<'a> {
         /// seat back after a lost connection.
         resume: Option<String>,
     },
-    Signal { to: String, data: &'a RawValue },
+    Signal {
+        to: String,
+        data: &'a RawValue,
+    },
     Leave,
     /// Extension: a chat message for everyone in the room.
     Chat {

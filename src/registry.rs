@@ -108,8 +108,7 @@ pub trait RoomRegistry: Send {
     fn disconnect(&mut self, conn: ConnId, now: Instant, keep_seat: bool) -> Option<Left>;
     /// Finds where a signal from `from` to peer `to` goes; `message` is kept
     /// if the receiver is away.
-    fn route_signal(&mut self, from: ConnId, to: &str, message: &str)
-    -> Result<Delivery, Refusal>;
+    fn route_signal(&mut self, from: ConnId, to: &str, message: &str) -> Result<Delivery, Refusal>;
     /// Remembers a chat message from `conn` and says who must get it.
     fn chat(&mut self, conn: ConnId, text: String, time: u64) -> Result<Chat, Refusal>;
     /// Gives up the seats of members away for at least `grace`.
@@ -350,12 +349,7 @@ impl RoomRegistry for MemoryRegistry {
         None
     }
 
-    fn route_signal(
-        &mut self,
-        from: ConnId,
-        to: &str,
-        message: &str,
-    ) -> Result<Delivery, Refusal> {
+    fn route_signal(&mut self, from: ConnId, to: &str, message: &str) -> Result<Delivery, Refusal> {
         let (room_id, from_peer) = self.joined.get(&from).ok_or_else(not_in_room)?;
         let peer_not_found = || {
             Refusal::new(
@@ -411,7 +405,9 @@ impl RoomRegistry for MemoryRegistry {
                 .rooms
                 .get(&room_id)
                 .and_then(|room| room.member(&peer_id))
-                .is_some_and(|m| matches!(m.presence, Presence::Away { since: s, .. } if s == since));
+                .is_some_and(
+                    |m| matches!(m.presence, Presence::Away { since: s, .. } if s == since),
+                );
             if still_away {
                 released.extend(self.remove_member(&room_id, &peer_id, now));
             }
@@ -489,8 +485,14 @@ mod tests {
 
         let code = |res: Result<Joined, Refusal>| res.unwrap_err().code;
         assert_eq!(code(r.join(3, &room, None, None, now)), ErrorCode::RoomFull);
-        assert_eq!(code(r.join(3, "nope", None, None, now)), ErrorCode::RoomNotFound);
-        assert_eq!(code(r.join(1, &other, None, None, now)), ErrorCode::AlreadyJoined);
+        assert_eq!(
+            code(r.join(3, "nope", None, None, now)),
+            ErrorCode::RoomNotFound
+        );
+        assert_eq!(
+            code(r.join(1, &other, None, None, now)),
+            ErrorCode::AlreadyJoined
+        );
         let claim = Resume {
             peer_id: "newcomer".into(),
             capacity: 2,
@@ -577,7 +579,10 @@ mod tests {
         assert_eq!(back.parked, ["m1", "m2"]);
         assert_eq!(r.route_signal(1, &b.id, "m3"), Ok(Delivery::Now(3)));
         // The old away entry does not release the resumed seat.
-        assert!(r.release_away(t0 + Duration::from_secs(99), Duration::ZERO).is_empty());
+        assert!(
+            r.release_away(t0 + Duration::from_secs(99), Duration::ZERO)
+                .is_empty()
+        );
         assert_eq!(r.occupancy().members, 2);
     }
 
@@ -590,7 +595,10 @@ mod tests {
         join(&mut r, 1, &room, t0);
         let b = join(&mut r, 2, &room, t0).peer;
         r.disconnect(2, t0, true);
-        assert!(r.release_away(t0 + Duration::from_secs(29), grace).is_empty());
+        assert!(
+            r.release_away(t0 + Duration::from_secs(29), grace)
+                .is_empty()
+        );
         let released = r.release_away(t0 + grace, grace);
         assert_eq!(
             released,
@@ -636,7 +644,9 @@ mod tests {
             peer_id: peer.into(),
             capacity: 2,
         };
-        let a = r.join(1, "room", Some("A".into()), Some(claim("pa")), t0).unwrap();
+        let a = r
+            .join(1, "room", Some("A".into()), Some(claim("pa")), t0)
+            .unwrap();
         assert!(!a.resumed, "a fresh seat, not a held one");
         assert_eq!(a.peer.id, "pa");
         assert_eq!(r.room_summary("room").unwrap().capacity, 2);
@@ -658,7 +668,11 @@ mod tests {
         let again = r.join(7, &room, None, Some(claim), t0).unwrap();
         assert_eq!(again.replaced, Some(1));
         assert!(again.resumed);
-        assert_eq!(r.disconnect(1, t0, false), None, "the old one holds nothing");
+        assert_eq!(
+            r.disconnect(1, t0, false),
+            None,
+            "the old one holds nothing"
+        );
         assert_eq!(r.occupancy().members, 1);
     }
 
@@ -685,7 +699,10 @@ mod tests {
         assert_eq!(chat.notify, vec![1, 2]);
         assert_eq!(chat.entry.name.as_deref(), Some("Ada"));
         r.disconnect(2, t0, true);
-        assert_eq!(r.chat(1, "still there?".into(), 43).unwrap().notify, vec![1]);
+        assert_eq!(
+            r.chat(1, "still there?".into(), 43).unwrap().notify,
+            vec![1]
+        );
         let c = join(&mut r, 3, &room, t0);
         let texts: Vec<_> = c.history.iter().map(|e| e.text.as_str()).collect();
         assert_eq!(texts, ["hello", "still there?"]);
@@ -695,7 +712,10 @@ mod tests {
         };
         let back = r.join(4, &room, None, Some(claim), t0).unwrap();
         assert!(back.resumed && back.history.is_empty());
-        assert_eq!(r.chat(9, "x".into(), 1).unwrap_err().code, ErrorCode::NotInRoom);
+        assert_eq!(
+            r.chat(9, "x".into(), 1).unwrap_err().code,
+            ErrorCode::NotInRoom
+        );
         let _ = a;
     }
 
@@ -745,10 +765,20 @@ mod tests {
         #[derive(Debug, Clone)]
         enum Event {
             Create(usize),
-            Join { conn: u64, room: usize, resume: Option<usize> },
+            Join {
+                conn: u64,
+                room: usize,
+                resume: Option<usize>,
+            },
             Leave(u64),
-            Disconnect { conn: u64, keep_seat: bool },
-            Signal { from: u64, to: usize },
+            Disconnect {
+                conn: u64,
+                keep_seat: bool,
+            },
+            Signal {
+                from: u64,
+                to: usize,
+            },
             Elapse(u64),
             ReleaseAway,
             ForgetIdle,
@@ -773,7 +803,9 @@ mod tests {
             let seats: usize = r.rooms.values().map(|room| room.members().len()).sum();
             assert_eq!(seats, r.members, "member count");
             for (conn, (room_id, peer_id)) in &r.joined {
-                let member = r.rooms[room_id].member(peer_id).expect("indexed member exists");
+                let member = r.rooms[room_id]
+                    .member(peer_id)
+                    .expect("indexed member exists");
                 assert_eq!(member.conn(), Some(*conn));
             }
             for (room_id, room) in &r.rooms {

@@ -248,7 +248,10 @@ mod tests {
         room.admit(member(3)).unwrap();
         assert_eq!(room.connections_except("p1"), [3]);
         let grace = Duration::from_secs(30);
-        assert!(room.away_for(t0 + Duration::from_secs(29), grace).is_empty());
+        assert!(
+            room.away_for(t0 + Duration::from_secs(29), grace)
+                .is_empty()
+        );
         assert_eq!(room.away_for(t0 + grace, grace), ["gone"]);
     }
 

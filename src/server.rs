@@ -99,7 +99,10 @@ impl Server {
             }
         };
         // WebSocket sessions outlive the HTTP server's own draining.
-        if tokio::time::timeout(SHUTDOWN_GRACE, hub.drained()).await.is_err() {
+        if tokio::time::timeout(SHUTDOWN_GRACE, hub.drained())
+            .await
+            .is_err()
+        {
             tracing::warn!("closing with WebSocket connections still open");
         }
         sweeper.abort();

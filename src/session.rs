@@ -18,8 +18,8 @@ use tokio::sync::oneshot;
 use tokio::time::{Instant, MissedTickBehavior, interval, sleep_until, timeout};
 
 use crate::hub::{Admission, Connection, Hub};
-use crate::outbox::Outbox;
 use crate::limits::{Rate, TokenBucket};
+use crate::outbox::Outbox;
 use crate::protocol::{ClientMessage, ErrorCode, Refusal, ServerMessage, parse_client_message};
 use crate::room::ConnId;
 
@@ -59,13 +59,15 @@ pub async fn run(
     _admission: Admission,
     host: Option<String>,
 ) {
-    let Connection {
-        id,
-        outbox,
-    } = hub.connect();
+    let Connection { id, outbox } = hub.connect();
     let (sink, mut stream) = socket.split();
     let (close_tx, close_rx) = oneshot::channel();
-    let mut writer = tokio::spawn(write_loop(sink, outbox.clone(), close_rx, settings.ping_interval));
+    let mut writer = tokio::spawn(write_loop(
+        sink,
+        outbox.clone(),
+        close_rx,
+        settings.ping_interval,
+    ));
 
     let mut session = Session {
         hub: &hub,
@@ -79,7 +81,10 @@ pub async fn run(
         ending = read_loop(&mut session, &mut stream, &outbox, settings.ping_timeout) => ending,
         () = shutdown => Ending::ServerShutdown,
     };
-    hub.disconnect(id, !matches!(ending, Ending::ClientLeft | Ending::Oversized));
+    hub.disconnect(
+        id,
+        !matches!(ending, Ending::ClientLeft | Ending::Oversized),
+    );
 
     let close = match ending {
         Ending::ClientLeft | Ending::Lost => None,
@@ -227,7 +232,10 @@ impl Session<'_> {
             ClientMessage::Join { room, name, resume } => {
                 self.hub.metrics().message_in("join");
                 let host = self.host.as_deref();
-                match self.hub.join_from(self.conn, &room, name, resume.as_deref(), host) {
+                match self
+                    .hub
+                    .join_from(self.conn, &room, name, resume.as_deref(), host)
+                {
                     Ok(peer_id) => self.peer_id = Some(peer_id),
                     Err(refusal) => self.refuse(&refusal, Some("join")),
                 }

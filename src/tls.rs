@@ -100,7 +100,10 @@ pub fn self_signed(listen: IpAddr) -> io::Result<Certificate> {
             .map(|interfaces| interfaces.into_iter().map(|i| i.ip()).collect())
             .unwrap_or_default();
     }
-    for ip in [IpAddr::from([127, 0, 0, 1]), IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1])] {
+    for ip in [
+        IpAddr::from([127, 0, 0, 1]),
+        IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]),
+    ] {
         addresses.push(ip);
     }
     for ip in addresses {
@@ -111,7 +114,8 @@ pub fn self_signed(listen: IpAddr) -> io::Result<Certificate> {
     }
     let made = rcgen::generate_simple_self_signed(names.clone()).map_err(io::Error::other)?;
     let cert = made.cert.der().clone();
-    let key = PrivateKeyDer::try_from(made.signing_key.serialize_der()).map_err(io::Error::other)?;
+    let key =
+        PrivateKeyDer::try_from(made.signing_key.serialize_der()).map_err(io::Error::other)?;
     Ok(Certificate {
         fingerprint: fingerprint(&cert),
         config: server_config(vec![cert], key)?,

@@ -21,8 +21,11 @@ async fn a_thousand_signals_arrive_in_order() {
     let to = wb.id.clone();
     let sender = tokio::spawn(async move {
         for seq in 0..1000u32 {
-            a_tx.signal(&to, json!({ "seq": seq, "candidate": { "candidate": "x".repeat(seq as usize % 200) } }))
-                .await;
+            a_tx.signal(
+                &to,
+                json!({ "seq": seq, "candidate": { "candidate": "x".repeat(seq as usize % 200) } }),
+            )
+            .await;
         }
         a_tx
     });
@@ -32,7 +35,10 @@ async fn a_thousand_signals_arrive_in_order() {
         assert_eq!(message["from"], wa.id);
         assert_eq!(message["data"]["seq"], seq, "out of order: {message}");
         assert_eq!(
-            message["data"]["candidate"]["candidate"].as_str().unwrap().len(),
+            message["data"]["candidate"]["candidate"]
+                .as_str()
+                .unwrap()
+                .len(),
             seq as usize % 200
         );
     }
@@ -59,9 +65,11 @@ async fn a_burst_far_over_the_send_queue_reaches_a_reading_peer() {
         b
     });
     for seq in 0..1000u32 {
-        a_tx.feed_text(json!({ "type": "signal", "to": wb.id, "data": { "seq": seq } }).to_string())
-            .await
-            .unwrap();
+        a_tx.feed_text(
+            json!({ "type": "signal", "to": wb.id, "data": { "seq": seq } }).to_string(),
+        )
+        .await
+        .unwrap();
     }
     a_tx.flush().await.unwrap();
     let mut b = receiver.await.unwrap();
@@ -181,15 +189,20 @@ async fn fifty_pairs_in_fifty_rooms_at_once() {
             let room = server.create_room(None).await;
             let (mut a, wa) = server.joined(&room, Some(&format!("a{pair}"))).await;
             let (mut b, wb) = server.joined(&room, Some(&format!("b{pair}"))).await;
-            assert_eq!(wb.peers, vec![json!({ "id": wa.id, "name": format!("a{pair}") })]);
-            a.expect_peer_joined(&wb.id, Some(&format!("b{pair}"))).await;
+            assert_eq!(
+                wb.peers,
+                vec![json!({ "id": wa.id, "name": format!("a{pair}") })]
+            );
+            a.expect_peer_joined(&wb.id, Some(&format!("b{pair}")))
+                .await;
             for n in 0..SIGNALS {
                 a.signal(&wb.id, json!({ "pair": pair, "n": n })).await;
                 b.signal(&wa.id, json!({ "pair": pair, "n": n, "back": true }))
                     .await;
             }
             for n in 0..SIGNALS {
-                b.expect_signal(&wa.id, json!({ "pair": pair, "n": n })).await;
+                b.expect_signal(&wa.id, json!({ "pair": pair, "n": n }))
+                    .await;
                 a.expect_signal(&wb.id, json!({ "pair": pair, "n": n, "back": true }))
                     .await;
             }

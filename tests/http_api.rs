@@ -11,7 +11,10 @@ use support::{Response, Server, eventually};
 
 fn assert_room_id(room: &str) {
     // At least 96 bits of randomness in a 64-symbol alphabet: 16 characters.
-    assert!(room.len() >= 16, "room id {room:?} is too short for 96 bits");
+    assert!(
+        room.len() >= 16,
+        "room id {room:?} is too short for 96 bits"
+    );
     assert!(
         room.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
@@ -22,7 +25,10 @@ fn assert_room_id(room: &str) {
 fn assert_created(response: &Response, capacity: u64) -> String {
     assert_eq!(response.status, 201, "{}", response.text());
     let content_type = response.header("content-type").unwrap_or_default();
-    assert!(content_type.starts_with("application/json"), "{content_type}");
+    assert!(
+        content_type.starts_with("application/json"),
+        "{content_type}"
+    );
     let body = response.json();
     let room = body["room"].as_str().expect("room is a string").to_owned();
     assert_eq!(body, json!({ "room": room, "capacity": capacity }));
@@ -73,7 +79,10 @@ async fn room_ids_are_random_and_distinct() {
     let mut seen = HashSet::new();
     for _ in 0..40 {
         let room = assert_created(&server.post("/api/rooms", None).await, 2);
-        assert!(seen.insert(room.clone()), "room id {room} was handed out twice");
+        assert!(
+            seen.insert(room.clone()),
+            "room id {room} was handed out twice"
+        );
     }
     // Distinct ids that also differ early on (not a counter in disguise).
     let prefixes: HashSet<_> = seen.iter().map(|r| &r[..8]).collect();
@@ -183,9 +192,15 @@ async fn app_pages_are_html() {
         let response = server.get(&path).await;
         assert_eq!(response.status, 200, "{path}");
         let content_type = response.header("content-type").unwrap_or_default();
-        assert!(content_type.starts_with("text/html"), "{path}: {content_type}");
+        assert!(
+            content_type.starts_with("text/html"),
+            "{path}: {content_type}"
+        );
         let body = response.text().to_ascii_lowercase();
-        assert!(body.contains("<html") || body.contains("<!doctype html"), "{path}");
+        assert!(
+            body.contains("<html") || body.contains("<!doctype html"),
+            "{path}"
+        );
     }
 }
 
@@ -219,12 +234,18 @@ async fn healthz_metrics_and_unknown_paths() {
         samples += 1;
     }
     assert!(samples >= 5, "{text}");
-    assert!(text.contains("# TYPE parlor_rooms_created_total counter"), "{text}");
+    assert!(
+        text.contains("# TYPE parlor_rooms_created_total counter"),
+        "{text}"
+    );
 
     // Counters move with activity.
     let before = server.metric("parlor_rooms_created_total").await;
     let room = server.create_room(None).await;
-    assert_eq!(server.metric("parlor_rooms_created_total").await, before + 1);
+    assert_eq!(
+        server.metric("parlor_rooms_created_total").await,
+        before + 1
+    );
     assert_eq!(server.metric("parlor_rooms").await, 1);
     let (_a, _) = server.joined(&room, None).await;
     assert_eq!(server.metric("parlor_members").await, 1);

@@ -38,7 +38,11 @@ async fn a_dropped_tcp_connection_yields_peer_left_promptly() {
     let started = Instant::now();
     drop(b.into_tcp());
     a.expect_peer_left(&wb.id).await;
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
 
     // c's socket is reset (RST), as when a process dies.
     let tcp = c.into_tcp();
@@ -46,7 +50,11 @@ async fn a_dropped_tcp_connection_yields_peer_left_promptly() {
     let started = Instant::now();
     drop(tcp);
     a.expect_peer_left(&wc.id).await;
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
 
     a.expect_silence(SILENCE).await;
     assert_eq!(server.members(&room).await, Some(1));
@@ -93,8 +101,14 @@ async fn a_silent_member_is_dropped_within_the_ping_timeout() {
         assert_eq!(left, json!({ "type": "peer-left", "id": wb.id }));
     }
     // Ping timeout 1 s: not much earlier, not much later.
-    assert!(elapsed >= Duration::from_millis(700), "dropped after {elapsed:?}");
-    assert!(elapsed <= Duration::from_millis(2500), "dropped after {elapsed:?}");
+    assert!(
+        elapsed >= Duration::from_millis(700),
+        "dropped after {elapsed:?}"
+    );
+    assert!(
+        elapsed <= Duration::from_millis(2500),
+        "dropped after {elapsed:?}"
+    );
 
     // Members that answer pings stay, however quiet they are.
     tokio::join!(
@@ -168,7 +182,12 @@ async fn a_slow_reader_kept_for_resume_still_bounds_memory() {
 async fn slow_reader(extra: &[&str]) {
     const FRAME_DATA: usize = 16 * 1024;
     const TOTAL: usize = 32 << 20;
-    let mut args = vec!["--send-queue", "8", "--message-rate", "1000000/s,burst=1000000"];
+    let mut args = vec![
+        "--send-queue",
+        "8",
+        "--message-rate",
+        "1000000/s,burst=1000000",
+    ];
     args.extend_from_slice(extra);
     let server = Server::with_args(&args);
     let room = server.create_room(Some(3)).await;
@@ -213,14 +232,19 @@ async fn slow_reader(extra: &[&str]) {
     let frames = TOTAL / FRAME_DATA;
     let mut sent = 0;
     while sent < frames && !b_left.load(Ordering::SeqCst) {
-        a_tx.signal(&wb.id, json!({ "seq": sent, "pad": pad })).await;
+        a_tx.signal(&wb.id, json!({ "seq": sent, "pad": pad }))
+            .await;
         sent += 1;
         if sent % 64 == 0 {
             peak = peak.max(rss_of(pid));
         }
     }
     peak = peak.max(rss_of(pid));
-    assert!(sent < frames, "b was never dropped; {} MiB sent", TOTAL >> 20);
+    assert!(
+        sent < frames,
+        "b was never dropped; {} MiB sent",
+        TOTAL >> 20
+    );
     // b is gone: signals to it are refused, and a is still served.
     a_tx.signal(&wb.id, json!({ "late": true })).await;
     let (mut a_rx, refused) = reader.await.unwrap();
@@ -245,7 +269,11 @@ async fn slow_reader(extra: &[&str]) {
     // The server closed b's connection. What b got before is an unbroken
     // run of a's signals from the first: an end, never a gap.
     let (texts, ended) = b.rx.drain_until_end(Duration::from_secs(10)).await;
-    assert!(!texts.is_empty() && texts.len() <= sent, "b got {}", texts.len());
+    assert!(
+        !texts.is_empty() && texts.len() <= sent,
+        "b got {}",
+        texts.len()
+    );
     for (seq, text) in texts.iter().enumerate() {
         let message: serde_json::Value = serde_json::from_str(text).unwrap();
         assert_eq!(message["type"], "signal");
@@ -278,7 +306,9 @@ async fn idle_rooms_are_forgotten_and_used_rooms_kept() {
     })
     .await;
     let mut probe = server.ws().await;
-    probe.send_json(json!({ "type": "join", "room": unused })).await;
+    probe
+        .send_json(json!({ "type": "join", "room": unused }))
+        .await;
     probe.expect_error("room-not-found", Some("join")).await;
     server
         .get(&format!("/api/rooms/{unused}"))

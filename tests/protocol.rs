@@ -83,7 +83,10 @@ async fn later_joins_list_earlier_peers_oldest_first() {
     let (mut c, wc) = server.joined(&room, Some("Cy")).await;
     assert_eq!(
         wc.peers,
-        vec![json!({ "id": wa.id, "name": "Ada" }), json!({ "id": wb.id })]
+        vec![
+            json!({ "id": wa.id, "name": "Ada" }),
+            json!({ "id": wb.id })
+        ]
     );
     a.expect_peer_joined(&wc.id, Some("Cy")).await;
     b.expect_peer_joined(&wc.id, Some("Cy")).await;
@@ -208,7 +211,12 @@ async fn names_up_to_64_characters() {
     let (mut a, _) = server.joined(&room, None).await;
 
     let mut members = Vec::new();
-    for name in ["x".repeat(64), "é".repeat(64), "語".repeat(64), "Ada Lovelace 🙂".into()] {
+    for name in [
+        "x".repeat(64),
+        "é".repeat(64),
+        "語".repeat(64),
+        "Ada Lovelace 🙂".into(),
+    ] {
         let (member, welcome) = server.joined(&room, Some(&name)).await;
         a.expect_peer_joined(&welcome.id, Some(&name)).await;
         members.push(member);
@@ -330,7 +338,8 @@ async fn signal_is_relayed_to_the_addressed_peer_only() {
     a.recv_json().await;
     b.recv_json().await;
 
-    let offer = json!({ "description": { "type": "offer", "sdp": "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n" } });
+    let offer =
+        json!({ "description": { "type": "offer", "sdp": "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n" } });
     c.signal(&wa.id, offer.clone()).await;
     a.expect_signal(&wc.id, offer).await;
     b.expect_silence(SILENCE).await;
@@ -392,11 +401,12 @@ async fn signal_data_must_be_an_object() {
         a.expect_error("bad-request", Some("signal")).await;
     }
     // Missing fields.
-    a.send_text(format!(r#"{{"type":"signal","to":"{to}"}}"#)).await;
+    a.send_text(format!(r#"{{"type":"signal","to":"{to}"}}"#))
+        .await;
     a.expect_error("bad-request", Some("signal")).await;
     a.send_text(r#"{"type":"signal","data":{}}"#).await;
     a.expect_error("bad-request", Some("signal")).await;
-    a.send_text(format!(r#"{{"type":"signal","to":5,"data":{{}}}}"#)).await;
+    a.send_text(r#"{"type":"signal","to":5,"data":{}}"#).await;
     let message = a.recv_json().await;
     assert_eq!(message["code"], "bad-request", "{message}");
     b.expect_silence(SILENCE).await;
@@ -438,8 +448,8 @@ async fn signal_data_is_relayed_byte_for_byte() {
         ))
         .await;
         let text = b.recv_text().await;
-        let relayed: RawSignal = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("relayed signal {text}: {e}"));
+        let relayed: RawSignal =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("relayed signal {text}: {e}"));
         assert_eq!(relayed.kind, "signal");
         assert_eq!(relayed.from, wa.id);
         assert_eq!(relayed.data.get(), data, "data changed in transit");

@@ -59,8 +59,12 @@ pub async fn run(target: Target, args: IdleArgs) -> Result<IdleSummary> {
     let next = Arc::new(AtomicUsize::new(0));
     let mut workers = Vec::new();
     for _ in 0..args.concurrency.max(1) {
-        let (target, sources, next, counters) =
-            (target.clone(), sources.clone(), next.clone(), counters.clone());
+        let (target, sources, next, counters) = (
+            target.clone(),
+            sources.clone(),
+            next.clone(),
+            counters.clone(),
+        );
         workers.push(tokio::spawn(async move {
             let mut pairs = Vec::new();
             let mut http = match Http::connect(&target, Some(sources[0])).await {
@@ -76,7 +80,8 @@ pub async fn run(target: Target, args: IdleArgs) -> Result<IdleSummary> {
                     return pairs;
                 }
                 let from = |n: usize| Some(sources[n % sources.len()]);
-                match joined_pair(&target, &mut http, (from(2 * index), from(2 * index + 1))).await {
+                match joined_pair(&target, &mut http, (from(2 * index), from(2 * index + 1))).await
+                {
                     Ok(pair) => {
                         counters.done.fetch_add(2, Relaxed);
                         pairs.push(pair);
@@ -93,7 +98,11 @@ pub async fn run(target: Target, args: IdleArgs) -> Result<IdleSummary> {
     drop(progress);
     let setup = started.elapsed();
     let connected = pairs.len() * 2;
-    eprintln!("{connected} connections up in {:.1}s; holding {:?}", setup.as_secs_f64(), args.hold);
+    eprintln!(
+        "{connected} connections up in {:.1}s; holding {:?}",
+        setup.as_secs_f64(),
+        args.hold
+    );
     tokio::time::sleep(args.hold).await;
     let rss_after = args.server_pid.and_then(rss_bytes);
 
@@ -160,11 +169,11 @@ fn parse_sources(spec: &str) -> Result<Vec<IpAddr>> {
         if last < first {
             return Err(format!("empty source range {spec}").into());
         }
-        return Ok((first..=last).map(|n| IpAddr::V4(Ipv4Addr::from(n))).collect());
+        return Ok((first..=last)
+            .map(|n| IpAddr::V4(Ipv4Addr::from(n)))
+            .collect());
     }
-    spec.split(',')
-        .map(|s| Ok(s.trim().parse()?))
-        .collect()
+    spec.split(',').map(|s| Ok(s.trim().parse()?)).collect()
 }
 
 #[cfg(test)]

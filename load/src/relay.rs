@@ -64,7 +64,12 @@ async fn connect_pair(target: &Target, http: &mut Http, floor: bool, index: usiz
         let path = format!("/ws/pair-{index}");
         let a = target.websocket(&path, None).await?;
         let b = target.websocket(&path, None).await?;
-        return Ok(Pair { a, a_id: "a".into(), b, b_id: "b".into() });
+        return Ok(Pair {
+            a,
+            a_id: "a".into(),
+            b,
+            b_id: "b".into(),
+        });
     }
     let (a, a_id, b, b_id) = joined_pair(target, http, (None, None)).await?;
     Ok(Pair { a, a_id, b, b_id })
@@ -85,9 +90,21 @@ pub async fn run(target: Target, args: RelayArgs) -> Result<RelaySummary> {
     let mut echoes = Vec::new();
     for pair in pairs {
         echoes.push(tokio::spawn(echo(pair.b, pair.a_id)));
-        let window = Window { measure_from, stop_at };
-        let frame = Frame { to: pair.b_id, pad: pad.clone() };
-        pingers.push(tokio::spawn(ping(pair.a, frame, args.in_flight, window, counters.clone())));
+        let window = Window {
+            measure_from,
+            stop_at,
+        };
+        let frame = Frame {
+            to: pair.b_id,
+            pad: pad.clone(),
+        };
+        pingers.push(tokio::spawn(ping(
+            pair.a,
+            frame,
+            args.in_flight,
+            window,
+            counters.clone(),
+        )));
     }
     let mut latencies = Latencies::default();
     for pinger in pingers {
@@ -181,8 +198,12 @@ async fn ping(
 /// Sends every signal's data back to `to`, until the connection ends.
 async fn echo(mut ws: Ws, to: String) -> Result<()> {
     while let Some(frame) = ws.next().await {
-        let Message::Text(text) = frame? else { continue };
-        let Some(at) = text.find("\"data\":") else { return Ok(()) };
+        let Message::Text(text) = frame? else {
+            continue;
+        };
+        let Some(at) = text.find("\"data\":") else {
+            return Ok(());
+        };
         let data = &text[at + 7..text.len() - 1];
         let reply = format!(r#"{{"type":"signal","to":"{to}","data":{data}}}"#);
         ws.send(Message::text(reply)).await?;

@@ -121,7 +121,10 @@ mod tests {
             l.record(Duration::from_micros(us));
         }
         let p = l.percentiles();
-        assert_eq!((p.count, p.p50_us, p.p99_us, p.p999_us, p.max_us), (1000, 500, 990, 999, 1000));
+        assert_eq!(
+            (p.count, p.p50_us, p.p99_us, p.p999_us, p.max_us),
+            (1000, 500, 990, 999, 1000)
+        );
         assert_eq!(Latencies::default().percentiles().max_us, 0);
     }
 

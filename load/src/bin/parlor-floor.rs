@@ -28,7 +28,10 @@ type Waiting = Arc<Mutex<HashMap<String, oneshot::Sender<Ws>>>>;
 async fn main() -> std::io::Result<()> {
     let cli = Cli::parse();
     let listener = TcpListener::bind(cli.listen).await?;
-    println!("parlor-floor listening on http://{}/", listener.local_addr()?);
+    println!(
+        "parlor-floor listening on http://{}/",
+        listener.local_addr()?
+    );
     let waiting = Waiting::default();
     loop {
         let (stream, _) = listener.accept().await?;
@@ -37,13 +40,17 @@ async fn main() -> std::io::Result<()> {
     }
 }
 
+// The handshake callback's error type is tungstenite's, large or not.
+#[allow(clippy::result_large_err)]
 async fn pair_up(stream: TcpStream, waiting: Waiting) {
     let mut path = String::new();
     let callback = |request: &Request, response: Response| {
         path = request.uri().path().to_owned();
         Ok(response)
     };
-    let Ok(ws) = accept_hdr_async(stream, callback).await else { return };
+    let Ok(ws) = accept_hdr_async(stream, callback).await else {
+        return;
+    };
     let partner = waiting.lock().unwrap().remove(&path);
     let Some(partner) = partner else {
         let (tx, rx) = oneshot::channel();
