@@ -8,6 +8,8 @@
 //   "phase"         this.phase changed: connecting, joined, reconnecting, ended
 //   "peer-added"    detail.peer (a Peer)
 //   "peer-removed"  detail.peer, detail.reason ('left', 'reconnect', 'ended')
+//   "chat"          detail: one chat message (see #chat), new or from history
+//   "chat-error"    detail.code: a chat message was refused (bad-request, ...)
 //   "fatal"         detail.code: the call cannot go on (room-full, ...)
 //
 // When the server connection drops, media keeps flowing browser to browser.
@@ -23,6 +25,10 @@ import { Peer } from './peer.js';
 const MAX_RETRY_MS = 10_000;
 /** After this long without the server and without any live peer, give up. */
 const GIVE_UP_MS = 90_000;
+/** The longest chat message the server takes, in characters. */
+export const CHAT_MAX = 2000;
+/** Chat messages kept on the page (the server keeps the last 200 per room). */
+const CHAT_KEEP = 500;
 
 export class Call extends EventTarget {
   phase = 'idle';
@@ -30,6 +36,8 @@ export class Call extends EventTarget {
   selfId = null;
   /** Other people in the room, by peer id. */
   peers = new Map();
+  /** The room's chat so far: {from, name, text, time, self, history}, oldest first. */
+  messages = [];
 
   #room;
   #name;
@@ -42,6 +50,8 @@ export class Call extends EventTarget {
   #outbox = [];
   #lostAt = 0;
   #retryTimer = 0;
+  /** Keys of the chat messages shown, so that history sent again after a re-join is not shown twice. */
+  #seen = new Set();
   #onMediaChange = () => this.#localMediaChanged();
 
   constructor({ room, name, media, url }) {
@@ -79,8 +89,11 @@ export class Call extends EventTarget {
     signaling.addEventListener('peer-joined', (e) => this.#peerJoined(e.detail.peer));
     signaling.addEventListener('peer-left', (e) => this.#peerLeft(e.detail.id));
     signaling.addEventListener('signal', (e) => this.#signal(e.detail.from, e.detail.data));
+    signaling.addEventListener('chat', (e) => this.#chat(e.detail));
     signaling.addEventListener('error', (e) => {
-      if (e.detail.ref !== 'join') console.warn('[parlor] server said:', e.detail);
+      const { ref, code } = e.detail;
+      if (ref === 'chat') this.dispatchEvent(new CustomEvent('chat-error', { detail: { code } }));
+      else if (ref !== 'join') console.warn('[parlor] server said:', e.detail);
     });
     signaling.addEventListener('close', (e) => {
       if (this.#signaling === signaling && !e.detail.expected) this.#lost();
@@ -171,9 +184,58 @@ export class Call extends EventTarget {
     peer.handleSignal(data);
   }
 
-  /** What we tell the others about our microphone and camera. */
+  /**
+   * A chat message from the server: {"type":"chat","from","name","text",
+   * "time","history"} (docs/protocol.md). History comes right after a
+   * welcome; after a fresh re-join it repeats what we have, so messages are
+   * kept once (same sender, time and text).
+   */
+  #chat(message) {
+    const { from, name, text, time } = message;
+    if (typeof text !== 'string' || typeof from !== 'string') return;
+    const when = Number.isFinite(time) ? time : Date.now();
+    const key = `${from}\u0000${when}\u0000${text}`;
+    if (this.#seen.has(key)) return;
+    this.#seen.add(key);
+    const entry = {
+      from,
+      name: typeof name === 'string' && name.trim() ? name.trim() : null,
+      text,
+      time: when,
+      self: from === this.selfId,
+      history: message.history === true,
+    };
+    // History is oldest first and precedes live messages; keep time order
+    // in any case.
+    let at = this.messages.length;
+    while (at > 0 && this.messages[at - 1].time > entry.time) at -= 1;
+    this.messages.splice(at, 0, entry);
+    if (this.messages.length > CHAT_KEEP) {
+      const dropped = this.messages.splice(0, this.messages.length - CHAT_KEEP);
+      for (const old of dropped) this.#seen.delete(`${old.from}\u0000${old.time}\u0000${old.text}`);
+    }
+    this.dispatchEvent(new CustomEvent('chat', { detail: { message: entry, index: at } }));
+  }
+
+  /**
+   * Sends a chat message to the room. Returns false when it cannot go now
+   * (empty, too long, or no server connection); it shows up in `messages`
+   * when the server hands it back.
+   */
+  sendChat(text) {
+    const value = String(text ?? '').trim();
+    if (!value || [...value].length > CHAT_MAX) return false;
+    if (this.phase !== 'joined' || !this.#signaling?.open) return false;
+    return this.#signaling.chat(value);
+  }
+
+  /** What we tell the others about our microphone, camera and screen. */
   mediaState() {
-    return { audio: this.#media.live('audio'), video: this.#media.live('video') };
+    return {
+      audio: this.#media.live('audio'),
+      video: this.#media.live('video'),
+      screen: this.#media.live('screen'),
+    };
   }
 
   #localMediaChanged() {
@@ -241,6 +303,15 @@ export class Call extends EventTarget {
 
   setCamera(on) {
     return this.#media.setCamera(on);
+  }
+
+  /** Starts sharing a screen; resolves like LocalMedia.startScreen. */
+  shareScreen() {
+    return this.#media.startScreen();
+  }
+
+  stopScreen() {
+    this.#media.stopScreen();
   }
 
   /** Leaves the room, closes every connection and releases the devices. */

@@ -7,33 +7,56 @@
 // ignores the other's offer. In Parlor the member who was in the room first
 // is polite, the newcomer impolite, and the newcomer makes the first offer.
 //
+// Three transceivers, always in this order (so both sides agree on them by
+// m-line order): audio, camera video, screen video. Camera and screen are
+// separate, so they coexist and a camera switched off does not touch a
+// screen share. Switching a device or the camera on and off is replaceTrack
+// on a transceiver that keeps its direction: no renegotiation. Starting and
+// stopping a screen share changes the screen transceiver's direction
+// (sendrecv while sharing, recvonly otherwise), which renegotiates.
+//
 // Signal data on the wire: {"description":{"type","sdp"}},
 // {"candidate":RTCIceCandidateInit|null}, and one Parlor addition,
-// {"media":{"audio":bool,"video":bool}}: whether the sender's microphone and
-// camera are on, so the other side can show an avatar instead of a frozen
-// picture. Data with none of these keys is ignored.
+// {"media":{"audio":bool,"video":bool,"screen":bool,"screenMid":"<mid>"}}:
+// whether the sender's microphone and camera are on and whether it shares a
+// screen (and on which m-line, once negotiated), so that the other side
+// shows an avatar instead of a frozen picture and the screen large. Data
+// with none of these keys is ignored. See docs/protocol.md.
 
-const KINDS = ['audio', 'video'];
+/** Our transceivers by role, and the media kind of each. */
+const ROLES = ['audio', 'video', 'screen'];
+const KIND_OF = { audio: 'audio', video: 'video', screen: 'video' };
 
 export class Peer extends EventTarget {
-  /** The remote tracks, as one stream for a <video> element. */
+  /** The remote microphone and camera, as one stream for a <video> element. */
   stream = new MediaStream();
+  /** The remote screen share, as a stream of its own (empty when none). */
+  screenStream = new MediaStream();
   /** pc.connectionState, kept here for the page. */
   state = 'new';
-  /** What the other side says about its microphone and camera (null: unknown). */
-  remoteMedia = { audio: null, video: null };
+  /**
+   * What the other side says about its microphone, camera and screen
+   * (null: unknown), and the mid of its screen's m-line (null: unknown).
+   */
+  remoteMedia = { audio: null, video: null, screen: null, screenMid: null };
 
   #pc;
   #polite;
   #send;
   #media;
-  #tx = { audio: null, video: null };
+  #tx = { audio: null, video: null, screen: null };
   /** Only names our audio and video as one stream for the other side. */
   #msid = new MediaStream();
+  /** Names our screen as a stream of its own for the other side. */
+  #screenMsid = new MediaStream();
   #makingOffer = false;
   #ignoreOffer = false;
   #isSettingRemoteDescription = false;
   #pendingCandidates = [];
+  /** Remote tracks whose mute/unmute/ended we follow. */
+  #watched = new WeakSet();
+  /** Transceivers on which the other side has sent a track. */
+  #arrived = new Set();
   #inbox = Promise.resolve();
   #closed = false;
 
@@ -55,7 +78,7 @@ export class Peer extends EventTarget {
     pc.addEventListener('icecandidate', ({ candidate }) => {
       this.#send({ candidate: candidate ? candidate.toJSON() : null });
     });
-    pc.addEventListener('track', ({ track }) => this.#addRemoteTrack(track));
+    pc.addEventListener('track', ({ track, transceiver }) => this.#addRemoteTrack(track, transceiver));
     pc.addEventListener('connectionstatechange', () => this.#stateChanged());
     pc.addEventListener('iceconnectionstatechange', () => this.#stateChanged());
   }
@@ -64,11 +87,16 @@ export class Peer extends EventTarget {
     return this.#polite;
   }
 
+  /** The RTCPeerConnection's statistics (for the call-quality view). */
+  getStats() {
+    return this.#pc.getStats();
+  }
+
   /**
-   * As the newcomer: adds one audio and one video transceiver, sending what
-   * we have and receiving in any case. That fires negotiationneeded, which
-   * makes the first offer. Missing kinds still get an m-line (recvonly), so
-   * someone without camera or microphone still receives both.
+   * As the newcomer: adds the audio, camera and screen transceivers, sending
+   * what we have and receiving in any case. That fires negotiationneeded,
+   * which makes the first offer. Missing kinds still get an m-line
+   * (recvonly), so someone without camera or microphone still receives all.
    */
   start() {
     this.#syncTransceivers();
@@ -106,6 +134,7 @@ export class Peer extends EventTarget {
         await pc.setLocalDescription();
         this.#send({ description: { type: pc.localDescription.type, sdp: pc.localDescription.sdp } });
       }
+      this.#sortRemoteTracks();
     } else if ('candidate' in data) {
       if (!pc.remoteDescription) {
         this.#pendingCandidates.push(data.candidate);
@@ -113,10 +142,14 @@ export class Peer extends EventTarget {
       }
       await this.#addCandidate(data.candidate);
     } else if (data.media && typeof data.media === 'object') {
+      const flag = (value) => (typeof value === 'boolean' ? value : null);
       this.remoteMedia = {
-        audio: typeof data.media.audio === 'boolean' ? data.media.audio : null,
-        video: typeof data.media.video === 'boolean' ? data.media.video : null,
+        audio: flag(data.media.audio),
+        video: flag(data.media.video),
+        screen: flag(data.media.screen),
+        screenMid: typeof data.media.screenMid === 'string' ? data.media.screenMid : null,
       };
+      this.#sortRemoteTracks();
       this.#emit('media');
     }
   }
@@ -153,45 +186,49 @@ export class Peer extends EventTarget {
   }
 
   /**
-   * Makes the audio and video transceivers match the local media: one per
-   * kind (reusing those a remote offer created), 'sendrecv' while we have
-   * that device, 'recvonly' otherwise, carrying the current track or none
-   * (camera switched off). Called on start, when answering, and whenever
-   * the local media changes.
+   * Makes the transceivers match the local media: one per role (reusing
+   * those a remote offer created, in m-line order), carrying the current
+   * track or none (camera switched off). Audio and camera are 'sendrecv'
+   * while we have that device, even switched off, so that switching it on
+   * again needs no renegotiation, and 'recvonly' without one; the screen is
+   * 'sendrecv' while we share and 'recvonly' otherwise. Called on start,
+   * when answering, and whenever the local media changes.
    */
   async #syncTransceivers() {
     if (this.#closed) return;
     const pc = this.#pc;
     const replacing = [];
-    for (const kind of KINDS) {
-      let tr = this.#tx[kind];
+    for (const role of ROLES) {
+      const kind = KIND_OF[role];
+      const direction = this.#media.canSend(role) ? 'sendrecv' : 'recvonly';
+      let tr = this.#tx[role];
       if (!tr || tr.currentDirection === 'stopped' || tr.direction === 'stopped') {
         tr = pc.getTransceivers().find(
           (t) =>
             t.receiver.track.kind === kind &&
             t.direction !== 'stopped' &&
             t.currentDirection !== 'stopped' &&
-            !KINDS.some((k) => this.#tx[k] === t),
+            !ROLES.some((r) => this.#tx[r] === t),
         );
         // Before the first remote offer, an existing member adds nothing:
         // that would make it start an offer of its own.
         if (!tr && !this.#canAddTransceivers()) continue;
+        const streams = role === 'screen' ? this.#screenMsid : this.#msid;
         if (tr) {
           // Adopted from a remote offer. Audio and video in one stream at
           // the far end keeps lips in sync.
-          tr.sender.setStreams?.(this.#msid);
+          tr.sender.setStreams?.(streams);
         } else {
-          const direction = this.#media.canSend(kind) ? 'sendrecv' : 'recvonly';
-          tr = pc.addTransceiver(this.#media.track(kind) ?? kind, { direction, streams: [this.#msid] });
+          tr = pc.addTransceiver(this.#media.track(role) ?? kind, { direction, streams: [streams] });
         }
-        this.#tx[kind] = tr;
+        this.#tx[role] = tr;
       }
-      const direction = this.#media.canSend(kind) ? 'sendrecv' : 'recvonly';
       if (tr.direction !== direction) tr.direction = direction;
-      const track = this.#media.track(kind);
+      const track = this.#media.track(role);
       if (tr.sender.track !== track) replacing.push(tr.sender.replaceTrack(track));
     }
     await Promise.all(replacing);
+    this.#sortRemoteTracks();
   }
 
   #canAddTransceivers() {
@@ -211,25 +248,93 @@ export class Peer extends EventTarget {
     return Promise.resolve();
   }
 
-  /** Tells the other side whether our microphone and camera are on. */
+  /**
+   * Tells the other side whether our microphone and camera are on and
+   * whether we share a screen, with the mid of the screen's m-line once
+   * it has one.
+   */
   sendMediaState(media) {
-    this.#send({ media });
+    const state = { ...media };
+    const mid = this.#tx.screen?.mid;
+    if (state.screen && mid) state.screenMid = mid;
+    this.#send({ media: state });
   }
 
-  #addRemoteTrack(track) {
-    if (!this.stream.getTracks().includes(track)) {
-      // A new stream object, so <video> elements reload with every track.
-      this.stream = new MediaStream([...this.stream.getTracks(), track]);
+  #addRemoteTrack(track, transceiver) {
+    if (!this.#watched.has(track)) {
+      this.#watched.add(track);
+      track.addEventListener('mute', () => this.#emit('media'));
+      track.addEventListener('unmute', () => this.#emit('media'));
+      track.addEventListener('ended', () => this.#emit('media'));
     }
-    track.addEventListener('mute', () => this.#emit('media'));
-    track.addEventListener('unmute', () => this.#emit('media'));
-    track.addEventListener('ended', () => this.#emit('media'));
-    this.#emit('tracks');
+    this.#arrived.add(transceiver);
+    this.#sortRemoteTracks();
   }
 
-  /** The remote track of `kind`, or null. */
+  /**
+   * The role of a transceiver: ours when we have taken it already, else by
+   * m-line order (the first video one is the camera, the second the screen),
+   * which is the order both sides create them in. A `screenMid` from the
+   * other side names the screen's m-line outright.
+   */
+  #roleOf(transceiver) {
+    const mid = this.remoteMedia.screenMid;
+    if (mid && transceiver.mid === mid) return 'screen';
+    for (const role of ROLES) if (this.#tx[role] === transceiver) return role;
+    const kind = transceiver.receiver.track.kind;
+    if (kind === 'audio') return 'audio';
+    const videos = this.#pc.getTransceivers().filter((t) => t.receiver.track.kind === 'video');
+    return videos.indexOf(transceiver) === 1 ? 'screen' : 'video';
+  }
+
+  /**
+   * Puts each remote track the other side has sent into the right stream:
+   * microphone and camera in `stream`, the screen in `screenStream`. New
+   * stream objects when they change, so <video> elements reload.
+   */
+  #sortRemoteTracks() {
+    if (this.#closed) return;
+    const camera = [];
+    const screen = [];
+    for (const transceiver of this.#arrived) {
+      const track = transceiver.receiver.track;
+      if (this.#roleOf(transceiver) === 'screen') {
+        if (!screen.length) screen.push(track);
+      } else if (!camera.some((t) => t.kind === track.kind)) {
+        camera.push(track);
+      }
+    }
+    const same = (stream, tracks) => {
+      const now = stream.getTracks();
+      return now.length === tracks.length && tracks.every((t) => now.includes(t));
+    };
+    let changed = false;
+    if (!same(this.stream, camera)) {
+      // Keep the order audio, video the way tracks arrived.
+      this.stream = new MediaStream(camera);
+      changed = true;
+    }
+    if (!same(this.screenStream, screen)) {
+      this.screenStream = new MediaStream(screen);
+      changed = true;
+    }
+    if (changed) this.#emit('tracks');
+  }
+
+  /** The remote track of `kind` ('audio' or 'video', the camera), or null. */
   remoteTrack(kind) {
     return this.stream.getTracks().find((t) => t.kind === kind && t.readyState === 'live') ?? null;
+  }
+
+  /** The remote screen track, or null. */
+  screenTrack() {
+    return this.screenStream.getVideoTracks().find((t) => t.readyState === 'live') ?? null;
+  }
+
+  /** Whether the other side shares a screen now: it says so, and its track is here. */
+  get sharing() {
+    const track = this.screenTrack();
+    return this.remoteMedia.screen === true && Boolean(track);
   }
 
   #stateChanged() {
@@ -249,7 +354,8 @@ export class Peer extends EventTarget {
     if (this.#closed) return;
     this.#closed = true;
     this.#pc.close();
-    for (const track of this.stream.getTracks()) track.stop();
+    for (const track of [...this.stream.getTracks(), ...this.screenStream.getTracks()]) track.stop();
+    this.#arrived.clear();
     this.state = 'closed';
     this.#emit('state');
   }

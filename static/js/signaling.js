@@ -1,8 +1,9 @@
-// The Parlor WebSocket protocol (PROTOCOL.md), and nothing else.
+// The Parlor WebSocket protocol (PROTOCOL.md, plus Parlor's extensions in
+// docs/protocol.md), and nothing else.
 //
 // Why a module of its own: it is the one place that knows the wire format.
 // It turns server frames into events ("welcome", "peer-joined", "peer-left",
-// "signal", "error", "close") and calls into frames. It touches neither the
+// "signal", "chat", "error", "close") and calls into frames. It touches neither the
 // page nor WebRTC, so the call logic above it reads like the protocol does.
 
 /** The WebSocket URL of this server (ws: or wss: to match the page). */
@@ -100,6 +101,15 @@ export class Signaling extends EventTarget {
 
   leave() {
     return this.#send({ type: 'leave' });
+  }
+
+  /**
+   * Sends a chat message to everyone in the room (extension). The server
+   * echoes it to every member, the sender included, as a "chat" event; a
+   * refusal comes back as an "error" event with ref "chat".
+   */
+  chat(text) {
+    return this.#send({ type: 'chat', text });
   }
 
   /** Closes the connection on purpose; the "close" event says expected. */
