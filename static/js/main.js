@@ -7,10 +7,13 @@
 import { createRoom, roomStatus, roomFromInput, roomLink, isRoomId } from './api.js';
 import { LocalMedia } from './media.js';
 import { Call } from './call.js';
+import { Devices } from './devices.js';
+import { AudioLevels } from './levels.js';
 import { ProtocolError } from './signaling.js';
 import * as ui from './ui.js';
 
 const NAME_KEY = 'parlor.name';
+const DEVICES_KEY = 'parlor.devices';
 
 function savedName() {
   try {
@@ -26,6 +29,27 @@ function saveName(name) {
     else localStorage.removeItem(NAME_KEY);
   } catch {
     // storage disabled: nothing to remember with
+  }
+}
+
+/** The camera, microphone and speaker picked last time: {video, audio, speaker}. */
+function savedDevices() {
+  try {
+    const saved = JSON.parse(localStorage.getItem(DEVICES_KEY) ?? '{}');
+    return saved && typeof saved === 'object' ? saved : {};
+  } catch {
+    return {};
+  }
+}
+
+function saveDevice(kind, id) {
+  try {
+    const saved = savedDevices();
+    if (id) saved[kind] = id;
+    else delete saved[kind];
+    localStorage.setItem(DEVICES_KEY, JSON.stringify(saved));
+  } catch {
+    // storage disabled: the choice lasts for this page only
   }
 }
 
@@ -85,31 +109,51 @@ async function roomPage(room) {
   if (info && info.members >= info.capacity) return full(info.capacity);
 
   const capacity = info?.capacity ?? 2;
-  const media = new LocalMedia({ video: videoConstraints(capacity) });
+  const saved = savedDevices();
+  const media = new LocalMedia({ video: videoConstraints(capacity), devices: saved });
+  const devices = new Devices({ speaker: saved.speaker });
+  const levels = new AudioLevels();
   const ready = media.start();
+  // Device names are readable once the camera or microphone is allowed.
+  devices.refresh();
+  ready.then(() => devices.refresh());
   ui.prejoin({
     info,
     media,
+    devices,
+    levels,
     name: savedName(),
+    onDevicePicked: saveDevice,
     onJoin: async (name) => {
       saveName(name);
       await ready;
-      joinCall({ room, name, media, capacity });
+      joinCall({ room, name, media, devices, levels, capacity });
     },
   });
 }
 
-async function joinCall({ room, name, media, capacity }) {
+async function joinCall({ room, name, media, devices, levels, capacity }) {
   const call = new Call({ room, name, media });
   const leave = () => {
     call.hangUp();
     media.stop();
+    levels.close();
     ui.showMessage({
       kind: 'left',
       actions: [{ label: 'Rejoin', onClick: () => location.reload() }, { label: 'Back to start', href: '/' }],
     });
   };
-  ui.callView({ call, media, capacity, link: roomLink(room), selfName: name, onLeave: leave });
+  ui.callView({
+    call,
+    media,
+    devices,
+    levels,
+    capacity,
+    link: roomLink(room),
+    selfName: name,
+    onLeave: leave,
+    onDevicePicked: saveDevice,
+  });
   call.addEventListener('fatal', (event) => {
     media.stop();
     if (event.detail.code === 'room-not-found') {

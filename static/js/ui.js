@@ -6,7 +6,14 @@
 // listens to their events and keeps the page in step, always saying in plain
 // words what is going on.
 
-const $ = (id) => document.getElementById(id);
+import { $, el, icon, initial, listNames, displayName, toast } from './dom.js';
+import { LocalMedia } from './media.js';
+import { Stage } from './tiles.js';
+import { ChatPanel } from './chat.js';
+import { QualityView } from './quality.js';
+import { QualityMonitor } from './stats.js';
+import { devicePicker } from './devices.js';
+import { installShortcuts, renderShortcutHelp } from './shortcuts.js';
 
 /** Shows one screen, hides the others, and moves focus to its heading. */
 export function showScreen(name, title) {
@@ -17,43 +24,6 @@ export function showScreen(name, title) {
   document.body.dataset.screen = name;
   const heading = $(`${name}-screen`).querySelector('h1');
   heading?.focus({ preventScroll: true });
-}
-
-function el(tag, attributes = {}, children = []) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attributes)) {
-    if (value === false || value === null || value === undefined) continue;
-    if (key === 'text') node.textContent = value;
-    else node.setAttribute(key, value === true ? '' : value);
-  }
-  for (const child of children) node.append(child);
-  return node;
-}
-
-function icon(name, className = 'icon') {
-  const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
-  svg.setAttribute('class', className);
-  svg.setAttribute('aria-hidden', 'true');
-  const use = document.createElementNS('http://www.w3.org/2000/svg', 'use');
-  use.setAttribute('href', `#i-${name}`);
-  svg.append(use);
-  return svg;
-}
-
-/** The first letter of a name, for avatars. */
-function initial(name) {
-  const letter = (name ?? '').trim().match(/\p{L}|\p{N}/u);
-  return letter ? letter[0].toUpperCase() : '';
-}
-
-/** "Ada", "Ada and Bob", "Ada, Bob and Cy". */
-function listNames(names) {
-  if (names.length <= 1) return names.join('');
-  return `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`;
-}
-
-function displayName(peer) {
-  return peer.name || 'Guest';
 }
 
 /**
@@ -189,6 +159,9 @@ const MESSAGES = {
  */
 export function showMessage({ kind, text, actions = [] }) {
   const message = MESSAGES[kind] ?? MESSAGES.error;
+  // Nothing of the call stays on top of the message.
+  for (const dialog of document.querySelectorAll('dialog[open]')) dialog.close();
+  $('chat-panel').hidden = true;
   $('message-screen').dataset.kind = kind;
   $('message-icon').setAttribute('href', `#i-${message.icon}`);
   $('message-title').textContent = message.title;
@@ -298,9 +271,11 @@ async function toggleMic(media) {
 
 /**
  * The pre-join screen. info: {capacity, members} or null; onJoin(name)
- * is called once when the person clicks Join.
+ * is called once when the person clicks Join. devices, levels: the device
+ * lists and audio levels (optional), for the pickers and the microphone
+ * meter; onDevicePicked(kind, id) is told of a device chosen.
  */
-export function prejoin({ info, media, name, onJoin }) {
+export function prejoin({ info, media, name, devices, levels, onDevicePicked, onJoin }) {
   showScreen('prejoin', 'Join call');
   const video = $('preview');
   const placeholder = $('preview-placeholder');
@@ -357,9 +332,22 @@ export function prejoin({ info, media, name, onJoin }) {
         : problem;
     status.classList.toggle('warn', Boolean(problem));
   };
+  // The microphone button glows with your voice, so you can tell it works.
+  let meter = { track: null, stop: () => {} };
+  const renderMeter = () => {
+    const track = media.audioTrack;
+    if (!levels || track === meter.track) return;
+    meter.stop();
+    meter = { track, stop: levels.watch(track, (level) => micButton.style.setProperty('--level', String(level))) };
+  };
   media.addEventListener('change', render);
+  media.addEventListener('change', renderMeter);
   nameInput.addEventListener('input', render);
   render();
+  renderMeter();
+  const removePicker = devices
+    ? devicePicker($('prejoin-devices'), { devices, media, idPrefix: 'pre', onPicked: onDevicePicked })
+    : () => {};
 
   micButton.addEventListener('click', () => toggleMic(media));
   camButton.addEventListener('click', () => media.setCamera(!media.videoTrack));
@@ -371,6 +359,9 @@ export function prejoin({ info, media, name, onJoin }) {
     joinButton.disabled = true;
     joinButton.querySelector('span').textContent = 'Joining…';
     media.removeEventListener('change', render);
+    media.removeEventListener('change', renderMeter);
+    meter.stop();
+    removePicker();
     onJoin(nameInput.value.trim().slice(0, 64));
   });
   if (!nameInput.value) nameInput.focus();
@@ -379,126 +370,64 @@ export function prejoin({ info, media, name, onJoin }) {
 
 /* ----------------------------------------------------------------- call */
 
-/** Shows a short message near the controls for a few seconds. */
-function toast(content, ms = 5000) {
-  const node = el('div', { class: 'toast' });
-  node.append(content);
-  $('toasts').append(node);
-  setTimeout(() => node.remove(), ms);
-  return node;
+/** A toggle's title with its keyboard shortcut, for the call screen. */
+function withKey(toggle, key) {
+  return { ...toggle, title: `${toggle.title} (${key})` };
 }
 
-const STATE_WORDS = {
-  new: 'Connecting…',
-  connecting: 'Connecting…',
-  checking: 'Connecting…',
-  disconnected: 'Connection interrupted. Reconnecting…',
-  failed: 'Connection failed. Retrying…',
+function shareToggle(media) {
+  const on = media.sharing;
+  return {
+    on,
+    label: on ? 'Stop sharing' : 'Share screen',
+    title: on ? 'Stop sharing your screen (S)' : 'Share your screen (S)',
+  };
+}
+
+const SHARE_PROBLEMS = {
+  timeout: 'The browser did not show its screen picker. Try again.',
+  unsupported: 'This browser cannot share a screen.',
+  error: 'Your screen could not be shared.',
 };
 
-/** One remote person's tile. Returns a function that removes it. */
-function addTile(peer, onChange) {
-  const video = el('video', { autoplay: true, playsinline: true });
-  const avatar = el('span', { class: 'avatar', text: initial(peer.name) || '' });
-  if (!initial(peer.name)) avatar.append(icon('person'));
-  const stateText = el('p', { class: 'tile-state' });
-  const mutedIcon = icon('mic-off', 'icon muted-mic');
-  mutedIcon.setAttribute('role', 'img');
-  mutedIcon.removeAttribute('aria-hidden');
-  mutedIcon.setAttribute('aria-label', `${displayName(peer)}’s microphone is off`);
-  const tile = el('figure', { class: 'tile', 'data-peer': peer.id }, [
-    video,
-    el('div', { class: 'tile-avatar' }, [avatar]),
-    stateText,
-    el('figcaption', {}, [el('span', { class: 'tile-name', text: displayName(peer) }), mutedIcon]),
-  ]);
-  $('tiles').append(tile);
-
-  let soundButton = null;
-  const play = () => {
-    video.play().catch((error) => {
-      if (error.name !== 'NotAllowedError' || soundButton) return;
-      // Autoplay with sound was refused: one click on the page allows it.
-      soundButton = el('button', { class: 'btn primary sound', type: 'button', text: `Click to hear ${displayName(peer)}` });
-      soundButton.addEventListener('click', () => {
-        video.play().then(() => {
-          soundButton?.remove();
-          soundButton = null;
-        });
-      });
-      tile.append(soundButton);
-    });
-  };
-
-  const render = () => {
-    if (video.srcObject !== peer.stream) {
-      video.srcObject = peer.stream;
-      play();
-    }
-    const track = peer.remoteTrack('video');
-    const showVideo = Boolean(track && !track.muted && peer.remoteMedia.video !== false);
-    tile.classList.toggle('no-video', !showVideo);
-    tile.classList.toggle('mic-off', peer.remoteMedia.audio === false);
-    tile.dataset.state = peer.state;
-    stateText.textContent = STATE_WORDS[peer.state] ?? '';
-    stateText.hidden = !STATE_WORDS[peer.state];
-  };
-  // Fill the tile (cropping a little) when the picture has about the tile's
-  // shape; show it whole, with bars, when it does not (portrait on landscape).
-  const fit = () => {
-    const { videoWidth: vw, videoHeight: vh } = video;
-    const { clientWidth: tw, clientHeight: th } = tile;
-    if (!vw || !vh || !tw || !th) return;
-    const ratio = vw / vh / (tw / th);
-    tile.classList.toggle('contain', ratio > 1.3 || ratio < 1 / 1.3);
-  };
-  video.addEventListener('resize', fit);
-  const resizes = new ResizeObserver(fit);
-  resizes.observe(tile);
-  const onState = () => {
-    render();
-    onChange();
-  };
-  peer.addEventListener('tracks', render);
-  peer.addEventListener('media', render);
-  peer.addEventListener('state', onState);
-  render();
-  return () => {
-    peer.removeEventListener('tracks', render);
-    peer.removeEventListener('media', render);
-    peer.removeEventListener('state', onState);
-    resizes.disconnect();
-    video.srcObject = null;
-    tile.remove();
-  };
-}
-
 /**
- * The call screen. capacity: the room's; link: the room's link;
- * onLeave(): the person hung up.
+ * The call screen. capacity: the room's; link: the room's link; devices,
+ * levels: device lists and audio levels; onLeave(): the person hung up;
+ * onDevicePicked(kind, id): a device was chosen.
  */
-export function callView({ call, media, capacity, link, selfName, onLeave }) {
+export function callView({ call, media, devices, levels, capacity, link, selfName, onLeave, onDevicePicked }) {
   showScreen('call', 'Call');
   const status = $('call-status');
-  const tiles = $('tiles');
   const waiting = $('waiting');
   const notice = $('call-notice');
   const micButton = $('toggle-mic');
   const camButton = $('toggle-cam');
-  const selfVideo = $('self-video');
-  const removers = new Map();
+  const shareButton = $('toggle-share');
   let lastLeft = null;
 
   $('call-link').value = link;
-  $('self-avatar').replaceChildren(initial(selfName) || icon('person'));
   $('waiting-title').textContent =
     capacity > 2 ? 'Waiting for others to join' : 'Waiting for the other person to join';
+
+  const monitor = new QualityMonitor();
+  const quality = new QualityView({ monitor, call });
+  const chat = new ChatPanel({ call });
+  const stage = new Stage({
+    call,
+    media,
+    levels,
+    devices,
+    quality,
+    selfName,
+    onStopShare: () => call.stopScreen(),
+    onChange: () => render(),
+  });
+  // The stage changes size when the chat opens or closes.
+  chat.addEventListener('toggle', () => stage.layout());
 
   const render = () => {
     const peers = [...call.peers.values()];
     const count = peers.length;
-    tiles.dataset.count = String(count);
-    $('stage').dataset.count = String(count);
     $('people-number').textContent = String(count + 1);
     waiting.hidden = count > 0 || (call.phase !== 'joined' && call.phase !== 'connecting');
 
@@ -536,55 +465,96 @@ export function callView({ call, media, capacity, link, selfName, onLeave }) {
           : 'Connection to the server was lost. Trying to reconnect…',
       );
     }
-    const devices = deviceMessage(media.status, { short: true });
-    if (devices) problems.push(devices);
+    const deviceProblem = deviceMessage(media.status, { short: true });
+    if (deviceProblem) problems.push(deviceProblem);
     $('call-notice-text').textContent = problems.join(' ');
     notice.hidden = problems.length === 0;
     notice.classList.toggle('danger', call.phase === 'reconnecting');
+    stage.layout();
   };
 
   const renderSelf = () => {
-    const track = media.videoTrack;
-    if (track) {
-      if (selfVideo.srcObject?.getVideoTracks()[0] !== track) selfVideo.srcObject = new MediaStream([track]);
-    } else {
-      selfVideo.srcObject = null;
-    }
-    $('self').classList.toggle('no-video', !track);
-    $('self').classList.toggle('mic-off', !media.live('audio'));
-    syncToggle(micButton, micToggle(media));
-    syncToggle(camButton, camToggle(media));
+    stage.renderSelf();
+    syncToggle(micButton, withKey(micToggle(media), 'M'));
+    syncToggle(camButton, withKey(camToggle(media), 'V'));
+    const share = shareToggle(media);
+    syncToggle(shareButton, share);
+    shareButton.setAttribute('aria-pressed', String(share.on));
+    shareButton.classList.toggle('active', share.on);
+    shareButton.classList.remove('off');
     render();
   };
 
+  const sharing = new Map();
+  const onPeerMedia = (peer) => () => {
+    // Say it when someone starts presenting.
+    const now = peer.sharing;
+    if (now && !sharing.get(peer.id)) toast(`${displayName(peer)} is presenting.`);
+    sharing.set(peer.id, now);
+  };
+  const peerListeners = new Map();
   call.addEventListener('peer-added', (event) => {
     const { peer } = event.detail;
-    removers.set(peer.id, addTile(peer, render));
+    stage.addPeer(peer);
+    monitor.add(peer);
+    const listener = onPeerMedia(peer);
+    peerListeners.set(peer, listener);
+    peer.addEventListener('media', listener);
+    peer.addEventListener('tracks', listener);
     lastLeft = null;
     if (call.phase === 'joined' && peer.polite) toast(`${displayName(peer)} is joining.`);
     render();
   });
   call.addEventListener('peer-removed', (event) => {
     const { peer, reason } = event.detail;
-    removers.get(peer.id)?.();
-    removers.delete(peer.id);
+    stage.removePeer(peer);
+    monitor.remove(peer);
+    quality.peerGone(peer);
+    const listener = peerListeners.get(peer);
+    peer.removeEventListener('media', listener);
+    peer.removeEventListener('tracks', listener);
+    peerListeners.delete(peer);
+    sharing.delete(peer.id);
     if (reason === 'left') {
       lastLeft = displayName(peer);
       if (call.peers.size > 0) toast(`${lastLeft} left the call.`);
     }
     render();
   });
-  call.addEventListener('phase', render);
+  call.addEventListener('phase', () => {
+    render();
+    if (call.phase === 'ended') {
+      monitor.stop();
+      stage.close();
+    }
+  });
   media.addEventListener('change', renderSelf);
 
-  micButton.addEventListener('click', async () => {
+  const clickMic = async () => {
     const ok = await toggleMic(media);
     if (!ok) toast(deviceMessage({ audio: media.status.audio, video: 'ok' }) || 'The microphone could not be started.');
-  });
-  camButton.addEventListener('click', async () => {
+  };
+  const clickCam = async () => {
     const ok = await call.setCamera(!media.videoTrack);
     if (!ok) toast(deviceMessage({ audio: 'ok', video: media.status.video }) || 'The camera could not be started.');
-  });
+  };
+  const clickShare = async () => {
+    if (media.sharing) {
+      call.stopScreen();
+      return;
+    }
+    if (shareButton.getAttribute('aria-busy') === 'true') return;
+    shareButton.setAttribute('aria-busy', 'true');
+    shareButton.querySelector('.label').textContent = 'Choosing…';
+    const result = await call.shareScreen();
+    shareButton.removeAttribute('aria-busy');
+    renderSelf();
+    if (SHARE_PROBLEMS[result]) toast(SHARE_PROBLEMS[result]);
+  };
+  micButton.addEventListener('click', clickMic);
+  camButton.addEventListener('click', clickCam);
+  shareButton.hidden = !LocalMedia.canShareScreen;
+  shareButton.addEventListener('click', clickShare);
   $('call-copy').addEventListener('click', async () => {
     const said = await copy(link, $('call-link'));
     toast(said);
@@ -601,9 +571,47 @@ export function callView({ call, media, capacity, link, selfName, onLeave }) {
       field.select();
       said = 'Press Ctrl+C (or ⌘C) to copy the selected link.';
     }
+    if (said.startsWith('Link copied')) flash($('invite'), 'Copied');
     toast(said);
   });
   $('hang-up').addEventListener('click', () => onLeave());
+
+  // Devices: the same pickers as before joining, in a dialog.
+  const settings = $('settings-dialog');
+  devicePicker($('call-devices'), {
+    devices,
+    media,
+    idPrefix: 'call',
+    onPicked: onDevicePicked,
+    onFailed: (kind) => toast(`Could not switch the ${kind === 'audio' ? 'microphone' : kind === 'video' ? 'camera' : 'speaker'}.`),
+  });
+  $('open-settings').addEventListener('click', () => {
+    devices.refresh();
+    settings.showModal();
+  });
+
+  const help = $('help-dialog');
+  renderShortcutHelp();
+  $('show-shortcuts').addEventListener('click', () => help.showModal());
+
+  // Keyboard: the same as clicking, and a word on screen (and for screen
+  // readers) about what happened.
+  const said = (words) => toast(words, 2500);
+  installShortcuts({
+    mic: async () => {
+      await clickMic();
+      said(media.live('audio') ? 'Microphone on' : 'Microphone off');
+    },
+    camera: async () => {
+      await clickCam();
+      said(media.videoTrack ? 'Camera on' : 'Camera off');
+    },
+    share: () => {
+      if (!shareButton.hidden) clickShare();
+    },
+    chat: () => chat.toggle(),
+    help: () => help.showModal(),
+  });
 
   renderSelf();
 }
