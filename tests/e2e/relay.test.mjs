@@ -4,8 +4,9 @@
 // loopback peers, which it refuses otherwise. Both headless Chromium pages
 // are forced to iceTransportPolicy 'relay' by a preload (no hook in the
 // product), so host candidates are never used. Both must decode video and
-// audio, and the selected candidate pair must be relay to relay. Parlor's
-// /metrics must show the allocations and relayed bytes.
+// audio, and the selected candidate pair must be relay to relay (the page's
+// call-quality view says so too). Parlor's /metrics must show the
+// allocations and relayed bytes.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -72,6 +73,13 @@ test('relay-only call through the built-in TURN server', { timeout: 180_000 }, a
     }
   });
 
+  await t.test('the call-quality view says the path is relayed', async () => {
+    await a.click('#tiles .tile .quality');
+    await a.waitForSelector('#quality-dialog[open]');
+    await h.waitForText(a, '#quality-facts', /Path\s*Relayed by a TURN server \(UDP, relay ↔ relay\)/, 10_000);
+    await a.keyboard.press('Escape');
+  });
+
   await t.test('media keeps flowing through the relay', async () => {
     await Promise.all([h.waitForMoreFrames(a, await h.mediaReport(a)), h.waitForMoreFrames(b, await h.mediaReport(b))]);
   });
@@ -122,6 +130,9 @@ test('relay-only call with TURN over TCP', { timeout: 180_000 }, async (t) => {
     assert.equal(info.pair.local.relayProtocol, 'tcp', `${page.label} reaches TURN over TCP`);
     assert.equal(info.pair.remote.type, 'relay');
   }
+  await a.click('#tiles .tile .quality');
+  await h.waitForText(a, '#quality-facts', /Path\s*Relayed by a TURN server \(TCP, relay ↔ relay\)/, 10_000);
+  await a.keyboard.press('Escape');
   await Promise.all([h.waitForMoreFrames(a, await h.mediaReport(a)), h.waitForMoreFrames(b, await h.mediaReport(b))]);
   h.assertNoPageErrors(a, b);
 });

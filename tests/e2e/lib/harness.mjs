@@ -18,7 +18,12 @@ import puppeteer from 'puppeteer-core';
 export const E2E_DIR = dirname(dirname(fileURLToPath(import.meta.url)));
 export const REPO = dirname(dirname(E2E_DIR));
 export const ARTIFACTS = join(E2E_DIR, 'artifacts');
-export const SCREENSHOTS = join(REPO, 'docs', 'screenshots');
+/**
+ * Where screenshots go: artifacts/screenshots/ (not committed) unless
+ * UPDATE_SCREENSHOTS=1, which writes the committed ones in docs/screenshots/.
+ */
+export const UPDATE_SCREENSHOTS = process.env.UPDATE_SCREENSHOTS === '1';
+export const SCREENSHOTS = UPDATE_SCREENSHOTS ? join(REPO, 'docs', 'screenshots') : join(ARTIFACTS, 'screenshots');
 
 const PARLOR_BIN = process.env.PARLOR_BIN ?? join(REPO, 'target', 'release', 'parlor');
 const CHROMIUM_BIN = process.env.CHROMIUM_BIN ?? '/usr/bin/chromium';
@@ -28,6 +33,14 @@ const FIREFOX_BIN = process.env.FIREFOX_BIN ?? '/usr/bin/firefox-esr';
 export const WAIT_MS = 30_000;
 
 export const VIEWPORT = { width: 1280, height: 800 };
+/** A phone-sized viewport (an iPhone 14's CSS pixels). */
+/**
+ * A phone-sized viewport (an iPhone 14's CSS pixels). Not isMobile: changing
+ * that on a page reloads it, which would end the call.
+ */
+export const PHONE_VIEWPORT = { width: 390, height: 844, deviceScaleFactor: 2 };
+/** A small camera picture for tests with many browsers (see newPage's camera). */
+export const SMALL_CAMERA = { width: 424, height: 240, frameRate: 15 };
 
 const log = (...args) => {
   if (process.env.E2E_DEBUG) console.error('[e2e]', ...args);
@@ -186,11 +199,14 @@ async function closeBrowser(browser) {
 
 /**
  * Headless Chromium, its own process and profile.
- * media: 'fake' (fake camera and microphone, permission granted),
+ * media: 'fake' (fake camera and microphone, permission granted; screen
+ *        sharing picks a fake screen at once),
  *        'denied' (fake camera and microphone exist, but the permission
  *        for `origin` is refused: getUserMedia fails with NotAllowedError).
+ * fakeDevices: options of Chromium's fake capture devices, e.g.
+ *        'device-count=2' (two cameras) or 'fps=10' (a lighter camera).
  */
-export async function launchChromium(cleanup, { media = 'fake', origin } = {}) {
+export async function launchChromium(cleanup, { media = 'fake', origin, fakeDevices = '' } = {}) {
   const args = [
     '--no-sandbox',
     '--autoplay-policy=no-user-gesture-required',
@@ -205,7 +221,7 @@ export async function launchChromium(cleanup, { media = 'fake', origin } = {}) {
   ];
   // Fake devices in both modes, so a refusal is a real permission denial
   // (NotAllowedError) and not merely "no camera found".
-  args.push('--use-fake-device-for-media-stream');
+  args.push(`--use-fake-device-for-media-stream${fakeDevices ? `=${fakeDevices}` : ''}`);
   if (media === 'fake') args.push('--use-fake-ui-for-media-stream');
   const browser = await puppeteer.launch({
     browser: 'chrome',
@@ -262,12 +278,33 @@ function denyMediaInPage() {
     Promise.reject(new DOMException('Permission denied', 'NotAllowedError'));
 }
 
+/**
+ * Asks the camera for a smaller picture than the app does (tests with many
+ * browsers on a small machine). Only the size and frame rate change.
+ */
+function smallCameraInPage(size) {
+  const devices = navigator.mediaDevices;
+  if (!devices?.getUserMedia) return;
+  const getUserMedia = devices.getUserMedia.bind(devices);
+  devices.getUserMedia = (constraints = {}) => {
+    if (constraints.video) {
+      const video = typeof constraints.video === 'object' ? constraints.video : {};
+      constraints = {
+        ...constraints,
+        video: { ...video, width: { ideal: size.width }, height: { ideal: size.height }, frameRate: { ideal: size.frameRate, max: size.frameRate } },
+      };
+    }
+    return getUserMedia(constraints);
+  };
+}
+
 /* --------------------------------------------------------------- pages */
 
 /**
  * Runs in the page before its own scripts. Records every RTCPeerConnection
- * (window.__parlorTest.pcs) and the type of every WebSocket message received
- * (.received), counts getUserMedia calls, notes when #join was
+ * (window.__parlorTest.pcs), every WebSocket (.sockets) and the type of
+ * every WebSocket message received (.received), counts getUserMedia calls, keeps the screen tracks that
+ * getDisplayMedia returns (.displayTracks), notes when #join was
  * clicked and when the first remote video frame was decoded (getStats polled
  * every 20 ms until then). It changes no behaviour of the page.
  */
@@ -302,9 +339,11 @@ function recordPeerConnections() {
   });
   const NativeSocket = window.WebSocket;
   test.received = [];
+  test.sockets = [];
   window.WebSocket = new Proxy(NativeSocket, {
     construct(target, args, newTarget) {
       const ws = Reflect.construct(target, args, newTarget);
+      test.sockets.push(ws);
       ws.addEventListener('message', (event) => {
         try {
           test.received.push(JSON.parse(event.data).type);
@@ -323,6 +362,17 @@ function recordPeerConnections() {
       return getUserMedia(constraints);
     };
   }
+  // Screen captures handed to the page, so a test can end one the way the
+  // browser's own "Stop sharing" does.
+  test.displayTracks = [];
+  if (devices?.getDisplayMedia) {
+    const getDisplayMedia = devices.getDisplayMedia.bind(devices);
+    devices.getDisplayMedia = async (constraints) => {
+      const stream = await getDisplayMedia(constraints);
+      test.displayTracks.push(...stream.getVideoTracks());
+      return stream;
+    };
+  }
   document.addEventListener(
     'click',
     (event) => {
@@ -336,9 +386,10 @@ function recordPeerConnections() {
  * A new tab in `browser` with the recorder preloaded; page errors and
  * console errors are kept in page.problems for the assertions. denyMedia:
  * getUserMedia rejects with NotAllowedError (a stand-in for a real denial,
- * see e-receive-only.test.mjs).
+ * see e-receive-only.test.mjs). camera: {width, height, frameRate} asked
+ * of the camera instead of the app's size (see smallCameraInPage).
  */
-export async function newPage(browser, label, { denyMedia = false } = {}) {
+export async function newPage(browser, label, { denyMedia = false, camera = null } = {}) {
   const page = await browser.newPage();
   page.label = label;
   page.problems = [];
@@ -352,6 +403,7 @@ export async function newPage(browser, label, { denyMedia = false } = {}) {
     }
   });
   if (denyMedia) await page.evaluateOnNewDocument(denyMediaInPage);
+  if (camera) await page.evaluateOnNewDocument(smallCameraInPage, camera);
   await page.evaluateOnNewDocument(recordPeerConnections);
   return page;
 }
@@ -511,6 +563,53 @@ export async function joinAs(page, name, { beforeJoin } = {}) {
   await page.waitForSelector('#call-screen:not([hidden])');
 }
 
+/**
+ * A call ready to test: starts parlor and one headless Chromium per name
+ * (launched in parallel); the first page creates a room on the start page
+ * (a group room when `group`, or when there are more than two names), and
+ * the pages join one after the other. chromium: options of launchChromium
+ * (besides origin); page: options of newPage. join: how many of the pages
+ * join now (the others only open a tab). Returns {url, link, pages}.
+ */
+export async function startCall(cleanup, names, { group = names.length > 2, chromium = {}, page = {}, join = names.length, server = [] } = {}) {
+  const { url } = await startParlor(cleanup, server);
+  const browsers = await Promise.all(names.map(() => launchChromium(cleanup, { origin: url, ...chromium })));
+  const pages = [];
+  for (const [i, browser] of browsers.entries()) pages.push(await newPage(browser, names[i], page));
+  await open(pages[0], `${url}/`);
+  const link = await createRoom(pages[0], { group });
+  await pages[0].click('#enter-room');
+  await joinAs(pages[0], names[0]);
+  for (let i = 1; i < join; i += 1) {
+    await open(pages[i], link);
+    await joinAs(pages[i], names[i]);
+  }
+  return { url, link, pages };
+}
+
+/**
+ * What each remote tile shows: name, microphone off (and the icon's label
+ * and visibility), camera off, speaking, the connection indicator's class.
+ */
+export function tileStates(page) {
+  return page.$$eval('#tiles .tile', (nodes) =>
+    nodes.map((tile) => {
+      const icon = tile.querySelector('.muted-mic');
+      return {
+        peer: tile.dataset.peer,
+        name: tile.querySelector('.tile-name')?.textContent,
+        micOff: tile.classList.contains('mic-off'),
+        mutedLabel: icon?.getAttribute('aria-label') ?? null,
+        mutedShown: icon ? getComputedStyle(icon).display !== 'none' : false,
+        noVideo: tile.classList.contains('no-video'),
+        speaking: tile.classList.contains('speaking'),
+        presenting: tile.classList.contains('presenting'),
+        quality: tile.querySelector('.quality')?.className ?? null,
+      };
+    }),
+  );
+}
+
 /** Names on the remote tiles, in order. */
 export function tileNames(page) {
   return page.$$eval('#tiles .tile-name', (nodes) => nodes.map((n) => n.textContent));
@@ -531,6 +630,49 @@ export function senders(page) {
   );
 }
 
+/**
+ * What each live RTCPeerConnection receives on its screen transceiver (the
+ * second video one, see static/js/peer.js): decoded frames and picture
+ * size; and per shown screen (.screen-view), whose it is and its size.
+ */
+export function screenReport(page) {
+  return page.evaluate(async () => {
+    const pcs = (window.__parlorTest?.pcs ?? []).filter((pc) => pc.connectionState !== 'closed');
+    const peers = [];
+    for (const pc of pcs) {
+      const videos = pc.getTransceivers().filter((t) => t.receiver.track.kind === 'video');
+      const screen = videos[1];
+      let framesDecoded = 0;
+      let width = 0;
+      if (screen) {
+        const stats = await pc.getStats();
+        stats.forEach((s) => {
+          if (s.type === 'inbound-rtp' && s.trackIdentifier === screen.receiver.track.id) {
+            framesDecoded = s.framesDecoded ?? 0;
+            width = s.frameWidth ?? 0;
+          }
+        });
+      }
+      peers.push({
+        state: pc.connectionState,
+        framesDecoded,
+        width,
+        sending: screen?.sender.track ? screen.sender.track.readyState : null,
+        direction: screen?.direction ?? null,
+        currentDirection: screen?.currentDirection ?? null,
+      });
+    }
+    const views = [...document.querySelectorAll('#presentation .screen-view')].map((view) => ({
+      peer: view.dataset.peer ?? null,
+      own: view.classList.contains('own'),
+      label: view.querySelector('figcaption')?.textContent.trim() ?? null,
+      width: view.querySelector('video')?.videoWidth ?? 0,
+    }));
+    const layout = document.getElementById('stage')?.dataset.layout ?? null;
+    return { peers, views, layout };
+  });
+}
+
 /** Waits for the toasts to fade, so screenshots are the same every run. */
 export async function waitForQuiet(page) {
   await page.waitForFunction(() => document.querySelectorAll('#toasts .toast').length === 0, { timeout: 15_000 });
@@ -538,7 +680,10 @@ export async function waitForQuiet(page) {
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Saves a PNG screenshot of the page under docs/screenshots/. */
+/**
+ * Saves a PNG screenshot of the page: in artifacts/screenshots/, or in
+ * docs/screenshots/ with UPDATE_SCREENSHOTS=1.
+ */
 export async function screenshot(page, name) {
   mkdirSync(SCREENSHOTS, { recursive: true });
   const path = join(SCREENSHOTS, name);
