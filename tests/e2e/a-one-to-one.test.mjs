@@ -174,12 +174,15 @@ test('one-to-one call between two Chromium browsers', { timeout: 180_000 }, asyn
       }, at);
     await Promise.all([restart(a), restart(b)]);
     for (const page of [a, b]) {
+      // Stable and connected again, with the new ICE credentials (so the
+      // check cannot pass before the restart has even begun).
       await h.until(
         () =>
-          page.evaluate(() => {
+          page.evaluate((old) => {
             const pc = window.__parlorTest.pcs.find((p) => p.connectionState !== 'closed');
-            return pc.signalingState === 'stable' && pc.connectionState === 'connected';
-          }),
+            const ufrag = pc.localDescription.sdp.match(/a=ice-ufrag:(\S+)/)[1];
+            return pc.signalingState === 'stable' && pc.connectionState === 'connected' && ufrag !== old;
+          }, before[page === a ? 'a' : 'b']),
         { timeout: 15_000, what: `${page.label}: stable and connected after glare` },
       );
     }
