@@ -121,10 +121,11 @@ export class LocalMedia extends EventTarget {
   /**
    * Whether this side should offer to send `kind`: true while the device is
    * usable, even while it is switched off, so that switching it on again
-   * needs no renegotiation.
+   * needs no renegotiation; for 'screen', whenever this browser can share a
+   * screen, shared now or not.
    */
   canSend(kind) {
-    if (kind === 'screen') return this.sharing;
+    if (kind === 'screen') return LocalMedia.canShareScreen;
     return this.status[kind] === 'ok';
   }
 

@@ -10,10 +10,11 @@
 // Three transceivers, always in this order (so both sides agree on them by
 // m-line order): audio, camera video, screen video. Camera and screen are
 // separate, so they coexist and a camera switched off does not touch a
-// screen share. Switching a device or the camera on and off is replaceTrack
-// on a transceiver that keeps its direction: no renegotiation. Starting and
-// stopping a screen share changes the screen transceiver's direction
-// (sendrecv while sharing, recvonly otherwise), which renegotiates.
+// screen share. Each transceiver that can ever send is 'sendrecv' from the
+// first negotiation on, carrying a track or none: switching a device, the
+// camera on and off, and starting and stopping a screen share are all
+// replaceTrack, with no renegotiation (so two people who start sharing at
+// the same moment cause no offer collision, and a share starts at once).
 //
 // Signal data on the wire: {"description":{"type","sdp"}},
 // {"candidate":RTCIceCandidateInit|null}, and one Parlor addition,
@@ -188,10 +189,11 @@ export class Peer extends EventTarget {
   /**
    * Makes the transceivers match the local media: one per role (reusing
    * those a remote offer created, in m-line order), carrying the current
-   * track or none (camera switched off). Audio and camera are 'sendrecv'
-   * while we have that device, even switched off, so that switching it on
-   * again needs no renegotiation, and 'recvonly' without one; the screen is
-   * 'sendrecv' while we share and 'recvonly' otherwise. Called on start,
+   * track or none (camera switched off, no screen shared). Audio and camera
+   * are 'sendrecv' while we have that device, even switched off, so that
+   * switching it on again needs no renegotiation, and 'recvonly' without
+   * one; the screen is 'sendrecv' where this browser can share a screen and
+   * 'recvonly' where it cannot (phones). Called on start,
    * when answering, and whenever the local media changes.
    */
   async #syncTransceivers() {

@@ -56,10 +56,28 @@ test('blocked camera and microphone: receive-only participant', { timeout: 180_0
       window.__parlorTest.pcs.map((pc) => pc.localDescription?.sdp ?? ''),
     );
     for (const sdp of offers) {
-      assert.match(sdp, /m=audio[^]*a=recvonly/);
-      assert.match(sdp, /m=video/);
-      assert.doesNotMatch(sdp, /a=sendrecv|a=sendonly/, 'D sends nothing');
+      // Audio, camera and screen m-lines (static/js/peer.js): D has neither
+      // microphone nor camera, so those two only receive; the screen one
+      // may send, as blocked devices do not stop D from sharing a screen.
+      const [audio, camera, screen] = sdp.split(/^(?=m=)/m).slice(1);
+      assert.match(audio, /^m=audio[^]*a=recvonly/);
+      assert.match(camera, /^m=video[^]*a=recvonly/);
+      assert.match(screen, /^m=video/);
+      assert.doesNotMatch(`${audio}${camera}`, /a=sendrecv|a=sendonly/, 'D sends no sound and no camera');
     }
+    // And nothing goes out: no track on any sender, no RTP sent.
+    const sent = await d.evaluate(async () => {
+      let packets = 0;
+      let tracks = 0;
+      for (const pc of window.__parlorTest.pcs) {
+        tracks += pc.getSenders().filter((sender) => sender.track).length;
+        (await pc.getStats()).forEach((s) => {
+          if (s.type === 'outbound-rtp') packets += s.packetsSent ?? 0;
+        });
+      }
+      return { packets, tracks };
+    });
+    assert.deepEqual(sent, { packets: 0, tracks: 0 }, 'D sends nothing');
   });
 
   await t.test('A and B keep decoding each other and show D as an avatar', async () => {

@@ -1,6 +1,7 @@
 // (i) Screen sharing in a group room, three headless Chromium (Chromium's
 // fake screen capture, picked at once). The screen goes on a transceiver of
-// its own, so it coexists with the camera: B shares and A decodes B's
+// its own, so it coexists with the camera, and starting or stopping a share
+// is replaceTrack on it, without renegotiating: B shares and A decodes B's
 // screen, shown large; C, who joins while B shares, gets it too; B's camera
 // off leaves the screen flowing; the browser's own "Stop sharing" (the
 // track ends) stops it everywhere; two people can share at once; and the
@@ -25,6 +26,14 @@ async function waitForScreens(page, count, timeout = 30_000) {
   );
 }
 
+/** The SDP session version of each live peer connection: it goes up with every renegotiation. */
+const sdpVersions = (page) =>
+  page.evaluate(() =>
+    window.__parlorTest.pcs
+      .filter((pc) => pc.connectionState !== 'closed')
+      .map((pc) => pc.localDescription.sdp.match(/^o=\S+ \S+ (\d+)/m)[1]),
+  );
+
 /** The decoded screen frames per peer connection, summed. */
 const screenFrames = (report) => report.peers.reduce((sum, p) => sum + p.framesDecoded, 0);
 
@@ -42,6 +51,7 @@ test('screen sharing in a group call', { timeout: 240_000 }, async (t) => {
 
   await t.test('B shares; A decodes the screen, shown large, and still sees B', async () => {
     assert.equal(await h.text(b, '#toggle-share .label'), 'Share screen');
+    const versions = { a: await sdpVersions(a), b: await sdpVersions(b) };
     await b.click('#toggle-share');
     await h.waitForText(b, '#toggle-share .label', /^Stop sharing$/, 20_000);
     assert.equal(await b.$eval('#toggle-share', (n) => n.getAttribute('aria-pressed')), 'true');
@@ -65,6 +75,7 @@ test('screen sharing in a group call', { timeout: 240_000 }, async (t) => {
       tile: document.querySelector('#tiles .tile').getBoundingClientRect().width,
     }));
     assert.ok(sizes.screen > 2.5 * sizes.tile, `screen larger than the tiles: ${JSON.stringify(sizes)}`);
+    assert.deepEqual({ a: await sdpVersions(a), b: await sdpVersions(b) }, versions, 'no renegotiation');
     await h.waitForQuiet(a);
     await h.screenshot(a, 'screen-share.png');
   });
@@ -104,11 +115,13 @@ test('screen sharing in a group call', { timeout: 240_000 }, async (t) => {
     const own = await h.until(
       async () => {
         const r = await h.screenReport(b);
-        return r.views.length === 0 && r.peers.every((p) => p.sending === null && p.direction === 'recvonly') ? r : null;
+        return r.views.length === 0 && r.peers.every((p) => p.sending === null) ? r : null;
       },
       { timeout: 10_000, what: 'B: no screen sent any more' },
     );
     assert.equal(own.layout, 'grid');
+    // The transceiver stays ready for the next share.
+    assert.ok(own.peers.every((p) => p.direction === 'sendrecv'), JSON.stringify(own.peers));
     for (const page of [a, c]) {
       await h.until(
         async () => {
