@@ -15,9 +15,11 @@ const TALLEST = 3 / 4;
 /**
  * count tiles in a box of width × height with `gap` pixels between them.
  * Returns {cols, rows, width, height}: the grid and the size of each tile.
- * tallest: the most portrait shape a tile may have (width / height).
+ * tallest, widest: the most portrait and the most landscape shapes a tile
+ * may have (width / height); on a portrait screen (a phone) tiles may be a
+ * little wider than 16:9, so that they fill its width.
  */
-export function bestGrid(count, width, height, gap = 8, { tallest = TALLEST } = {}) {
+export function bestGrid(count, width, height, gap = 8, { tallest = TALLEST, widest = height > width ? 2.2 : WIDEST } = {}) {
   if (count <= 0 || width <= 0 || height <= 0) return { cols: 1, rows: 1, width: 0, height: 0 };
   let best = null;
   for (let cols = 1; cols <= count; cols += 1) {
@@ -30,7 +32,7 @@ export function bestGrid(count, width, height, gap = 8, { tallest = TALLEST } = 
     // Shrink the cell to a usable shape; what is left is what counts.
     let w = cellW;
     let h = cellH;
-    if (w / h > WIDEST) w = h * WIDEST;
+    if (w / h > widest) w = h * widest;
     if (w / h < tallest) h = w / tallest;
     const shape = width > height && w / h < 4 / 3 ? Math.sqrt(w / h / (4 / 3)) : 1;
     const area = w * h * shape;

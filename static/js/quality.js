@@ -120,7 +120,7 @@ export class QualityView {
       ['Bitrate out', bitrate(s?.bitrateOut)],
       [`${displayName(peer)}’s camera`, picture(s?.camera) ?? (peer.remoteMedia.video === false ? 'off' : '—')],
     ];
-    if (s?.screen || peer.sharing) facts.push([`${displayName(peer)}’s screen`, picture(s?.screen) ?? '—']);
+    if (peer.sharing) facts.push([`${displayName(peer)}’s screen`, picture(s?.screen) ?? '—']);
     const sent = picture(s?.sent);
     if (sent) {
       const limit = s.sent.limit && s.sent.limit !== 'none' ? ` (limited by ${s.sent.limit === 'bandwidth' ? 'the network' : s.sent.limit})` : '';
@@ -176,8 +176,9 @@ export class QualityView {
     const rtts = history.map((s) => s.rttMs);
     const maxRate = Math.max(100, ...ins.filter(Number.isFinite), ...outs.filter(Number.isFinite)) * 1.15;
     const maxRtt = Math.max(50, ...rtts.filter(Number.isFinite)) * 1.2;
-    line(ins, top, maxRate, CHART.in);
+    // Received on top: it is the one that tells how the others look and sound.
     line(outs, top, maxRate, CHART.out);
+    line(ins, top, maxRate, CHART.in);
     line(rtts, bottom, maxRtt, CHART.rtt);
     g.fillStyle = CHART.text;
     g.fillText(bitrate(maxRate), 6, top.y + 12);

@@ -429,7 +429,7 @@ export function callView({ call, media, devices, levels, capacity, link, selfNam
     const peers = [...call.peers.values()];
     const count = peers.length;
     $('people-number').textContent = String(count + 1);
-    waiting.hidden = count > 0 || (call.phase !== 'joined' && call.phase !== 'connecting');
+    waiting.hidden = count > 0 || media.sharing || (call.phase !== 'joined' && call.phase !== 'connecting');
 
     let text;
     if (call.phase === 'connecting') {
