@@ -1,0 +1,83 @@
+// Unit tests of the web client's pure modules, run by Node without a
+// browser: the grid geometry (static/js/layout.js) and the call-quality
+// arithmetic (static/js/stats.js) on hand-made getStats() reports.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { bestGrid } from '../../static/js/layout.js';
+import { summarize, rate, rateRecent } from '../../static/js/stats.js';
+
+test('grid: the tiles fit the box, and the layout suits the screen', () => {
+  for (const [count, width, height] of [[1, 800, 600], [3, 1248, 640], [4, 1248, 640], [6, 1248, 640], [4, 374, 700], [6, 374, 700], [5, 240, 640]]) {
+    const grid = bestGrid(count, width, height, 10);
+    assert.ok(grid.cols * grid.rows >= count, `${count} tiles have a place: ${JSON.stringify(grid)}`);
+    assert.ok(grid.cols * grid.width + (grid.cols - 1) * 10 <= width, `fits the width: ${JSON.stringify(grid)}`);
+    assert.ok(grid.rows * grid.height + (grid.rows - 1) * 10 <= height, `fits the height: ${JSON.stringify(grid)}`);
+    assert.ok((grid.rows - 1) * grid.cols < count, `no empty row: ${JSON.stringify(grid)}`);
+  }
+  // A laptop: four people two by two, six three by two, landscape tiles.
+  assert.deepEqual([bestGrid(4, 1248, 640).cols, bestGrid(4, 1248, 640).rows], [2, 2]);
+  assert.deepEqual([bestGrid(6, 1248, 640).cols, bestGrid(6, 1248, 640).rows], [3, 2]);
+  assert.ok(bestGrid(3, 1248, 640).width / bestGrid(3, 1248, 640).height >= 4 / 3);
+  // A phone: tiles as wide as the screen allows.
+  const phone = bestGrid(4, 374, 700);
+  assert.ok(phone.width > 300, JSON.stringify(phone));
+  // Nothing to place, or no room: nothing breaks.
+  assert.deepEqual(bestGrid(0, 100, 100), { cols: 1, rows: 1, width: 0, height: 0 });
+  assert.equal(bestGrid(3, 0, 100).width, 0);
+});
+
+/** A getStats() report: a Map of stats objects by id. */
+function report(stats) {
+  return new Map(stats.map((s) => [s.id, s]));
+}
+
+function call({ bytesIn, bytesOut, received, lost, remoteFraction = 0, rtt = 0.04, local = 'host', remote = 'srflx' }) {
+  return report([
+    { id: 'T', type: 'transport', selectedCandidatePairId: 'P' },
+    { id: 'P', type: 'candidate-pair', localCandidateId: 'L', remoteCandidateId: 'R', currentRoundTripTime: rtt },
+    { id: 'L', type: 'local-candidate', candidateType: local, protocol: 'udp' },
+    { id: 'R', type: 'remote-candidate', candidateType: remote, protocol: 'udp' },
+    { id: 'IA', type: 'inbound-rtp', kind: 'audio', bytesReceived: bytesIn / 4, packetsReceived: received / 2, packetsLost: lost / 2 },
+    { id: 'IV', type: 'inbound-rtp', kind: 'video', trackIdentifier: 'cam', bytesReceived: (bytesIn * 3) / 4, packetsReceived: received / 2, packetsLost: lost / 2, framesDecoded: 100, frameWidth: 640, frameHeight: 360, framesPerSecond: 24 },
+    { id: 'IS', type: 'inbound-rtp', kind: 'video', trackIdentifier: 'scr', bytesReceived: 0, packetsReceived: 0, packetsLost: 0, framesDecoded: 50, frameWidth: 1280, frameHeight: 800, framesPerSecond: 5 },
+    { id: 'OV', type: 'outbound-rtp', kind: 'video', bytesSent: bytesOut, packetsSent: 1000, frameWidth: 640, frameHeight: 360, framesPerSecond: 24, qualityLimitationReason: 'none' },
+    { id: 'RI', type: 'remote-inbound-rtp', kind: 'video', fractionLost: remoteFraction, roundTripTime: 0.05, packetsLost: 0 },
+  ]);
+}
+
+test('quality: rates, loss, pictures and path from two reports', () => {
+  const first = summarize(call({ bytesIn: 0, bytesOut: 0, received: 0, lost: 0 }), null, { screenTrackId: 'scr' });
+  assert.equal(first.sample.bitrateIn, null, 'no rate from one report');
+  assert.equal(first.sample.rttMs, 40);
+  assert.deepEqual(first.sample.path, { local: 'host', remote: 'srflx', protocol: 'udp', relayed: false });
+  assert.deepEqual(first.sample.camera, { width: 640, height: 360, fps: 24 }, 'the camera, not the larger screen');
+  assert.deepEqual(first.sample.screen, { width: 1280, height: 800, fps: 5 });
+  assert.equal(first.sample.lossOut, 0);
+
+  // Two seconds later: 250 kB in, 125 kB out, 980 packets received and 20 lost.
+  const before = { ...first.totals, at: first.totals.at - 2000 };
+  const { sample } = summarize(call({ bytesIn: 250_000, bytesOut: 125_000, received: 980, lost: 20, remoteFraction: 0.05 }), before, { screenTrackId: 'scr' });
+  assert.ok(Math.abs(sample.bitrateIn - 1000) < 20, `1 Mbit/s in (${sample.bitrateIn})`);
+  assert.ok(Math.abs(sample.bitrateOut - 500) < 10, `500 kbit/s out (${sample.bitrateOut})`);
+  assert.equal(sample.lossIn, 2, '20 of 1000 packets lost: 2 %');
+  assert.equal(sample.lossOut, 5, 'the far end reports 5 % lost');
+
+  // Relayed when either side is a relay candidate.
+  const relayed = summarize(call({ bytesIn: 0, bytesOut: 0, received: 0, lost: 0, local: 'relay', remote: 'host' }), null);
+  assert.equal(relayed.sample.path.relayed, true);
+});
+
+test('quality: ratings, and one slow sample does not flip them', () => {
+  const s = (rttMs, lossIn = 0, lossOut = 0) => ({ state: 'connected', rttMs, lossIn, lossOut });
+  assert.equal(rate(s(30)), 'good');
+  assert.equal(rate(s(300)), 'fair');
+  assert.equal(rate(s(30, 3)), 'fair');
+  assert.equal(rate(s(30, 0, 10)), 'poor');
+  assert.equal(rate(s(900)), 'poor');
+  assert.equal(rate({ ...s(30), state: 'connecting' }), 'unknown');
+  assert.equal(rate({ state: 'connected', rttMs: null, lossIn: null, lossOut: null }), 'unknown');
+  assert.equal(rateRecent([s(20), s(2000), s(25)]), 'good', 'the median round trip');
+  assert.equal(rateRecent([s(20), s(20, 9), s(25)]), 'poor', 'the worst loss');
+  assert.equal(rateRecent([]), 'unknown');
+});
