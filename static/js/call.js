@@ -256,7 +256,10 @@ export class Call extends EventTarget {
 
   #scheduleRetry(delay) {
     clearTimeout(this.#retryTimer);
-    this.#retryTimer = setTimeout(() => this.#retry(delay), delay);
+    // Jitter, so that the clients of a restarted server do not all come
+    // back in the same instant.
+    const jittered = delay * (0.75 + Math.random() * 0.5);
+    this.#retryTimer = setTimeout(() => this.#retry(delay), jittered);
   }
 
   async #retry(lastDelay) {
