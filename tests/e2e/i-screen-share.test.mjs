@@ -80,12 +80,22 @@ test('screen sharing in a group call', { timeout: 240_000 }, async (t) => {
     await h.screenshot(a, 'screen-share.png');
   });
 
-  await t.test('C joins while B shares, and gets the screen too', async () => {
+  await t.test('C joins while B shares (and A is muted), and learns both', async () => {
+    await a.click('#toggle-mic');
     await h.open(c, link);
     await h.joinAs(c, 'Cy');
     await h.waitForMedia(c, 2, 60_000);
     const report = await waitForScreens(c, 1);
     assert.equal(report.views[0].label, 'Bob’s screen');
+    // Each member tells a newcomer its state when it arrives.
+    const ada = (await h.tileStates(c)).find((s) => s.name === 'Ada');
+    assert.equal(ada.micOff, true, 'C sees that Ada is muted');
+    assert.equal((await h.tileStates(c)).find((s) => s.name === 'Bob').presenting, true);
+    await a.click('#toggle-mic');
+    await h.until(async () => (await h.tileStates(c)).find((s) => s.name === 'Ada')?.micOff === false, {
+      timeout: 10_000,
+      what: 'C: Ada unmuted',
+    });
   });
 
   await t.test('B turns its camera off: the screen keeps flowing', async () => {
