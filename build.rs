@@ -14,8 +14,16 @@ fn main() {
     let mut table = String::from("&[\n");
     for file in &files {
         println!("cargo:rerun-if-changed={}", file.display());
-        let name = file.strip_prefix(&root).unwrap().to_str().unwrap().replace('\\', "/");
-        table += &format!("    ({name:?}, include_bytes!({:?})),\n", file.display().to_string());
+        let name = file
+            .strip_prefix(&root)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .replace('\\', "/");
+        table += &format!(
+            "    ({name:?}, include_bytes!({:?})),\n",
+            file.display().to_string()
+        );
     }
     table += "]\n";
     let out = PathBuf::from(env::var("OUT_DIR").unwrap()).join("assets.rs");
