@@ -26,6 +26,8 @@
 
 /** Our transceivers by role, and the media kind of each. */
 const ROLES = ['audio', 'video', 'screen'];
+/** How long a connection may stay 'disconnected' before ICE is restarted. */
+const DISCONNECTED_RESTART_MS = 5000;
 const KIND_OF = { audio: 'audio', video: 'video', screen: 'video' };
 
 export class Peer extends EventTarget {
@@ -60,6 +62,7 @@ export class Peer extends EventTarget {
   #arrived = new Set();
   #inbox = Promise.resolve();
   #closed = false;
+  #disconnectedTimer = 0;
 
   /**
    * id, name: the other person. polite: see above. iceServers: from welcome,
@@ -345,9 +348,18 @@ export class Peer extends EventTarget {
     const state = pc.connectionState ?? pc.iceConnectionState;
     if (state === this.state) return;
     this.state = state;
-    if (state === 'failed' && !this.#closed) {
+    clearTimeout(this.#disconnectedTimer);
+    if (this.#closed) {
+      // Nothing to mend.
+    } else if (state === 'failed') {
       // A new ICE round, negotiated like any renegotiation.
       pc.restartIce();
+    } else if (state === 'disconnected') {
+      // Often a blip that mends itself; if it lasts, restart ICE too.
+      this.#disconnectedTimer = setTimeout(() => {
+        const now = pc.connectionState ?? pc.iceConnectionState;
+        if (!this.#closed && now === 'disconnected') pc.restartIce();
+      }, DISCONNECTED_RESTART_MS);
     }
     this.#emit('state');
   }
@@ -355,6 +367,7 @@ export class Peer extends EventTarget {
   close() {
     if (this.#closed) return;
     this.#closed = true;
+    clearTimeout(this.#disconnectedTimer);
     this.#pc.close();
     for (const track of [...this.stream.getTracks(), ...this.screenStream.getTracks()]) track.stop();
     this.#arrived.clear();

@@ -79,7 +79,8 @@ export function withTimeout(promise, ms, what) {
 
 /* ------------------------------------------------------------- server */
 
-/** Starts parlor on a free port; resolves to {url, stop}. */
+/** Starts parlor on a free port; resolves to {url, stop, kill}: stop asks
+ *  it to shut down (SIGTERM), kill ends it at once (SIGKILL), as a crash. */
 export async function startParlor(cleanup, args = []) {
   if (!existsSync(PARLOR_BIN)) {
     throw new Error(`no parlor binary at ${PARLOR_BIN}: build it (cargo build --release) or set PARLOR_BIN`);
@@ -105,6 +106,12 @@ export async function startParlor(cleanup, args = []) {
       child.kill('SIGKILL');
     }
   };
+  const kill = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await withTimeout(exited, 5000, 'parlor to die');
+  };
   cleanup.add(stop);
   const url = await withTimeout(
     new Promise((resolve, reject) => {
@@ -120,7 +127,7 @@ export async function startParlor(cleanup, args = []) {
     'parlor to print its URL',
   );
   log('parlor at', url);
-  return { url, stop };
+  return { url, stop, kill };
 }
 
 /**
