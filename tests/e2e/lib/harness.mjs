@@ -79,55 +79,61 @@ export function withTimeout(promise, ms, what) {
 
 /* ------------------------------------------------------------- server */
 
-/** Starts parlor on a free port; resolves to {url, stop, kill}: stop asks
- *  it to shut down (SIGTERM), kill ends it at once (SIGKILL), as a crash. */
-export async function startParlor(cleanup, args = []) {
+/**
+ * Starts parlor on a free port; resolves to {url, turn, stderr, stop, kill}:
+ * `turn` is the STUN/TURN address (null when it does not run), stop asks
+ * parlor to shut down (SIGTERM), kill ends it at once (SIGKILL), as a crash.
+ * By default the STUN/TURN server gets its own free port too (not the shared
+ * default 3478), so that the welcome's iceServers are real and no two
+ * servers collide; `ownTurnPort: false` leaves it on its default.
+ */
+export async function startParlor(cleanup, args = [], { ownTurnPort = true } = {}) {
   if (!existsSync(PARLOR_BIN)) {
     throw new Error(`no parlor binary at ${PARLOR_BIN}: build it (cargo build --release) or set PARLOR_BIN`);
   }
-  // Its own STUN/TURN port too (not the shared default 3478), so that the
-  // welcome's iceServers are real and no two servers collide.
-  const child = spawn(PARLOR_BIN, ['--listen', '127.0.0.1:0', '--turn-listen', '127.0.0.1:0', ...args], {
+  const turnArgs = ownTurnPort ? ['--turn-listen', '127.0.0.1:0'] : [];
+  const child = spawn(PARLOR_BIN, ['--listen', '127.0.0.1:0', ...turnArgs, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, PARLOR_LOG: process.env.PARLOR_LOG ?? 'warn' },
   });
-  let stderr = '';
+  const server = { url: null, turn: null, stderr: '' };
   child.stderr.on('data', (chunk) => {
-    stderr += chunk;
+    server.stderr += chunk;
     if (process.env.E2E_DEBUG) process.stderr.write(chunk);
   });
-  const stop = async () => {
+  const signal = async (name, patience) => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    try {
-      await withTimeout(exited, 5000, 'parlor to exit');
-    } catch {
-      child.kill('SIGKILL');
-    }
+    child.kill(name);
+    await withTimeout(exited, patience, 'parlor to exit');
   };
-  const kill = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGKILL');
-    await withTimeout(exited, 5000, 'parlor to die');
-  };
-  cleanup.add(stop);
-  const url = await withTimeout(
+  server.stop = () => signal('SIGTERM', 5000).catch(() => child.kill('SIGKILL'));
+  server.kill = () => signal('SIGKILL', 5000);
+  cleanup.add(server.stop);
+  await withTimeout(
     new Promise((resolve, reject) => {
       const lines = createInterface({ input: child.stdout });
       lines.on('line', (line) => {
-        const match = line.match(/Parlor is running at (http:\/\/\S+)/);
-        if (match) resolve(match[1].replace(/\/$/, ''));
+        const web = line.match(/Parlor is running at (http:\/\/\S+)/);
+        if (web) {
+          server.url = web[1].replace(/\/$/, '');
+          // The STUN/TURN line follows at once when that server runs.
+          setTimeout(resolve, 1000);
+        }
+        const relay = line.match(/Parlor STUN\/TURN is listening on (\S+)/);
+        if (relay) {
+          server.turn = relay[1];
+          if (server.url) resolve();
+        }
       });
-      child.once('exit', (code) => reject(new Error(`parlor exited (${code}): ${stderr}`)));
+      child.once('exit', (code) => reject(new Error(`parlor exited (${code}): ${server.stderr}`)));
       child.once('error', reject);
     }),
     15_000,
     'parlor to print its URL',
   );
-  log('parlor at', url);
-  return { url, stop, kill };
+  log('parlor at', server.url, 'STUN/TURN at', server.turn);
+  return server;
 }
 
 /**

@@ -3,13 +3,7 @@
 // port, a preload that forces iceTransportPolicy 'relay' on the page's peer
 // connections, and a reader of the selected ICE candidate pair.
 
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { REPO, withTimeout } from './harness.mjs';
-
-const PARLOR_BIN = process.env.PARLOR_BIN ?? join(REPO, 'target', 'release', 'parlor');
+import { startParlor } from './harness.mjs';
 
 /**
  * Starts `parlor --listen 127.0.0.1:0` with `args` and nothing else, so the
@@ -19,74 +13,16 @@ const PARLOR_BIN = process.env.PARLOR_BIN ?? join(REPO, 'target', 'release', 'pa
  * this waits and tries again (up to `patience` ms) before failing.
  */
 export async function startParlorWithDefaultTurn(cleanup, args = [], { patience = 30_000 } = {}) {
-  if (!existsSync(PARLOR_BIN)) {
-    throw new Error(`no parlor binary at ${PARLOR_BIN}: build it (cargo build --release) or set PARLOR_BIN`);
-  }
   const deadline = Date.now() + patience;
   for (;;) {
-    const started = await startOnce(args);
-    if (started.turn) {
-      cleanup.add(started.stop);
-      return started;
-    }
+    const started = await startParlor(cleanup, args, { ownTurnPort: false });
+    if (started.turn) return started;
     await started.stop();
     if (Date.now() > deadline) {
       throw new Error(`parlor could not listen for TURN on its default port 3478 (another process holds it?): ${started.stderr}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
-}
-
-async function startOnce(args) {
-  const child = spawn(PARLOR_BIN, ['--listen', '127.0.0.1:0', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, PARLOR_LOG: process.env.PARLOR_LOG ?? 'warn' },
-  });
-  let stderr = '';
-  child.stderr.on('data', (chunk) => {
-    stderr += chunk;
-    if (process.env.E2E_DEBUG) process.stderr.write(chunk);
-  });
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    try {
-      await withTimeout(exited, 5000, 'parlor to exit');
-    } catch {
-      child.kill('SIGKILL');
-    }
-  };
-  const lines = createInterface({ input: child.stdout });
-  let url = null;
-  let turn = null;
-  try {
-    await withTimeout(
-      new Promise((resolve, reject) => {
-        lines.on('line', (line) => {
-          const web = line.match(/Parlor is running at (http:\/\/\S+)/);
-          if (web) {
-            url = web[1].replace(/\/$/, '');
-            // The TURN line follows at once when TURN runs.
-            setTimeout(resolve, 1000);
-          }
-          const relay = line.match(/Parlor STUN\/TURN is listening on (\S+)/);
-          if (relay) {
-            turn = relay[1];
-            if (url) resolve();
-          }
-        });
-        child.once('exit', (code) => reject(new Error(`parlor exited (${code}): ${stderr}`)));
-        child.once('error', reject);
-      }),
-      15_000,
-      'parlor to start',
-    );
-  } catch (error) {
-    await stop();
-    throw error;
-  }
-  return { url, turn, stop, stderr };
 }
 
 /**
