@@ -3,9 +3,10 @@
 //! written here on Parlor's STUN codec. (Clients that nobody here wrote,
 //! coturn's, are in tests/turn_interop.rs.)
 
-use std::io::{BufRead, BufReader};
+mod support;
+
 use std::net::SocketAddr;
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -13,6 +14,7 @@ use futures_util::{SinkExt, StreamExt};
 use parlor::turn::credentials::{self, Secret};
 use parlor::turn::stun::{self, Builder, Class, Message, attr, channel_data, method};
 use serde_json::Value;
+use support::Server;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::timeout;
@@ -26,108 +28,19 @@ const SILENCE: Duration = Duration::from_millis(300);
 // The server
 // ---------------------------------------------------------------------------
 
-struct Server {
-    child: Child,
-    _stdout: BufReader<ChildStdout>,
-    http: SocketAddr,
-    turn: Option<SocketAddr>,
-}
-
-impl Server {
-    /// Parlor with TURN on a free port, a known secret, loopback peers
-    /// allowed, and `extra` flags.
-    fn start(extra: &[&str]) -> Server {
-        let mut args = vec![
-            "--turn-listen",
-            "127.0.0.1:0",
-            "--turn-secret",
-            SECRET,
-            "--turn-allowed-peers",
-            "127.0.0.0/8",
-        ];
-        args.extend_from_slice(extra);
-        Server::with_args(&args)
-    }
-
-    fn with_args(args: &[&str]) -> Server {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_parlor"));
-        command
-            .args(["--listen", "127.0.0.1:0"])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped());
-        for (key, _) in std::env::vars() {
-            if key.starts_with("PARLOR_") {
-                command.env_remove(key);
-            }
-        }
-        match std::env::var("PARLOR_TEST_LOG") {
-            Ok(level) => command.env("PARLOR_LOG", level).stderr(Stdio::inherit()),
-            Err(_) => command.stderr(Stdio::null()),
-        };
-        let mut child = command.spawn().expect("the parlor binary starts");
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).expect("read the startup line");
-        let http = line
-            .trim_end()
-            .strip_prefix("Parlor is running at http://")
-            .and_then(|rest| rest.strip_suffix('/'))
-            .and_then(|addr| addr.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected startup line {line:?}"));
-        let turn = if args.contains(&"--turn-listen") {
-            line.clear();
-            stdout.read_line(&mut line).expect("read the TURN line");
-            let addr = line
-                .trim_end()
-                .strip_prefix("Parlor STUN/TURN is listening on ")
-                .and_then(|rest| rest.strip_suffix(" (UDP and TCP)"))
-                .and_then(|addr| addr.parse().ok())
-                .unwrap_or_else(|| panic!("unexpected TURN line {line:?}"));
-            Some(addr)
-        } else {
-            None
-        };
-        Server {
-            child,
-            _stdout: stdout,
-            http,
-            turn,
-        }
-    }
-
-    fn turn(&self) -> SocketAddr {
-        self.turn.expect("TURN runs")
-    }
-
-    async fn metrics(&self) -> String {
-        let mut stream = TcpStream::connect(self.http).await.unwrap();
-        let request = format!(
-            "GET /metrics HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-            self.http
-        );
-        stream.write_all(request.as_bytes()).await.unwrap();
-        let mut body = String::new();
-        timeout(WAIT, stream.read_to_string(&mut body))
-            .await
-            .unwrap()
-            .unwrap();
-        body
-    }
-
-    async fn metric(&self, name: &str) -> u64 {
-        let text = self.metrics().await;
-        text.lines()
-            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-            .unwrap_or_else(|| panic!("no metric {name} in\n{text}"))
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Parlor with TURN on a free port, a known secret, loopback peers allowed,
+/// and `extra` flags.
+fn start(extra: &[&str]) -> Server {
+    let mut args = vec![
+        "--turn-listen",
+        "127.0.0.1:0",
+        "--turn-secret",
+        SECRET,
+        "--turn-allowed-peers",
+        "127.0.0.0/8",
+    ];
+    args.extend_from_slice(extra);
+    Server::with_args(&args)
 }
 
 // ---------------------------------------------------------------------------
@@ -437,7 +350,7 @@ fn mapped_address(bytes: &[u8]) -> SocketAddr {
 
 #[tokio::test]
 async fn stun_binding_over_udp_and_tcp() {
-    let server = Server::start(&[]);
+    let server = start(&[]);
     let mut udp = Client::udp(server.turn(), rest_credentials(SECRET, "u")).await;
     udp.send_raw(&binding_request()).await;
     let Packet::Stun(reply) = udp.recv().await else {
@@ -461,7 +374,7 @@ async fn stun_binding_over_udp_and_tcp() {
 
 #[tokio::test]
 async fn allocate_is_challenged_then_succeeds() {
-    let server = Server::start(&["--turn-relay-ports", "40000-60000"]);
+    let server = start(&["--turn-relay-ports", "40000-60000"]);
     let mut client = Client::udp(server.turn(), rest_credentials(SECRET, "alice")).await;
     let first = client
         .request_once(method::ALLOCATE, &|b| {
@@ -502,7 +415,7 @@ async fn allocate_is_challenged_then_succeeds() {
 
 #[tokio::test]
 async fn wrong_expired_and_malformed_credentials_are_refused() {
-    let server = Server::start(&[]);
+    let server = start(&[]);
     let stale = credentials::issue(&Secret::new(SECRET), "old", unix_now() - 10);
     for creds in [
         rest_credentials("not-the-secret", "mallory"),
@@ -527,7 +440,7 @@ async fn wrong_expired_and_malformed_credentials_are_refused() {
 
 #[tokio::test]
 async fn permissions_and_indications_relay_between_allocations() {
-    let server = Server::start(&[]);
+    let server = start(&[]);
     let mut a = Client::udp(server.turn(), rest_credentials(SECRET, "a")).await;
     let mut b = Client::udp(server.turn(), rest_credentials(SECRET, "b")).await;
     let relay_a = a.allocate().await;
@@ -571,7 +484,7 @@ async fn permissions_and_indications_relay_between_allocations() {
 
 #[tokio::test]
 async fn channels_carry_channel_data() {
-    let server = Server::start(&[]);
+    let server = start(&[]);
     let mut a = Client::udp(server.turn(), rest_credentials(SECRET, "a")).await;
     let mut b = Client::udp(server.turn(), rest_credentials(SECRET, "b")).await;
     let relay_a = a.allocate().await;
@@ -614,7 +527,7 @@ async fn channels_carry_channel_data() {
 
 #[tokio::test]
 async fn tcp_clients_relay_and_lose_their_allocation_on_close() {
-    let server = Server::start(&[]);
+    let server = start(&[]);
     let mut a = Client::tcp(server.turn(), rest_credentials(SECRET, "a")).await;
     let mut b = Client::udp(server.turn(), rest_credentials(SECRET, "b")).await;
     let relay_a = a.allocate().await;
@@ -651,7 +564,7 @@ async fn tcp_clients_relay_and_lose_their_allocation_on_close() {
 
 #[tokio::test]
 async fn refresh_with_lifetime_zero_deletes_the_allocation() {
-    let server = Server::start(&["--turn-max-lifetime", "20m"]);
+    let server = start(&["--turn-max-lifetime", "20m"]);
     let mut client = Client::udp(server.turn(), rest_credentials(SECRET, "r")).await;
     let relayed = client.allocate().await;
 
@@ -731,7 +644,7 @@ async fn peer_filter_refuses_loopback_by_default() {
 
     // With the allow-list, the same requests succeed (the other tests relay
     // between loopback allocations that way).
-    let open = Server::start(&[]);
+    let open = start(&[]);
     let mut c = Client::udp(open.turn(), rest_credentials(SECRET, "c")).await;
     c.allocate().await;
     assert_eq!(c.create_permission(relay_b).await.class(), Class::Success);
@@ -745,7 +658,7 @@ async fn peer_filter_refuses_loopback_by_default() {
 
 #[tokio::test]
 async fn malformed_packets_are_dropped_and_the_server_still_answers() {
-    let server = Server::start(&[]);
+    let server = start(&[]);
     let mut client = Client::udp(server.turn(), rest_credentials(SECRET, "m")).await;
     client.allocate().await;
     let mut good = binding_request();
@@ -817,7 +730,7 @@ async fn malformed_packets_are_dropped_and_the_server_still_answers() {
 
 #[tokio::test]
 async fn unknown_comprehension_required_attributes_get_420() {
-    let server = Server::start(&[]);
+    let server = start(&[]);
     let mut client = Client::udp(server.turn(), rest_credentials(SECRET, "x")).await;
     let response = client
         .request(method::ALLOCATE, &|b| {
@@ -842,7 +755,7 @@ async fn unknown_comprehension_required_attributes_get_420() {
 
 #[tokio::test]
 async fn even_port_reservations() {
-    let server = Server::start(&[]);
+    let server = start(&[]);
     let mut rtp = Client::udp(server.turn(), rest_credentials(SECRET, "rtp")).await;
     let response = rtp
         .request(method::ALLOCATE, &|b| {
@@ -891,7 +804,7 @@ async fn even_port_reservations() {
 
 #[tokio::test]
 async fn allocations_per_user_are_capped() {
-    let server = Server::start(&["--turn-user-allocations", "2"]);
+    let server = start(&["--turn-user-allocations", "2"]);
     let creds = rest_credentials(SECRET, "greedy");
     let mut clients = Vec::new();
     for _ in 0..2 {
@@ -921,7 +834,7 @@ async fn allocations_per_user_are_capped() {
 
 #[tokio::test]
 async fn bandwidth_per_user_is_capped() {
-    let server = Server::start(&["--turn-user-bandwidth", "100k"]);
+    let server = start(&["--turn-user-bandwidth", "100k"]);
     let mut a = Client::udp(server.turn(), rest_credentials(SECRET, "a")).await;
     let mut b = Client::udp(server.turn(), rest_credentials(SECRET, "b")).await;
     let relay_a = a.allocate().await;
@@ -959,10 +872,10 @@ async fn welcome_carries_working_turn_credentials() {
         "--ice-server",
         "stun:stun.invalid:3478",
     ]);
-    let mut create = TcpStream::connect(server.http).await.unwrap();
+    let mut create = TcpStream::connect(server.addr).await.unwrap();
     let request = format!(
         "POST /api/rooms HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-        server.http
+        server.addr
     );
     create.write_all(request.as_bytes()).await.unwrap();
     let mut answer = String::new();
@@ -970,7 +883,7 @@ async fn welcome_carries_working_turn_credentials() {
     let body: Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
     let room = body["room"].as_str().unwrap().to_string();
 
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", server.http))
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", server.addr))
         .await
         .unwrap();
     let join = serde_json::json!({ "type": "join", "room": room }).to_string();

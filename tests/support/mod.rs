@@ -37,6 +37,8 @@ pub struct Server {
     // Kept open so the server never writes to a closed pipe.
     _stdout: BufReader<ChildStdout>,
     pub addr: SocketAddr,
+    /// The STUN/TURN address, read when the flags include `--turn-listen`.
+    pub turn: Option<SocketAddr>,
 }
 
 impl Server {
@@ -82,11 +84,28 @@ impl Server {
             })
             .parse()
             .expect("the startup line holds an address");
+        // With --turn-listen the STUN/TURN server must run, and says where.
+        let turn = args.contains(&"--turn-listen").then(|| {
+            line.clear();
+            stdout.read_line(&mut line).expect("read the TURN line");
+            line.trim_end()
+                .strip_prefix("Parlor STUN/TURN is listening on ")
+                .and_then(|rest| rest.strip_suffix(" (UDP and TCP)"))
+                .and_then(|addr| addr.parse().ok())
+                .unwrap_or_else(|| panic!("unexpected TURN line {line:?}"))
+        });
         Server {
             child,
             _stdout: stdout,
             addr,
+            turn,
         }
+    }
+
+    /// The STUN/TURN address; the server must have been started with
+    /// `--turn-listen`.
+    pub fn turn(&self) -> SocketAddr {
+        self.turn.expect("started with --turn-listen")
     }
 
     pub fn pid(&self) -> u32 {
