@@ -1,29 +1,37 @@
 //! Parlor: self-hosted video calls in one binary.
 //!
-//! The server serves the web app, creates rooms and relays signaling between
-//! the browsers in a room; media flows browser to browser.
+//! The server serves the web app, creates rooms, relays signaling between
+//! the browsers in a room, and runs STUN and TURN; media flows browser to
+//! browser. `docs/architecture.md` follows a message and a packet through
+//! these layers.
 //!
-//! Layers, from the wire inwards:
-//! - [`http`]: routes, the room API, security headers;
-//! - [`session`]: one WebSocket connection, with liveness and back-pressure;
-//! - [`hub`]: the registry plus per-connection outboxes, where answers
-//!   become deliveries;
-//! - [`registry`] and [`room`]: the rules of rooms, free of I/O;
-//! - [`protocol`]: the messages of PROTOCOL.md;
-//! - [`turn`]: the built-in STUN/TURN server and the ICE servers handed out.
+//! Layers, from the wire inwards (each uses only those below it):
+//! - [`server`]: start-up and shutdown, the one place that wires the parts
+//!   together from the [`config`];
+//! - `web`: HTTP routes, TLS, the embedded web client;
+//! - `signaling`: WebSocket sessions, outboxes, and the hub that turns the
+//!   room store's answers into deliveries, through the delivery seam;
+//! - `rooms`: the rules of rooms, free of I/O, behind the room store seam
+//!   (in memory today; shared by several instances later);
+//! - [`turn`]: the built-in STUN/TURN server: a codec and rules free of I/O,
+//!   and thin UDP and TCP shells;
+//! - `limits` (token buckets, per-address caps), `metrics` (the one
+//!   Prometheus writer), `shutdown` and `random`, used by all of the above.
+//!
+//! Where the next engines plug in: a selective forwarding unit is a new
+//! folder beside `turn/`, chosen per room by [`rooms::RoomKind`]; a store
+//! shared through Redis is a new `RoomStore` and `Delivery`, chosen in
+//! [`server`].
 
-pub mod assets;
 pub mod config;
-pub mod http;
-pub mod hub;
-pub mod ids;
-pub mod limits;
-pub mod metrics;
-pub mod outbox;
-pub mod protocol;
-pub mod registry;
-pub mod room;
+mod limits;
+mod metrics;
+mod random;
+mod rooms;
 pub mod server;
-pub mod session;
-pub mod tls;
+pub mod shutdown;
+mod signaling;
 pub mod turn;
+mod web;
+
+pub use web::Certificate;

@@ -4,7 +4,7 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use parlor::config::{Config, LogFormat};
-use parlor::server::{Server, shutdown_signal};
+use parlor::server::Server;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -55,7 +55,7 @@ async fn main() -> std::process::ExitCode {
             certificate.fingerprint
         );
     }
-    match server.run(shutdown_signal()).await {
+    match server.run(parlor::shutdown::signal()).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("parlor: {err}");

@@ -1,228 +1,75 @@
-//! Counters for `/metrics`, in the Prometheus text format.
-//!
-//! Plain atomics bumped on the hot path; gauges that the registry already
-//! knows (rooms, members) are read from it at scrape time instead of being
-//! kept twice.
+//! `/metrics` in the Prometheus text format: one writer that every part of
+//! the server renders its own counters into, so that the format is written
+//! in one place and each part keeps its counters next to the code that
+//! bumps them.
 
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
 
-use crate::protocol::ErrorCode;
-use crate::registry::Occupancy;
-
-/// Client message types counted separately; anything else is "other".
-const MESSAGE_TYPES: [&str; 5] = ["join", "signal", "leave", "chat", "other"];
-
-/// The kinds of message the server sends, counted separately.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Out {
-    Welcome,
-    PeerJoined,
-    PeerLeft,
-    Signal,
-    Chat,
-    Error,
+/// Writes metric families in the Prometheus text format.
+#[derive(Default)]
+pub(crate) struct Exposition {
+    out: String,
 }
 
-impl Out {
-    const ALL: [Out; 6] = [
-        Out::Welcome,
-        Out::PeerJoined,
-        Out::PeerLeft,
-        Out::Signal,
-        Out::Chat,
-        Out::Error,
-    ];
+impl Exposition {
+    pub(crate) fn into_text(self) -> String {
+        self.out
+    }
 
-    fn name(self) -> &'static str {
-        match self {
-            Out::Welcome => "welcome",
-            Out::PeerJoined => "peer-joined",
-            Out::PeerLeft => "peer-left",
-            Out::Signal => "signal",
-            Out::Chat => "chat",
-            Out::Error => "error",
+    /// One family: its help line, its type, and a sample per label set
+    /// (`""` for none, else like `{type="join"}`).
+    pub(crate) fn family<L: AsRef<str>>(
+        &mut self,
+        name: &str,
+        kind: Kind,
+        help: &str,
+        samples: impl IntoIterator<Item = (L, u64)>,
+    ) {
+        let kind = match kind {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
+        };
+        let _ = writeln!(self.out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (labels, value) in samples {
+            let _ = writeln!(self.out, "{name}{} {value}", labels.as_ref());
         }
     }
+
+    /// A family with a single unlabelled sample.
+    pub(crate) fn single(&mut self, name: &str, kind: Kind, help: &str, value: u64) {
+        self.family(name, kind, help, [("", value)]);
+    }
 }
 
-#[derive(Debug, Default)]
-pub struct Metrics {
-    connections_open: AtomicU64,
-    connections_total: AtomicU64,
-    rooms_created: AtomicU64,
-    messages_in: [AtomicU64; MESSAGE_TYPES.len()],
-    messages_out: [AtomicU64; Out::ALL.len()],
-    errors: [AtomicU64; ErrorCode::ALL.len()],
-    slow_clients_dropped: AtomicU64,
-    oversized_frames: AtomicU64,
-    ping_timeouts: AtomicU64,
-    resumes: AtomicU64,
-    rejoins: AtomicU64,
-    /// The built-in TURN server's counters, shared with it.
-    pub turn: std::sync::Arc<crate::turn::TurnMetrics>,
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Kind {
+    Counter,
+    Gauge,
 }
 
-impl Metrics {
-    pub fn connection_opened(&self) {
-        self.connections_open.fetch_add(1, Relaxed);
-        self.connections_total.fetch_add(1, Relaxed);
+/// Anything with metrics to show.
+pub(crate) trait Source: Send + Sync {
+    fn render(&self, out: &mut Exposition);
+}
+
+/// Every source of the server, rendered in the order registered.
+#[derive(Default, Clone)]
+pub(crate) struct Registry {
+    sources: Vec<Arc<dyn Source>>,
+}
+
+impl Registry {
+    pub(crate) fn register(&mut self, source: Arc<dyn Source>) {
+        self.sources.push(source);
     }
 
-    pub fn connection_closed(&self) {
-        self.connections_open.fetch_sub(1, Relaxed);
-    }
-
-    pub fn room_created(&self) {
-        self.rooms_created.fetch_add(1, Relaxed);
-    }
-
-    pub fn message_in(&self, kind: &str) {
-        let index = MESSAGE_TYPES
-            .iter()
-            .position(|t| *t == kind)
-            .unwrap_or(MESSAGE_TYPES.len() - 1);
-        self.messages_in[index].fetch_add(1, Relaxed);
-    }
-
-    pub fn message_out(&self, kind: Out) {
-        self.messages_out[kind as usize].fetch_add(1, Relaxed);
-    }
-
-    pub fn rejoined(&self) {
-        self.rejoins.fetch_add(1, Relaxed);
-    }
-
-    pub fn error(&self, code: ErrorCode) {
-        let index = ErrorCode::ALL.iter().position(|c| *c == code).unwrap_or(0);
-        self.errors[index].fetch_add(1, Relaxed);
-    }
-
-    pub fn slow_client_dropped(&self) {
-        self.slow_clients_dropped.fetch_add(1, Relaxed);
-    }
-
-    pub fn oversized_frame(&self) {
-        self.oversized_frames.fetch_add(1, Relaxed);
-    }
-
-    pub fn ping_timeout(&self) {
-        self.ping_timeouts.fetch_add(1, Relaxed);
-    }
-
-    pub fn resumed(&self) {
-        self.resumes.fetch_add(1, Relaxed);
-    }
-
-    /// The whole exposition, with `occupancy` read from the registry.
-    pub fn render(&self, occupancy: Occupancy) -> String {
-        let mut out = String::with_capacity(2048);
-        let mut metric = |name: &str, kind: &str, help: &str, samples: &[(String, u64)]| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for (labels, value) in samples {
-                let _ = writeln!(out, "{name}{labels} {value}");
-            }
-        };
-        let one = |v: u64| vec![(String::new(), v)];
-        let load = |a: &AtomicU64| a.load(Relaxed);
-
-        metric(
-            "parlor_connections",
-            "gauge",
-            "Open WebSocket connections.",
-            &one(load(&self.connections_open)),
-        );
-        metric(
-            "parlor_connections_total",
-            "counter",
-            "WebSocket connections accepted.",
-            &one(load(&self.connections_total)),
-        );
-        metric(
-            "parlor_rooms",
-            "gauge",
-            "Rooms that exist now.",
-            &one(occupancy.rooms as u64),
-        );
-        metric(
-            "parlor_members",
-            "gauge",
-            "Connections that are in a room.",
-            &one(occupancy.members as u64),
-        );
-        metric(
-            "parlor_rooms_created_total",
-            "counter",
-            "Rooms created.",
-            &one(load(&self.rooms_created)),
-        );
-        let by_type: Vec<_> = MESSAGE_TYPES
-            .iter()
-            .zip(&self.messages_in)
-            .map(|(t, n)| (format!("{{type=\"{t}\"}}"), load(n)))
-            .collect();
-        metric(
-            "parlor_messages_in_total",
-            "counter",
-            "Client messages received, by type.",
-            &by_type,
-        );
-        let by_type: Vec<_> = Out::ALL
-            .iter()
-            .map(|kind| {
-                let labels = format!("{{type=\"{}\"}}", kind.name());
-                (labels, load(&self.messages_out[*kind as usize]))
-            })
-            .collect();
-        metric(
-            "parlor_messages_out_total",
-            "counter",
-            "Messages queued to clients, by type.",
-            &by_type,
-        );
-        let by_code: Vec<_> = ErrorCode::ALL
-            .iter()
-            .zip(&self.errors)
-            .map(|(c, n)| (format!("{{code=\"{c}\"}}"), load(n)))
-            .collect();
-        metric(
-            "parlor_errors_total",
-            "counter",
-            "Error replies sent, by code.",
-            &by_code,
-        );
-        metric(
-            "parlor_slow_clients_dropped_total",
-            "counter",
-            "Connections closed because their send queue was full.",
-            &one(load(&self.slow_clients_dropped)),
-        );
-        metric(
-            "parlor_oversized_frames_total",
-            "counter",
-            "Connections closed for a frame over 64 KiB.",
-            &one(load(&self.oversized_frames)),
-        );
-        metric(
-            "parlor_ping_timeouts_total",
-            "counter",
-            "Connections closed because they stopped answering pings.",
-            &one(load(&self.ping_timeouts)),
-        );
-        metric(
-            "parlor_resumes_total",
-            "counter",
-            "Members that took their held seat back after a lost connection.",
-            &one(load(&self.resumes)),
-        );
-        metric(
-            "parlor_rejoins_total",
-            "counter",
-            "Members that came back with a resume token after their seat was given up.",
-            &one(load(&self.rejoins)),
-        );
-        self.turn.render(&mut out);
-        out
+    pub(crate) fn render(&self) -> String {
+        let mut out = Exposition::default();
+        for source in &self.sources {
+            source.render(&mut out);
+        }
+        out.into_text()
     }
 }
 
@@ -230,23 +77,23 @@ impl Metrics {
 mod tests {
     use super::*;
 
+    struct Two;
+
+    impl Source for Two {
+        fn render(&self, out: &mut Exposition) {
+            out.single("a_total", Kind::Counter, "A.", 1);
+            out.family("b", Kind::Gauge, "B.", [("{x=\"1\"}", 2), ("{x=\"2\"}", 3)]);
+        }
+    }
+
     #[test]
-    fn renders_counters_with_labels() {
-        let m = Metrics::default();
-        m.connection_opened();
-        m.message_in("signal");
-        m.message_in("bogus");
-        m.error(ErrorCode::RoomFull);
-        let text = m.render(Occupancy {
-            rooms: 3,
-            members: 2,
-        });
-        assert!(text.contains("parlor_connections 1\n"));
-        assert!(text.contains("parlor_rooms 3\n"));
-        assert!(text.contains("parlor_members 2\n"));
-        assert!(text.contains("parlor_messages_in_total{type=\"signal\"} 1\n"));
-        assert!(text.contains("parlor_messages_in_total{type=\"other\"} 1\n"));
-        assert!(text.contains("parlor_errors_total{code=\"room-full\"} 1\n"));
-        assert!(text.contains("# TYPE parlor_errors_total counter\n"));
+    fn families_render_in_the_text_format() {
+        let mut registry = Registry::default();
+        registry.register(Arc::new(Two));
+        assert_eq!(
+            registry.render(),
+            "# HELP a_total A.\n# TYPE a_total counter\na_total 1\n\
+             # HELP b B.\n# TYPE b gauge\nb{x=\"1\"} 2\nb{x=\"2\"} 3\n"
+        );
     }
 }

@@ -1,5 +1,7 @@
-//! Starting and stopping the server: binds the listener, runs the HTTP
-//! service and the idle-room sweeper, and stops them on a signal.
+//! Starting and stopping the server: the one place that builds every part
+//! from the flags and wires them together (the store and the delivery the
+//! hub uses are chosen here), binds the listeners, runs the HTTP service,
+//! the TURN server and the sweepers, and stops them on a signal.
 
 use std::io;
 use std::net::SocketAddr;
@@ -9,11 +11,13 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
-use crate::http;
-use crate::hub::Hub;
-use crate::session::Settings;
-use crate::tls;
-use crate::turn::{self, TurnServer};
+use crate::limits::AddressGate;
+use crate::metrics;
+use crate::rooms::MemoryStore;
+use crate::shutdown::Shutdown;
+use crate::signaling::{Hub, HubSettings, LocalConnections, Metrics};
+use crate::turn::{TurnMetrics, TurnServer};
+use crate::web::{self, Certificate};
 
 /// How long open connections get to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -21,28 +25,61 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// A bound, not yet running server.
 pub struct Server {
     listener: TcpListener,
-    tls: Option<tls::Certificate>,
-    hub: Arc<Hub>,
-    config: Config,
+    tls: Option<Certificate>,
     turn: Option<TurnServer>,
+    turn_metrics: Arc<TurnMetrics>,
+    app: web::AppState,
+    room_idle_timeout: Duration,
+    resume_grace: Duration,
 }
 
 impl Server {
-    pub async fn bind(mut config: Config) -> io::Result<Server> {
+    pub async fn bind(config: Config) -> io::Result<Server> {
         let tls = match (&config.tls_cert, &config.tls_key) {
-            (Some(cert), Some(key)) => Some(tls::from_files(cert, key)?),
-            _ if config.tls_self_signed => Some(tls::self_signed(config.listen.ip())?),
+            (Some(cert), Some(key)) => Some(web::from_files(cert, key)?),
+            _ if config.tls_self_signed => Some(web::self_signed(config.listen.ip())?),
             _ => None,
         };
         let listener = TcpListener::bind(config.listen).await?;
-        let turn = bind_turn(&mut config).await?;
-        let hub = Arc::new(Hub::new(&config));
+        let turn = bind_turn(&config).await?;
+        let ice_servers = config.ice_servers(
+            turn.as_ref()
+                .map(|(server, secret)| (server.local_addr(), secret.clone())),
+        );
+
+        let signaling_metrics = Arc::new(Metrics::default());
+        let hub = Arc::new(Hub::new(
+            HubSettings {
+                max_capacity: config.max_room_capacity.into(),
+                send_queue: config.send_queue as usize,
+                resume_key: config.resume_key(),
+                resume_grace: config.resume_grace,
+                ice_servers,
+            },
+            Arc::new(MemoryStore::new(config.store_limits())),
+            Arc::new(LocalConnections::new(signaling_metrics.clone())),
+            signaling_metrics,
+        ));
+        let turn_metrics = Arc::new(TurnMetrics::default());
+        let mut registry = metrics::Registry::default();
+        registry.register(hub.clone());
+        registry.register(turn_metrics.clone());
+        let app = web::AppState {
+            hub,
+            sessions: config.session_settings(),
+            addresses: AddressGate::new(config.address_limits()),
+            shutdown: Shutdown::new(),
+            metrics: Arc::new(registry),
+            allowed_origins: web::allowed_origins(&config.allowed_origins),
+        };
         Ok(Server {
             listener,
             tls,
-            hub,
-            config,
-            turn,
+            turn: turn.map(|(server, _)| server),
+            turn_metrics,
+            app,
+            room_idle_timeout: config.room_idle_timeout,
+            resume_grace: config.resume_grace,
         })
     }
 
@@ -51,7 +88,7 @@ impl Server {
     }
 
     /// The server's certificate, when it serves HTTPS.
-    pub fn certificate(&self) -> Option<&tls::Certificate> {
+    pub fn certificate(&self) -> Option<&Certificate> {
         self.tls.as_ref()
     }
 
@@ -65,35 +102,27 @@ impl Server {
     /// to the next instance) and waits up to [`SHUTDOWN_GRACE`] for them.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
         let sweeper = tokio::spawn(sweep(
-            self.hub.clone(),
-            self.config.room_idle_timeout,
-            self.config.resume_grace,
+            self.app.clone(),
+            self.room_idle_timeout,
+            self.resume_grace,
         ));
-        let settings = Settings {
-            ping_interval: self.config.ping_interval,
-            ping_timeout: self.config.ping_timeout,
-            message_rate: self.config.message_rate,
-        };
-        let _turn = self
-            .turn
-            .map(|turn| turn.spawn(self.hub.metrics().turn.clone()));
-        let hub = self.hub.clone();
-        let app = http::router(self.hub, settings, &self.config.allowed_origins)
-            .into_make_service_with_connect_info::<http::ClientAddr>();
-        let stopping = hub.clone();
+        let _turn = self.turn.map(|turn| turn.spawn(self.turn_metrics));
+        let hub = self.app.hub.clone();
+        let stopping = self.app.shutdown.clone();
+        let app = web::router(self.app).into_make_service_with_connect_info::<web::ClientAddr>();
         let shutdown = async move {
             shutdown.await;
-            stopping.begin_shutdown();
+            stopping.begin();
         };
         let result = match self.tls {
             Some(certificate) => {
-                let listener = tls::TlsListener::new(self.listener, certificate.config)?;
+                let listener = web::TlsListener::new(self.listener, certificate.config)?;
                 axum::serve(listener, app)
                     .with_graceful_shutdown(shutdown)
                     .await
             }
             None => {
-                axum::serve(http::PlainListener(self.listener), app)
+                axum::serve(web::PlainListener(self.listener), app)
                     .with_graceful_shutdown(shutdown)
                     .await
             }
@@ -111,30 +140,24 @@ impl Server {
 }
 
 /// Binds the built-in STUN/TURN server, unless it is disabled or an
-/// external one is configured, and writes into `config` what the hub must
-/// know to hand out its URLs and credentials: the bound address, the secret
-/// (made here if none is set), or that it does not run. When `--turn-listen`
-/// is not set and the default port is taken (another Parlor, a coturn), the
-/// server runs without it rather than not at all.
-async fn bind_turn(config: &mut Config) -> io::Result<Option<TurnServer>> {
-    if config.turn_disable || !config.turn_urls.is_empty() {
+/// external one is configured; returns it with the secret its credentials
+/// use. When `--turn-listen` is not set and the default port is taken
+/// (another Parlor, a coturn), the server runs without it rather than not
+/// at all.
+async fn bind_turn(
+    config: &Config,
+) -> io::Result<Option<(TurnServer, crate::turn::credentials::Secret)>> {
+    if !config.runs_builtin_turn() {
         return Ok(None);
     }
-    if config.turn_secret.is_none() {
-        let secret = turn::credentials::Secret::generate();
-        config.turn_secret = Some(String::from_utf8_lossy(secret.as_bytes()).into_owned());
-    }
-    let settings = turn::Settings::from_config(config);
+    let secret = config.turn_secret();
+    let settings = config.turn_settings(secret.clone());
     let addr = settings.listen;
     match TurnServer::bind(settings).await {
-        Ok(server) => {
-            config.turn_listen = Some(server.local_addr());
-            Ok(Some(server))
-        }
+        Ok(server) => Ok(Some((server, secret))),
         Err(err) if config.turn_listen.is_none() => {
             tracing::warn!(%addr, %err, "cannot listen for STUN/TURN; running without it \
                 (set --turn-listen, or --turn-disable to silence this)");
-            config.turn_disable = true;
             Ok(None)
         }
         Err(err) => Err(io::Error::new(
@@ -146,7 +169,7 @@ async fn bind_turn(config: &mut Config) -> io::Result<Option<TurnServer>> {
 
 /// Gives up seats not resumed in time, and forgets idle rooms and
 /// addresses, each often enough for its own timeout.
-async fn sweep(hub: Arc<Hub>, idle: Duration, grace: Duration) {
+async fn sweep(app: web::AppState, idle: Duration, grace: Duration) {
     let period = |timeout: Duration| {
         (timeout / 4).clamp(Duration::from_millis(100), Duration::from_secs(60))
     };
@@ -155,35 +178,13 @@ async fn sweep(hub: Arc<Hub>, idle: Duration, grace: Duration) {
     loop {
         tokio::select! {
             _ = idle_ticks.tick() => {
-                let forgotten = hub.forget_idle(idle);
+                app.addresses.prune();
+                let forgotten = app.hub.forget_idle(idle).await;
                 if forgotten > 0 {
                     tracing::debug!(forgotten, "forgot idle rooms");
                 }
             }
-            _ = away_ticks.tick() => hub.release_away(),
+            _ = away_ticks.tick() => app.hub.release_away().await,
         }
     }
-}
-
-/// Completes on SIGINT (Ctrl-C) or SIGTERM.
-pub async fn shutdown_signal() {
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {}
-        () = terminate => {}
-    }
-    tracing::info!("shutting down");
 }

@@ -15,20 +15,69 @@ use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use super::credentials::{self, Secret};
-use crate::config::Config;
 
 #[derive(Debug, Clone)]
-pub struct IceServers {
+pub(crate) struct IceServers {
     /// `--ice-server` entries, handed out as they are.
     fixed: Vec<Value>,
     turn: Option<Turn>,
 }
 
+/// A TURN server to hand out, and how to make its credentials.
 #[derive(Debug, Clone)]
-struct Turn {
+pub(crate) struct Turn {
     secret: Secret,
     lifetime: Duration,
     urls: Urls,
+}
+
+impl Turn {
+    /// The built-in server, listening on `bound`, for a web server that
+    /// listens on `web_listen`.
+    pub(crate) fn built_in(
+        bound: SocketAddr,
+        external_ip: Option<IpAddr>,
+        web_listen: IpAddr,
+        secret: Secret,
+        lifetime: Duration,
+    ) -> Self {
+        let host = match (external_ip, bound.ip()) {
+            (Some(ip), _) => Some(url_host(ip)),
+            (None, ip) if !ip.is_unspecified() => Some(url_host(ip)),
+            (None, _) => None,
+        };
+        let fallback = if web_listen.is_unspecified() {
+            if bound.is_ipv4() {
+                "127.0.0.1".into()
+            } else {
+                "[::1]".into()
+            }
+        } else {
+            url_host(web_listen)
+        };
+        Turn {
+            secret,
+            lifetime,
+            urls: Urls::BuiltIn {
+                host,
+                fallback,
+                port: bound.port(),
+            },
+        }
+    }
+
+    /// An external server (a coturn with the same secret) at `urls`.
+    pub(crate) fn external(urls: &[String], secret: Secret, lifetime: Duration) -> Self {
+        let (stun, turn) = urls
+            .iter()
+            .cloned()
+            .partition(|url| url.starts_with("stun:") || url.starts_with("stuns:"));
+        Turn {
+            secret,
+            lifetime,
+            urls: Urls::External { stun, turn },
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -47,76 +96,18 @@ enum Urls {
 }
 
 impl IceServers {
-    /// From a configuration whose TURN address and secret are resolved:
-    /// [`crate::server::Server::bind`] writes the bound address into
-    /// `turn_listen`, the secret into `turn_secret`, and sets `turn_disable`
-    /// when the built-in server is not running.
-    pub fn from_config(config: &Config) -> Self {
-        let fixed = config
-            .ice_servers
-            .iter()
-            .map(|url| json!({ "urls": url }))
-            .collect();
-        let secret = || {
-            config
-                .turn_secret
-                .as_deref()
-                .map(Secret::new)
-                .unwrap_or_else(Secret::generate)
-        };
-        let turn = if !config.turn_urls.is_empty() {
-            let (stun, turn) = config
-                .turn_urls
-                .iter()
-                .cloned()
-                .partition(|url| url.starts_with("stun:") || url.starts_with("stuns:"));
-            Some(Turn {
-                secret: secret(),
-                lifetime: config.turn_credential_lifetime,
-                urls: Urls::External { stun, turn },
-            })
-        } else if config.turn_disable {
-            None
-        } else {
-            let listen = super::listen_addr(config);
-            let host = match (config.turn_external_ip, listen.ip()) {
-                (Some(ip), _) => Some(url_host(ip)),
-                (None, ip) if !ip.is_unspecified() => Some(url_host(ip)),
-                (None, _) => None,
-            };
-            let fallback = if config.listen.ip().is_unspecified() {
-                if listen.is_ipv4() {
-                    "127.0.0.1".into()
-                } else {
-                    "[::1]".into()
-                }
-            } else {
-                url_host(config.listen.ip())
-            };
-            Some(Turn {
-                secret: secret(),
-                lifetime: config.turn_credential_lifetime,
-                urls: Urls::BuiltIn {
-                    host,
-                    fallback,
-                    port: listen.port(),
-                },
-            })
-        };
-        IceServers { fixed, turn }
-    }
-
-    /// Only the `--ice-server` entries.
-    pub fn fixed(urls: &[String]) -> Self {
+    /// `fixed` (`--ice-server` entries) plus, if `turn` is given, a TURN
+    /// server with per-member credentials.
+    pub(crate) fn new(fixed: &[String], turn: Option<Turn>) -> Self {
         IceServers {
-            fixed: urls.iter().map(|url| json!({ "urls": url })).collect(),
-            turn: None,
+            fixed: fixed.iter().map(|url| json!({ "urls": url })).collect(),
+            turn,
         }
     }
 
     /// The list for the member `peer_id`, who reached the server as
     /// `request_host` (a `Host` header value), at `now`.
-    pub fn for_peer(
+    pub(crate) fn for_peer(
         &self,
         peer_id: &str,
         request_host: Option<&str>,
@@ -204,102 +195,6 @@ fn host_of(header: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
-
-    fn parse(list: &RawValue) -> Vec<Value> {
-        serde_json::from_str(list.get()).unwrap()
-    }
-
-    fn config(args: &[&str]) -> Config {
-        let mut all = vec!["parlor"];
-        all.extend_from_slice(args);
-        Config::try_parse_from(all).unwrap()
-    }
-
-    #[test]
-    fn built_in_urls_and_fresh_credentials() {
-        let ice = IceServers::from_config(&config(&[
-            "--turn-secret",
-            "s3",
-            "--ice-server",
-            "stun:x:1",
-        ]));
-        let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-        let list = parse(&ice.for_peer("AbC", Some("ignored.example:8080"), now));
-        assert_eq!(list.len(), 3);
-        assert_eq!(list[0], json!({ "urls": ["stun:127.0.0.1:3478"] }));
-        assert_eq!(
-            list[1]["urls"],
-            json!([
-                "turn:127.0.0.1:3478?transport=udp",
-                "turn:127.0.0.1:3478?transport=tcp"
-            ])
-        );
-        let username = list[1]["username"].as_str().unwrap();
-        assert_eq!(username, format!("{}:AbC", 1_800_000_000 + 24 * 3600));
-        assert_eq!(
-            list[1]["credential"],
-            credentials::password(&Secret::new("s3"), username)
-        );
-        assert_eq!(list[2], json!({ "urls": "stun:x:1" }));
-    }
-
-    #[test]
-    fn host_comes_from_external_ip_or_request() {
-        let now = SystemTime::now();
-        let ice = IceServers::from_config(&config(&[
-            "--turn-listen",
-            "0.0.0.0:3478",
-            "--turn-external-ip",
-            "203.0.113.5",
-        ]));
-        let list = parse(&ice.for_peer("p", Some("meet.example"), now));
-        assert_eq!(list[0]["urls"][0], "stun:203.0.113.5:3478");
-
-        let ice = IceServers::from_config(&config(&["--listen", "0.0.0.0:8080"]));
-        let list = parse(&ice.for_peer("p", Some("Meet.Example:8080"), now));
-        assert_eq!(list[0]["urls"][0], "stun:meet.example:3478");
-        let list = parse(&ice.for_peer("p", Some("[2001:db8::1]:8080"), now));
-        assert_eq!(list[1]["urls"][1], "turn:[2001:db8::1]:3478?transport=tcp");
-        let list = parse(&ice.for_peer("p", Some("evil/x?y:1"), now));
-        assert_eq!(list[0]["urls"][0], "stun:127.0.0.1:3478");
-        let list = parse(&ice.for_peer("p", None, now));
-        assert_eq!(list[0]["urls"][0], "stun:127.0.0.1:3478");
-
-        let ice = IceServers::from_config(&config(&["--turn-listen", "[::1]:5000"]));
-        let list = parse(&ice.for_peer("p", Some("x"), now));
-        assert_eq!(list[0]["urls"][0], "stun:[::1]:5000");
-    }
-
-    #[test]
-    fn external_server_and_disabled() {
-        let now = SystemTime::now();
-        let ice = IceServers::from_config(&config(&[
-            "--turn-url",
-            "stun:turn.example:3478,turn:turn.example:3478?transport=udp,turns:turn.example:5349",
-            "--turn-secret",
-            "shared",
-        ]));
-        let list = parse(&ice.for_peer("p", None, now));
-        assert_eq!(list.len(), 2);
-        assert_eq!(list[0], json!({ "urls": ["stun:turn.example:3478"] }));
-        assert_eq!(
-            list[1]["urls"],
-            json!([
-                "turn:turn.example:3478?transport=udp",
-                "turns:turn.example:5349"
-            ])
-        );
-        let username = list[1]["username"].as_str().unwrap();
-        assert_eq!(
-            list[1]["credential"],
-            credentials::password(&Secret::new("shared"), username)
-        );
-
-        let ice = IceServers::from_config(&config(&["--turn-disable"]));
-        assert_eq!(ice.for_peer("p", None, now).get(), "[]");
-        assert_eq!(IceServers::fixed(&[]).for_peer("p", None, now).get(), "[]");
-    }
 
     #[test]
     fn host_header_parsing() {

@@ -1,8 +1,9 @@
 //! TURN counters for `/metrics`: plain relaxed atomics, bumped on the relay
-//! path, rendered in the Prometheus text format with the rest.
+//! path, rendered through the server's one Prometheus writer.
 
-use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use crate::metrics::{Exposition, Kind, Source};
 
 /// Why a packet was dropped instead of relayed or answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,86 +99,85 @@ impl TurnMetrics {
     pub fn allocations(&self) -> u64 {
         self.allocations.load(Relaxed)
     }
+}
 
-    /// Appends the exposition of these metrics to `out`.
-    pub fn render(&self, out: &mut String) {
+impl TurnMetrics {
+    /// The exposition of these metrics alone, appended to `out`.
+    #[cfg(test)]
+    pub(crate) fn render(&self, out: &mut String) {
+        let mut exposition = Exposition::default();
+        Source::render(self, &mut exposition);
+        out.push_str(&exposition.into_text());
+    }
+}
+
+impl Source for TurnMetrics {
+    fn render(&self, out: &mut Exposition) {
+        use Kind::{Counter, Gauge};
         let load = |a: &AtomicU64| a.load(Relaxed);
-        let mut metric = |name: &str, kind: &str, help: &str, samples: &[(&str, u64)]| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for (labels, value) in samples {
-                let _ = writeln!(out, "{name}{labels} {value}");
-            }
-        };
-        metric(
+        out.single(
             "parlor_turn_allocations",
-            "gauge",
+            Gauge,
             "TURN allocations that exist now.",
-            &[("", load(&self.allocations))],
+            load(&self.allocations),
         );
-        metric(
-            "parlor_turn_allocations_total",
-            "counter",
-            "TURN allocations created.",
-            &[("", load(&self.allocations_total))],
-        );
-        metric(
-            "parlor_turn_allocation_refusals_total",
-            "counter",
-            "TURN allocations refused for a quota or for lack of relay ports.",
-            &[("", load(&self.allocation_refusals))],
-        );
-        metric(
-            "parlor_turn_auth_failures_total",
-            "counter",
-            "TURN requests refused for bad, expired or forged credentials.",
-            &[("", load(&self.auth_failures))],
-        );
-        metric(
-            "parlor_turn_binding_requests_total",
-            "counter",
-            "STUN Binding requests answered.",
-            &[("", load(&self.binding_requests))],
-        );
-        metric(
-            "parlor_turn_peers_refused_total",
-            "counter",
-            "Permissions and channels refused by the peer address filter.",
-            &[("", load(&self.peers_refused))],
-        );
+        let counters = [
+            (
+                "parlor_turn_allocations_total",
+                "TURN allocations created.",
+                &self.allocations_total,
+            ),
+            (
+                "parlor_turn_allocation_refusals_total",
+                "TURN allocations refused for a quota or for lack of relay ports.",
+                &self.allocation_refusals,
+            ),
+            (
+                "parlor_turn_auth_failures_total",
+                "TURN requests refused for bad, expired or forged credentials.",
+                &self.auth_failures,
+            ),
+            (
+                "parlor_turn_binding_requests_total",
+                "STUN Binding requests answered.",
+                &self.binding_requests,
+            ),
+            (
+                "parlor_turn_peers_refused_total",
+                "Permissions and channels refused by the peer address filter.",
+                &self.peers_refused,
+            ),
+        ];
+        for (name, help, value) in counters {
+            out.single(name, Counter, help, load(value));
+        }
         let directions = ["{direction=\"to_peer\"}", "{direction=\"to_client\"}"];
-        let by_direction = |values: &[AtomicU64; 2]| -> Vec<(&str, u64)> {
+        out.family(
+            "parlor_turn_relayed_bytes_total",
+            Counter,
+            "Application bytes relayed, by direction.",
             directions
                 .iter()
-                .zip(values)
-                .map(|(l, v)| (*l, load(v)))
-                .collect()
-        };
-        metric(
-            "parlor_turn_relayed_bytes_total",
-            "counter",
-            "Application bytes relayed, by direction.",
-            &by_direction(&self.relayed_bytes),
+                .zip(&self.relayed_bytes)
+                .map(|(l, v)| (l, load(v))),
         );
-        metric(
+        out.family(
             "parlor_turn_relayed_packets_total",
-            "counter",
+            Counter,
             "Packets relayed, by direction.",
-            &by_direction(&self.relayed_packets),
+            directions
+                .iter()
+                .zip(&self.relayed_packets)
+                .map(|(l, v)| (l, load(v))),
         );
-        let labels: Vec<String> = Discard::ALL
-            .iter()
-            .map(|d| format!("{{reason=\"{}\"}}", d.label()))
-            .collect();
-        let dropped: Vec<(&str, u64)> = labels
-            .iter()
-            .zip(&self.dropped)
-            .map(|(l, v)| (l.as_str(), load(v)))
-            .collect();
-        metric(
+        out.family(
             "parlor_turn_dropped_packets_total",
-            "counter",
+            Counter,
             "Packets the TURN server dropped, by reason.",
-            &dropped,
+            Discard::ALL
+                .iter()
+                .zip(&self.dropped)
+                .map(|(d, v)| (format!("{{reason=\"{}\"}}", d.label()), load(v))),
         );
     }
 }

@@ -31,11 +31,10 @@ use std::ops::RangeInclusive;
 use std::time::Duration;
 
 pub use filter::{Cidr, PeerFilter};
-pub use ice::IceServers;
+pub(crate) use ice::{IceServers, Turn as IceTurn};
 pub use metrics::TurnMetrics;
 pub use server::TurnServer;
 
-use crate::config::Config;
 use credentials::Secret;
 
 /// The STUN/TURN port of RFC 8489 and RFC 8656.
@@ -103,15 +102,8 @@ pub fn parse_byte_rate(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{text:?} is not a rate like 500k or 10M (bytes per second)"))
 }
 
-/// Where the built-in server listens: `--turn-listen`, or the IP of
-/// `--listen` with port 3478.
-pub fn listen_addr(config: &Config) -> SocketAddr {
-    config
-        .turn_listen
-        .unwrap_or_else(|| SocketAddr::new(config.listen.ip(), DEFAULT_PORT))
-}
-
-/// Everything the built-in server needs, resolved from the configuration.
+/// Everything the built-in server needs, resolved from the flags once at
+/// start (see `config`).
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
@@ -127,36 +119,9 @@ pub struct Settings {
     pub max_lifetime: Duration,
 }
 
-impl Settings {
-    /// Settings from `config`; the secret must have been resolved (see
-    /// [`crate::server::Server::bind`]), else a random one is used.
-    pub fn from_config(config: &Config) -> Settings {
-        Settings {
-            listen: listen_addr(config),
-            external_ip: config.turn_external_ip,
-            relay_ports: config.turn_relay_ports,
-            realm: config.turn_realm.clone(),
-            secret: config
-                .turn_secret
-                .as_deref()
-                .map(Secret::new)
-                .unwrap_or_else(Secret::generate),
-            filter: PeerFilter::new(config.turn_allowed_peers.clone()),
-            max_allocations: config.turn_max_allocations as usize,
-            user_allocations: config.turn_user_allocations as usize,
-            user_bandwidth: config.turn_user_bandwidth,
-            // LIFETIME is 32 bits of seconds.
-            max_lifetime: config
-                .turn_max_lifetime
-                .min(Duration::from_secs(u32::MAX.into())),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
 
     #[test]
     fn port_ranges() {
@@ -183,93 +148,5 @@ mod tests {
         for bad in ["", "M", "1.5M", "-1", "10T", "99999999999999999999"] {
             assert!(parse_byte_rate(bad).is_err(), "{bad:?}");
         }
-    }
-
-    #[test]
-    fn turn_is_on_by_default_next_to_listen() {
-        let config = Config::try_parse_from(["parlor"]).unwrap();
-        assert!(!config.turn_disable);
-        assert_eq!(listen_addr(&config), "127.0.0.1:3478".parse().unwrap());
-        assert!(config.turn_allowed_peers.is_empty());
-        assert!(config.turn_urls.is_empty());
-        let config = Config::try_parse_from(["parlor", "--listen", "0.0.0.0:80"]).unwrap();
-        assert_eq!(listen_addr(&config), "0.0.0.0:3478".parse().unwrap());
-        let settings = Settings::from_config(&config);
-        assert_eq!(
-            settings.relay_ports,
-            PortRange {
-                low: 49152,
-                high: 65535
-            }
-        );
-        assert_eq!(settings.user_bandwidth, 10_000_000);
-        assert!(!settings.filter.permits("127.0.0.1".parse().unwrap()));
-    }
-
-    #[test]
-    fn turn_flags_parse() {
-        let config = Config::try_parse_from([
-            "parlor",
-            "--turn-listen",
-            "127.0.0.1:0",
-            "--turn-allowed-peers",
-            "127.0.0.0/8,10.0.0.0/8",
-            "--turn-relay-ports",
-            "40000-40100",
-            "--turn-credential-lifetime",
-            "1h",
-            "--turn-user-bandwidth",
-            "0",
-        ])
-        .unwrap();
-        assert_eq!(config.turn_listen, Some("127.0.0.1:0".parse().unwrap()));
-        assert_eq!(config.turn_allowed_peers.len(), 2);
-        assert_eq!(config.turn_credential_lifetime, Duration::from_secs(3600));
-        let settings = Settings::from_config(&config);
-        assert!(settings.filter.permits("127.0.0.1".parse().unwrap()));
-        assert!(!settings.filter.permits("192.168.0.1".parse().unwrap()));
-        assert!(Config::try_parse_from(["parlor", "--turn-allowed-peers", "localhost"]).is_err());
-        assert!(Config::try_parse_from(["parlor", "--turn-credential-lifetime", "0s"]).is_err());
-        // Absurd durations are clamped, not overflowed.
-        let forever = Config::try_parse_from([
-            "parlor",
-            "--turn-max-lifetime",
-            "100000000years",
-            "--turn-credential-lifetime",
-            "100000000years",
-        ])
-        .unwrap();
-        let settings = Settings::from_config(&forever);
-        assert_eq!(settings.max_lifetime, Duration::from_secs(u32::MAX.into()));
-        let list =
-            IceServers::from_config(&forever).for_peer("p", None, std::time::SystemTime::now());
-        let list: serde_json::Value = serde_json::from_str(list.get()).unwrap();
-        let username = list[1]["username"].as_str().unwrap();
-        assert!(
-            credentials::check_username(username, 0).is_ok(),
-            "{username}"
-        );
-        // An external server needs the shared secret, and excludes disabling.
-        assert!(Config::try_parse_from(["parlor", "--turn-url", "turn:t.example:3478"]).is_err());
-        let external = Config::try_parse_from([
-            "parlor",
-            "--turn-url",
-            "turn:t.example:3478?transport=udp,turns:t.example:5349",
-            "--turn-secret",
-            "s",
-        ])
-        .unwrap();
-        assert_eq!(external.turn_urls.len(), 2);
-        assert!(
-            Config::try_parse_from([
-                "parlor",
-                "--turn-url",
-                "turn:t.example",
-                "--turn-secret",
-                "s",
-                "--turn-disable"
-            ])
-            .is_err()
-        );
     }
 }

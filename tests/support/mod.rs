@@ -655,8 +655,8 @@ impl WsRx {
 }
 
 /// Fields Parlor adds to `welcome` beyond PROTOCOL.md (docs/protocol.md):
-/// a resume token, and `resumed` on a resumed seat.
-pub const WELCOME_EXTENSIONS: [&str; 2] = ["resume", "resumed"];
+/// a resume token, `resumed` on a resumed seat, and the room's `kind`.
+pub const WELCOME_EXTENSIONS: [&str; 3] = ["resume", "resumed", "kind"];
 
 /// A `welcome` without its extension fields, after checking their types:
 /// what is left must be exactly the message of PROTOCOL.md.
@@ -668,6 +668,9 @@ pub fn welcome_core(message: &Value) -> Value {
     }
     if let Some(resumed) = object.remove("resumed") {
         assert!(resumed.is_boolean(), "{message}");
+    }
+    if let Some(kind) = object.remove("kind") {
+        assert_eq!(kind, "mesh", "{message}");
     }
     core
 }

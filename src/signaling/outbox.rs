@@ -11,7 +11,7 @@ use std::sync::{Mutex, MutexGuard};
 use axum::extract::ws::Utf8Bytes;
 use tokio::sync::Notify;
 
-pub struct Outbox {
+pub(crate) struct Outbox {
     queue: Mutex<Queue>,
     capacity: usize,
     /// Wakes the writer: a message is waiting.
@@ -29,7 +29,7 @@ struct Queue {
 
 /// What became of a message given to [`Outbox::push`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Push {
+pub(crate) enum Push {
     Queued,
     /// It did not fit: the connection is evicted as too slow.
     Overflowed,
@@ -38,7 +38,7 @@ pub enum Push {
 }
 
 impl Outbox {
-    pub fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize) -> Self {
         Outbox {
             queue: Mutex::new(Queue {
                 messages: VecDeque::new(),
@@ -54,7 +54,7 @@ impl Outbox {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn push(&self, text: Utf8Bytes) -> Push {
+    pub(crate) fn push(&self, text: Utf8Bytes) -> Push {
         let mut queue = self.lock();
         if queue.overflowed {
             return Push::Refused;
@@ -74,17 +74,17 @@ impl Outbox {
     }
 
     /// Tells the connection's reader to close the connection.
-    pub fn evict(&self) {
+    pub(crate) fn evict(&self) {
         self.evicted.notify_one();
     }
 
     /// Completes once the connection has been evicted.
-    pub async fn evicted(&self) {
+    pub(crate) async fn evicted(&self) {
         self.evicted.notified().await;
     }
 
     /// The next message, waiting for one if need be.
-    pub async fn next(&self) -> Utf8Bytes {
+    pub(crate) async fn next(&self) -> Utf8Bytes {
         loop {
             if let Some(text) = self.try_next() {
                 return text;
@@ -94,7 +94,7 @@ impl Outbox {
         }
     }
 
-    pub fn try_next(&self) -> Option<Utf8Bytes> {
+    pub(crate) fn try_next(&self) -> Option<Utf8Bytes> {
         self.lock().messages.pop_front()
     }
 }

@@ -4,7 +4,7 @@
 static ASSETS: &[(&str, &[u8])] = include!(concat!(env!("OUT_DIR"), "/assets.rs"));
 
 /// The embedded file at `path` (relative to `static/`) and its media type.
-pub fn get(path: &str) -> Option<(&'static [u8], &'static str)> {
+pub(crate) fn get(path: &str) -> Option<(&'static [u8], &'static str)> {
     let (_, body) = ASSETS.iter().find(|(name, _)| *name == path)?;
     Some((body, media_type(path)))
 }

@@ -17,11 +17,12 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::sync::oneshot;
 use tokio::time::{Instant, MissedTickBehavior, interval, sleep_until, timeout};
 
-use crate::hub::{Admission, Connection, Hub};
-use crate::limits::{Rate, TokenBucket};
-use crate::outbox::Outbox;
-use crate::protocol::{ClientMessage, ErrorCode, Refusal, ServerMessage, parse_client_message};
-use crate::room::ConnId;
+use super::hub::Hub;
+use super::outbox::Outbox;
+use super::protocol::{ClientMessage, ServerMessage, parse_client_message};
+use crate::limits::{Admission, Rate, TokenBucket};
+use crate::rooms::{ErrorCode, Refusal, Seat};
+use crate::shutdown::Shutdown;
 
 /// How long a closing connection may take to flush its close frame.
 const CLOSE_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
@@ -35,10 +36,10 @@ const WRITE_BATCH: usize = 64;
 
 /// What every session is configured with.
 #[derive(Debug, Clone, Copy)]
-pub struct Settings {
-    pub ping_interval: Duration,
-    pub ping_timeout: Duration,
-    pub message_rate: Rate,
+pub(crate) struct SessionSettings {
+    pub(crate) ping_interval: Duration,
+    pub(crate) ping_timeout: Duration,
+    pub(crate) message_rate: Rate,
 }
 
 /// Why a session ended, and the close frame it owes the client, if any.
@@ -56,14 +57,15 @@ enum Ending {
 /// Runs the session; `_admission` holds its place under the connection caps
 /// until it ends.
 /// `host` is the client's `Host` header, for the TURN URLs of its `welcome`.
-pub async fn run(
+pub(crate) async fn run(
     socket: WebSocket,
     hub: Arc<Hub>,
-    settings: Settings,
+    settings: SessionSettings,
+    shutdown: &Shutdown,
     _admission: Admission,
     host: Option<String>,
 ) {
-    let Connection { id, outbox } = hub.connect();
+    let outbox = hub.connect();
     let (sink, mut stream) = socket.split();
     let (close_tx, close_rx) = oneshot::channel();
     let mut writer = tokio::spawn(write_loop(
@@ -75,20 +77,21 @@ pub async fn run(
 
     let mut session = Session {
         hub: &hub,
-        conn: id,
-        peer_id: None,
+        outbox: outbox.clone(),
+        seat: None,
         rate: TokenBucket::new(settings.message_rate, std::time::Instant::now()),
         host,
     };
-    let shutdown = hub.shutdown_started();
     let ending = tokio::select! {
-        ending = read_loop(&mut session, &mut stream, &outbox, settings.ping_timeout) => ending,
-        () = shutdown => Ending::ServerShutdown,
+        ending = read_loop(&mut session, &mut stream, settings.ping_timeout) => ending,
+        () = shutdown.started() => Ending::ServerShutdown,
     };
     hub.disconnect(
-        id,
+        session.seat.as_ref(),
+        &outbox,
         !matches!(ending, Ending::ClientLeft | Ending::Oversized),
-    );
+    )
+    .await;
 
     let close = match ending {
         Ending::ClientLeft | Ending::Lost => None,
@@ -118,9 +121,9 @@ pub async fn run(
 async fn read_loop(
     session: &mut Session<'_>,
     stream: &mut SplitStream<WebSocket>,
-    outbox: &Outbox,
     ping_timeout: Duration,
 ) -> Ending {
+    let outbox = session.outbox.clone();
     let mut deadline = Instant::now() + ping_timeout;
     let mut since_yield = 0;
     loop {
@@ -134,7 +137,7 @@ async fn read_loop(
                             "too many messages; slow down",
                         ), None);
                     }
-                    Some(Ok(Message::Text(text))) => session.handle_text(&text),
+                    Some(Ok(Message::Text(text))) => session.handle_text(&text).await,
                     Some(Ok(Message::Binary(_))) => session.refuse(
                         &Refusal::bad_request("binary frames are not part of the protocol"),
                         None,
@@ -217,9 +220,9 @@ async fn write_batch(
 /// What the reader knows about its own connection.
 struct Session<'a> {
     hub: &'a Hub,
-    conn: ConnId,
-    /// Our peer id while we are in a room.
-    peer_id: Option<String>,
+    outbox: Arc<Outbox>,
+    /// Our seat while we are in a room.
+    seat: Option<Seat>,
     rate: TokenBucket,
     /// The client's `Host` header.
     host: Option<String>,
@@ -230,7 +233,7 @@ impl Session<'_> {
         self.rate.try_take(std::time::Instant::now())
     }
 
-    fn handle_text(&mut self, text: &str) {
+    async fn handle_text(&mut self, text: &str) {
         let message = match parse_client_message(text) {
             Ok(message) => message,
             Err(err) => {
@@ -238,39 +241,56 @@ impl Session<'_> {
                 return self.refuse(&err.refusal, err.message_type.as_deref());
             }
         };
+        let hub = self.hub;
         match message {
             ClientMessage::Join { room, name, resume } => {
-                self.hub.metrics().message_in("join");
+                hub.metrics().message_in("join");
+                if self.seat.is_some() {
+                    let refusal = Refusal::new(
+                        ErrorCode::AlreadyJoined,
+                        "you are already in a room; leave it first",
+                    );
+                    return self.refuse(&refusal, Some("join"));
+                }
                 let host = self.host.as_deref();
-                match self
-                    .hub
-                    .join_from(self.conn, &room, name, resume.as_deref(), host)
+                match hub
+                    .join(&self.outbox, &room, name, resume.as_deref(), host)
+                    .await
                 {
-                    Ok(peer_id) => self.peer_id = Some(peer_id),
+                    Ok(seat) => self.seat = Some(seat),
                     Err(refusal) => self.refuse(&refusal, Some("join")),
                 }
             }
             ClientMessage::Signal { to, data } => {
-                self.hub.metrics().message_in("signal");
-                let Some(from) = &self.peer_id else {
-                    let refusal = Refusal::new(ErrorCode::NotInRoom, "you are not in a room");
-                    return self.refuse(&refusal, Some("signal"));
+                hub.metrics().message_in("signal");
+                let Some(seat) = &self.seat else {
+                    return self.refuse(&Refusal::not_in_room(), Some("signal"));
                 };
-                let relayed = ServerMessage::Signal { from, data }.encode();
-                if let Err(refusal) = self.hub.signal(self.conn, &to, relayed.into()) {
+                let relayed = ServerMessage::Signal {
+                    from: &seat.peer,
+                    data,
+                }
+                .encode();
+                if let Err(refusal) = hub.signal(seat, &to, relayed.into()).await {
                     self.refuse(&refusal, Some("signal"));
                 }
             }
             ClientMessage::Chat { text } => {
-                self.hub.metrics().message_in("chat");
-                if let Err(refusal) = self.hub.chat(self.conn, text) {
+                hub.metrics().message_in("chat");
+                let Some(seat) = &self.seat else {
+                    return self.refuse(&Refusal::not_in_room(), Some("chat"));
+                };
+                if let Err(refusal) = hub.chat(seat, text).await {
                     self.refuse(&refusal, Some("chat"));
                 }
             }
             ClientMessage::Leave => {
-                self.hub.metrics().message_in("leave");
-                match self.hub.leave(self.conn) {
-                    Ok(()) => self.peer_id = None,
+                hub.metrics().message_in("leave");
+                let Some(seat) = &self.seat else {
+                    return self.refuse(&Refusal::not_in_room(), Some("leave"));
+                };
+                match hub.leave(seat, &self.outbox).await {
+                    Ok(()) => self.seat = None,
                     Err(refusal) => self.refuse(&refusal, Some("leave")),
                 }
             }
@@ -278,6 +298,6 @@ impl Session<'_> {
     }
 
     fn refuse(&self, refusal: &Refusal, reference: Option<&str>) {
-        self.hub.refuse(self.conn, refusal, reference);
+        self.hub.refuse(&self.outbox, refusal, reference);
     }
 }

@@ -7,23 +7,24 @@
 //! exact bytes the sender wrote ([`RawValue`]) and never re-encoded.
 
 use std::borrow::Cow;
-use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use crate::rooms::{ErrorCode, PeerInfo, Refusal, RoomKind};
+
 /// Longest accepted display name, in characters.
-pub const MAX_NAME_CHARS: usize = 64;
+pub(crate) const MAX_NAME_CHARS: usize = 64;
 
 /// Longest chat message, in characters.
-pub const MAX_CHAT_CHARS: usize = 2000;
+pub(crate) const MAX_CHAT_CHARS: usize = 2000;
 
 /// Largest accepted WebSocket frame (and message) payload, in bytes.
-pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_FRAME_BYTES: usize = 64 * 1024;
 
 /// A request from a client, validated.
 #[derive(Debug)]
-pub enum ClientMessage<'a> {
+pub(crate) enum ClientMessage<'a> {
     Join {
         room: String,
         name: Option<String>,
@@ -42,75 +43,12 @@ pub enum ClientMessage<'a> {
     },
 }
 
-/// Every error code of the protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ErrorCode {
-    RoomNotFound,
-    RoomFull,
-    BadRequest,
-    NotInRoom,
-    PeerNotFound,
-    AlreadyJoined,
-    RateLimited,
-}
-
-impl ErrorCode {
-    pub const ALL: [ErrorCode; 7] = [
-        ErrorCode::RoomNotFound,
-        ErrorCode::RoomFull,
-        ErrorCode::BadRequest,
-        ErrorCode::NotInRoom,
-        ErrorCode::PeerNotFound,
-        ErrorCode::AlreadyJoined,
-        ErrorCode::RateLimited,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::RoomNotFound => "room-not-found",
-            ErrorCode::RoomFull => "room-full",
-            ErrorCode::BadRequest => "bad-request",
-            ErrorCode::NotInRoom => "not-in-room",
-            ErrorCode::PeerNotFound => "peer-not-found",
-            ErrorCode::AlreadyJoined => "already-joined",
-            ErrorCode::RateLimited => "rate-limited",
-        }
-    }
-}
-
-impl fmt::Display for ErrorCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A refused request: the code and a sentence for people.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    pub code: ErrorCode,
-    pub message: Cow<'static, str>,
-}
-
-impl Refusal {
-    pub fn new(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
-        Refusal {
-            code,
-            message: message.into(),
-        }
-    }
-
-    pub fn bad_request(message: impl Into<Cow<'static, str>>) -> Self {
-        Refusal::new(ErrorCode::BadRequest, message)
-    }
-}
-
 /// A frame that could not be turned into a [`ClientMessage`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParseError {
-    pub refusal: Refusal,
+pub(crate) struct ParseError {
+    pub(crate) refusal: Refusal,
     /// The `type` of the refused message, when the frame had one.
-    pub message_type: Option<String>,
+    pub(crate) message_type: Option<String>,
 }
 
 /// The fields any client message may carry; which ones are required depends
@@ -134,7 +72,7 @@ struct Envelope<'a> {
 }
 
 /// Parses one text frame from a client.
-pub fn parse_client_message(text: &str) -> Result<ClientMessage<'_>, ParseError> {
+pub(crate) fn parse_client_message(text: &str) -> Result<ClientMessage<'_>, ParseError> {
     let envelope: Envelope = serde_json::from_str(text).map_err(|err| ParseError {
         refusal: Refusal::bad_request(describe_json_error(text, &err)),
         message_type: message_type_of(text),
@@ -212,18 +150,10 @@ fn describe_json_error(text: &str, err: &serde_json::Error) -> &'static str {
     }
 }
 
-/// A member of a room as other members see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PeerInfo {
-    pub id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-}
-
 /// A message from the server to one client.
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
-pub enum ServerMessage<'a> {
+pub(crate) enum ServerMessage<'a> {
     Welcome {
         room: &'a str,
         id: &'a str,
@@ -233,6 +163,8 @@ pub enum ServerMessage<'a> {
         /// Extension: present to the member on a later `join` to take this
         /// seat back.
         resume: &'a str,
+        /// Extension: how the room carries media (`mesh` today).
+        kind: RoomKind,
         /// Extension: true when this `welcome` answers a resume that found
         /// the seat still held.
         #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -270,7 +202,7 @@ pub enum ServerMessage<'a> {
 
 impl ServerMessage<'_> {
     /// The JSON text of the message.
-    pub fn encode(&self) -> String {
+    pub(crate) fn encode(&self) -> String {
         serde_json::to_string(self).expect("server messages always serialize")
     }
 }
@@ -420,12 +352,13 @@ mod tests {
             peers: &peers,
             ice_servers: &ice,
             resume: "t",
+            kind: RoomKind::Mesh,
             resumed: false,
         }
         .encode();
         assert_eq!(
             text,
-            r#"{"type":"welcome","room":"r","id":"a","peers":[{"id":"b"}],"iceServers":[],"resume":"t"}"#
+            r#"{"type":"welcome","room":"r","id":"a","peers":[{"id":"b"}],"iceServers":[],"resume":"t","kind":"mesh"}"#
         );
     }
 

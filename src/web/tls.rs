@@ -28,7 +28,7 @@ const ACCEPT_QUEUE: usize = 128;
 
 /// A server certificate and what to tell the operator about it.
 pub struct Certificate {
-    pub config: Arc<ServerConfig>,
+    pub(crate) config: Arc<ServerConfig>,
     /// SHA-256 of the certificate, as colon-separated hex (the way browsers
     /// show it), so that a person can check what their browser warns about.
     pub fingerprint: String,
@@ -58,7 +58,7 @@ fn fingerprint(cert: &CertificateDer<'_>) -> String {
 }
 
 /// Reads a PEM certificate chain and private key.
-pub fn from_files(cert_path: &Path, key_path: &Path) -> io::Result<Certificate> {
+pub(crate) fn from_files(cert_path: &Path, key_path: &Path) -> io::Result<Certificate> {
     let invalid = |path: &Path, err: rustls::pki_types::pem::Error| {
         io::Error::new(
             io::ErrorKind::InvalidData,
@@ -86,7 +86,7 @@ pub fn from_files(cert_path: &Path, key_path: &Path) -> io::Result<Certificate> 
 
 /// Makes a self-signed certificate for this machine: `localhost`, its host
 /// name, the listening address, and every address of its interfaces.
-pub fn self_signed(listen: IpAddr) -> io::Result<Certificate> {
+pub(crate) fn self_signed(listen: IpAddr) -> io::Result<Certificate> {
     let mut names = vec!["localhost".to_owned()];
     if let Ok(host) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
         let host = host.trim();
@@ -124,14 +124,14 @@ pub fn self_signed(listen: IpAddr) -> io::Result<Certificate> {
 }
 
 /// A listener that yields connections whose TLS handshake is done.
-pub struct TlsListener {
+pub(crate) struct TlsListener {
     ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
     local_addr: SocketAddr,
     acceptor_task: tokio::task::JoinHandle<()>,
 }
 
 impl TlsListener {
-    pub fn new(listener: TcpListener, config: Arc<ServerConfig>) -> io::Result<TlsListener> {
+    pub(crate) fn new(listener: TcpListener, config: Arc<ServerConfig>) -> io::Result<TlsListener> {
         let local_addr = listener.local_addr()?;
         let (tx, ready) = mpsc::channel(ACCEPT_QUEUE);
         let acceptor = TlsAcceptor::from(config);

@@ -1,43 +1,28 @@
-//! Identifiers and tokens that must not be guessable or forgeable: room ids
-//! are the only thing that keeps a call private, so they come from the
-//! operating system's CSPRNG; resume tokens are signed, so that a member can
-//! take its seat back, even from a restarted server that shares the key.
+//! Resume tokens: a member whose connection was lost presents the token of
+//! its last `welcome` to take its seat back with the same peer id, even from
+//! a restarted server (or, later, another instance) that shares the key.
+//! Signed, so that nobody can claim a seat they never held.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
 
-use crate::registry::Resume;
+use super::RoomKind;
+use super::ids::PEER_ID_BYTES;
+use super::store::Resume;
 
-/// 128 random bits, as 22 characters of `[A-Za-z0-9_-]`.
-pub fn room_id() -> String {
-    URL_SAFE_NO_PAD.encode(random_bytes::<16>())
-}
-
-/// 64 random bits: unique within a room, which is all a peer id needs.
-pub fn peer_id() -> String {
-    URL_SAFE_NO_PAD.encode(random_bytes::<PEER_ID_BYTES>())
-}
-
-const PEER_ID_BYTES: usize = 8;
 const MAC_BYTES: usize = 16;
-
-pub fn random_bytes<const N: usize>() -> [u8; N] {
-    let mut bytes = [0u8; N];
-    getrandom::fill(&mut bytes).expect("the operating system's random source failed");
-    bytes
-}
 
 /// Signs and checks resume tokens. A token names a room, a peer id in it
 /// and the room's capacity, and is valid for as long as the key is.
 #[derive(Clone)]
-pub struct ResumeKey {
+pub(crate) struct ResumeKey {
     key: Vec<u8>,
 }
 
 impl ResumeKey {
-    pub fn new(key: &[u8]) -> Self {
+    pub(crate) fn new(key: &[u8]) -> Self {
         ResumeKey { key: key.to_vec() }
     }
 
@@ -54,8 +39,8 @@ impl ResumeKey {
         out
     }
 
-    /// The token for `peer_id` (made by [`peer_id`]) in `room`.
-    pub fn sign(&self, room: &str, peer_id: &str, capacity: usize) -> String {
+    /// The token for `peer_id` (made by the rooms' peer id generator) in `room`.
+    pub(crate) fn sign(&self, room: &str, peer_id: &str, capacity: usize) -> String {
         let peer = URL_SAFE_NO_PAD
             .decode(peer_id)
             .expect("peer ids are base64url");
@@ -68,7 +53,7 @@ impl ResumeKey {
     }
 
     /// The claim a token makes for `room`, if it is genuine.
-    pub fn verify(&self, room: &str, token: &str) -> Option<Resume> {
+    pub(crate) fn verify(&self, room: &str, token: &str) -> Option<Resume> {
         let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
         if bytes.len() != 1 + PEER_ID_BYTES + MAC_BYTES {
             return None;
@@ -84,6 +69,8 @@ impl ResumeKey {
         (diff == 0 && *capacity >= 2).then(|| Resume {
             peer_id: URL_SAFE_NO_PAD.encode(peer),
             capacity: usize::from(*capacity),
+            // Only mesh rooms exist so far; a new kind extends the token.
+            kind: RoomKind::Mesh,
         })
     }
 }
@@ -91,19 +78,7 @@ impl ResumeKey {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn room_ids_are_url_safe_and_distinct() {
-        let a = room_id();
-        let b = room_id();
-        assert_ne!(a, b);
-        assert_eq!(a.len(), 22);
-        assert!(
-            a.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        );
-        assert_eq!(peer_id().len(), 11);
-    }
+    use crate::rooms::ids::peer_id;
 
     #[test]
     fn resume_tokens_verify_only_for_their_room_and_key() {
@@ -114,7 +89,8 @@ mod tests {
             key.verify("room-a", &token),
             Some(Resume {
                 peer_id: peer.clone(),
-                capacity: 3
+                capacity: 3,
+                kind: RoomKind::Mesh,
             })
         );
         assert_eq!(key.verify("room-b", &token), None);

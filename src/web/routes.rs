@@ -1,27 +1,25 @@
-//! The HTTP surface: the room API, the embedded web app, the WebSocket
+//! The HTTP routes: the room API, the embedded web app, the WebSocket
 //! upgrade, health and metrics, and the security headers on every answer.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::connect_info::Connected;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::serve::{IncomingStream, Listener};
 use axum::{Json, Router, middleware};
 use serde::Deserialize;
 use serde_json::json;
-use tokio::net::{TcpListener, TcpStream};
 
-use crate::assets;
-use crate::hub::Hub;
-use crate::protocol::{ErrorCode, MAX_FRAME_BYTES, Refusal};
-use crate::session::{self, Settings};
-use crate::tls::TlsListener;
+use super::assets;
+use super::listener::ClientAddr;
+use crate::limits::{AddressGate, ConnectionRefused};
+use crate::metrics;
+use crate::rooms::{ErrorCode, Refusal, RoomKind};
+use crate::shutdown::Shutdown;
+use crate::signaling::{self, Hub, SessionSettings};
 
 /// Socket read chunk of a WebSocket. Small, because it is allocated for
 /// every connection, idle or not; it grows to fit each larger frame.
@@ -30,53 +28,28 @@ const READ_BUFFER_BYTES: usize = 256;
 /// Largest request body the API reads.
 const MAX_BODY_BYTES: usize = 4 * 1024;
 
-/// The client's address, from a plain or a TLS listener alike.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientAddr(pub SocketAddr);
-
-impl Connected<IncomingStream<'_, PlainListener>> for ClientAddr {
-    fn connect_info(stream: IncomingStream<'_, PlainListener>) -> Self {
-        ClientAddr(*stream.remote_addr())
-    }
-}
-
-impl Connected<IncomingStream<'_, TlsListener>> for ClientAddr {
-    fn connect_info(stream: IncomingStream<'_, TlsListener>) -> Self {
-        ClientAddr(*stream.remote_addr())
-    }
-}
-
-/// Plain TCP, with Nagle's algorithm off: signaling messages are small and
-/// latency-bound.
-pub struct PlainListener(pub TcpListener);
-
-impl Listener for PlainListener {
-    type Io = TcpStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        let (stream, addr) = Listener::accept(&mut self.0).await;
-        let _ = stream.set_nodelay(true);
-        (stream, addr)
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.0.local_addr()
-    }
-}
-
+/// What the routes need.
 #[derive(Clone)]
-struct AppState {
-    hub: Arc<Hub>,
-    settings: Settings,
-    allowed_origins: Arc<[String]>,
+pub(crate) struct AppState {
+    pub(crate) hub: Arc<Hub>,
+    pub(crate) sessions: SessionSettings,
+    pub(crate) addresses: Arc<AddressGate>,
+    pub(crate) shutdown: Shutdown,
+    pub(crate) metrics: Arc<metrics::Registry>,
+    /// Web origins allowed to open the WebSocket besides the server's own,
+    /// lower case, without a trailing slash.
+    pub(crate) allowed_origins: Arc<[String]>,
 }
 
-pub fn router(hub: Arc<Hub>, settings: Settings, allowed_origins: &[String]) -> Router {
-    let allowed_origins = allowed_origins
+/// Normalizes `--allowed-origin` values for [`AppState::allowed_origins`].
+pub(crate) fn allowed_origins(origins: &[String]) -> Arc<[String]> {
+    origins
         .iter()
         .map(|origin| origin.trim_end_matches('/').to_ascii_lowercase())
-        .collect();
+        .collect()
+}
+
+pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(app_page))
         .route("/r/{room}", get(app_page))
@@ -89,11 +62,7 @@ pub fn router(hub: Arc<Hub>, settings: Settings, allowed_origins: &[String]) -> 
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::map_response(security_headers))
-        .with_state(AppState {
-            hub,
-            settings,
-            allowed_origins,
-        })
+        .with_state(state)
 }
 
 /// Headers every answer carries. The room id is the secret of a call, so no
@@ -150,6 +119,9 @@ async fn static_file(Path(path): Path<String>) -> Response {
 struct CreateRoom {
     #[serde(default)]
     capacity: Option<u64>,
+    /// Extension: how the room carries media; `mesh` when not given.
+    #[serde(default)]
+    kind: Option<String>,
 }
 
 async fn create_room(
@@ -157,14 +129,17 @@ async fn create_room(
     ConnectInfo(ClientAddr(client)): ConnectInfo<ClientAddr>,
     body: Bytes,
 ) -> Response {
-    let capacity = if body.iter().all(u8::is_ascii_whitespace) {
-        None
+    let request = if body.iter().all(u8::is_ascii_whitespace) {
+        CreateRoom {
+            capacity: None,
+            kind: None,
+        }
     } else {
         // serde would also take a struct from an array (`[3]`): only an
         // object is a valid body.
         let is_object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
         match serde_json::from_slice::<CreateRoom>(&body) {
-            Ok(request) if is_object => request.capacity,
+            Ok(request) if is_object => request,
             _ => {
                 let refusal = Refusal::bad_request(
                     "the body must be a JSON object like {\"capacity\": 2}, with a whole number",
@@ -173,20 +148,38 @@ async fn create_room(
             }
         }
     };
-    if !state.hub.may_create_room(client.ip()) {
+    let kind = match request.kind.as_deref().map(str::parse::<RoomKind>) {
+        None => None,
+        Some(Ok(kind)) => Some(kind),
+        Some(Err(refusal)) => return error_response(StatusCode::BAD_REQUEST, &refusal),
+    };
+    if !state.addresses.may_create_room(client.ip()) {
+        state.hub.metrics().error(ErrorCode::RateLimited);
         let refusal = Refusal::new(
             ErrorCode::RateLimited,
             "too many rooms created from your address; try again in a minute",
         );
         return error_response(StatusCode::TOO_MANY_REQUESTS, &refusal);
     }
-    match state.hub.create_room(capacity) {
-        Ok((room, capacity)) => (
-            StatusCode::CREATED,
-            [(header::LOCATION, format!("/r/{room}"))],
-            Json(json!({ "room": room, "capacity": capacity })),
-        )
-            .into_response(),
+    match state
+        .hub
+        .create_room(kind.unwrap_or_default(), request.capacity)
+        .await
+    {
+        Ok((room, capacity)) => {
+            // PROTOCOL.md gives the body exactly; `kind` is added only for a
+            // client that asked for one, and so knows the field.
+            let mut body = json!({ "room": room, "capacity": capacity });
+            if let Some(kind) = kind {
+                body["kind"] = json!(kind);
+            }
+            (
+                StatusCode::CREATED,
+                [(header::LOCATION, format!("/r/{room}"))],
+                Json(body),
+            )
+                .into_response()
+        }
         Err(refusal) => {
             let status = match refusal.code {
                 ErrorCode::RateLimited => StatusCode::SERVICE_UNAVAILABLE,
@@ -200,13 +193,19 @@ async fn create_room(
 /// An extension to PROTOCOL.md: lets the pre-join screen say "this room does
 /// not exist" or "this room is full" before asking for the camera.
 async fn room_status(State(state): State<AppState>, Path(room): Path<String>) -> Response {
-    match state.hub.room_summary(&room) {
-        Some(summary) => Json(json!({
-            "room": room,
-            "capacity": summary.capacity,
-            "members": summary.members,
-        }))
-        .into_response(),
+    match state.hub.room_summary(&room).await {
+        Some(summary) => {
+            let mut body = json!({
+                "room": room,
+                "capacity": summary.capacity,
+                "members": summary.members,
+            });
+            // Absent means a mesh, as it meant before rooms had kinds.
+            if summary.kind != RoomKind::Mesh {
+                body["kind"] = json!(summary.kind);
+            }
+            Json(body).into_response()
+        }
         None => error_response(
             StatusCode::NOT_FOUND,
             &Refusal::new(ErrorCode::RoomNotFound, "this room does not exist"),
@@ -228,15 +227,33 @@ async fn websocket(
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .map(str::to_owned);
-    let admission = match state.hub.admit(client.ip()) {
+    let admission = match state.addresses.admit(client.ip()) {
         Ok(admission) => admission,
-        Err(refusal) => return error_response(StatusCode::SERVICE_UNAVAILABLE, &refusal),
+        Err(refused) => {
+            state.hub.metrics().error(ErrorCode::RateLimited);
+            let refusal = Refusal::new(
+                ErrorCode::RateLimited,
+                match refused {
+                    ConnectionRefused::ServerFull => "the server has too many connections",
+                    ConnectionRefused::AddressFull => "too many connections from your address",
+                },
+            );
+            return error_response(StatusCode::SERVICE_UNAVAILABLE, &refusal);
+        }
     };
     upgrade
         .read_buffer_size(READ_BUFFER_BYTES)
-        .max_message_size(MAX_FRAME_BYTES)
-        .max_frame_size(MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| session::run(socket, state.hub, state.settings, admission, host))
+        .max_message_size(signaling::MAX_FRAME_BYTES)
+        .max_frame_size(signaling::MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| async move {
+            let AppState {
+                hub,
+                sessions,
+                shutdown,
+                ..
+            } = state;
+            signaling::run_session(socket, hub, sessions, &shutdown, admission, host).await;
+        })
 }
 
 /// Guards against cross-site WebSocket hijacking: a browser always sends
@@ -261,7 +278,7 @@ fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
-    if state.hub.is_shutting_down() {
+    if state.shutdown.is_started() {
         (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response()
     } else {
         "ok\n".into_response()
@@ -274,7 +291,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.hub.render_metrics(),
+        state.metrics.render(),
     )
         .into_response()
 }

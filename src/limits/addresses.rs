@@ -1,101 +1,14 @@
-//! Limits that keep one client, or one address, from taking the server for
-//! itself: a token bucket for message and room-creation rates, and a table
-//! of per-address counts. Plain data driven by the time passed in, so the
-//! rules are tested without clocks or sockets.
+//! Per-address limits: connection caps and the room-creation rate, so that
+//! one address cannot take the server for itself. [`AddressTable`] is the
+//! rules, plain data driven by the time passed in; [`AddressGate`] is the
+//! table behind a lock, as the HTTP layer uses it.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-/// A token bucket: `burst` tokens at most, refilled at `per_second`.
-#[derive(Debug, Clone)]
-pub struct TokenBucket {
-    tokens: f64,
-    burst: f64,
-    per_second: f64,
-    updated: Instant,
-}
-
-impl TokenBucket {
-    pub fn new(rate: Rate, now: Instant) -> Self {
-        TokenBucket {
-            tokens: rate.burst as f64,
-            burst: rate.burst as f64,
-            per_second: rate.per_second,
-            updated: now,
-        }
-    }
-
-    /// Takes one token if there is one.
-    pub fn try_take(&mut self, now: Instant) -> bool {
-        self.refill(now);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-
-    fn refill(&mut self, now: Instant) {
-        let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * self.per_second).min(self.burst);
-        self.updated = now;
-    }
-
-    /// True once the bucket has refilled completely: it then holds no
-    /// information worth keeping.
-    fn is_full(&mut self, now: Instant) -> bool {
-        self.refill(now);
-        self.tokens >= self.burst
-    }
-}
-
-/// A sustained rate with a burst allowance.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Rate {
-    pub per_second: f64,
-    pub burst: u32,
-}
-
-impl std::str::FromStr for Rate {
-    type Err = String;
-
-    /// `RATE/s` or `RATE/min`, optionally `,burst=N` (the burst defaults to
-    /// one second's worth, at least 1): `20/s`, `10/min,burst=5`.
-    fn from_str(text: &str) -> Result<Rate, String> {
-        let (rate, burst) = match text.split_once(",burst=") {
-            Some((rate, burst)) => (rate, Some(burst)),
-            None => (text, None),
-        };
-        let (count, unit) = rate
-            .split_once('/')
-            .ok_or_else(|| format!("{text}: expected e.g. 20/s or 10/min"))?;
-        let count: f64 = count
-            .trim()
-            .parse()
-            .map_err(|_| format!("{text}: {count} is not a number"))?;
-        let per_second = match unit.trim() {
-            "s" => count,
-            "min" => count / 60.0,
-            other => return Err(format!("{text}: unit {other} is not s or min")),
-        };
-        if !(per_second.is_finite() && per_second > 0.0) {
-            return Err(format!("{text}: the rate must be positive"));
-        }
-        let burst = match burst {
-            Some(b) => b
-                .trim()
-                .parse()
-                .map_err(|_| format!("{text}: bad burst {b}"))?,
-            None => count.ceil().max(1.0) as u32,
-        };
-        if burst == 0 {
-            return Err(format!("{text}: the burst must be at least 1"));
-        }
-        Ok(Rate { per_second, burst })
-    }
-}
+use super::{Rate, TokenBucket};
 
 /// Per-address state: open connections and a room-creation bucket.
 #[derive(Debug)]
@@ -106,19 +19,19 @@ struct Address {
 
 /// Connection caps and the room-creation rate, per client address.
 #[derive(Debug, Clone, Copy)]
-pub struct AddressLimits {
-    pub max_connections: u32,
-    pub max_connections_per_address: u32,
-    pub room_creation_rate: Rate,
+pub(crate) struct AddressLimits {
+    pub(crate) max_connections: u32,
+    pub(crate) max_connections_per_address: u32,
+    pub(crate) room_creation_rate: Rate,
     /// Whether loopback clients are limited per address too. Off by default:
     /// behind a reverse proxy on the same machine every client would share
     /// one loopback address, and local tools and tests are trusted.
-    pub limit_loopback: bool,
+    pub(crate) limit_loopback: bool,
 }
 
 /// Why a connection was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConnectionRefused {
+pub(crate) enum ConnectionRefused {
     ServerFull,
     AddressFull,
 }
@@ -127,14 +40,14 @@ pub enum ConnectionRefused {
 /// a bucket that is not yet full, so the table cannot outgrow the number of
 /// active addresses.
 #[derive(Debug)]
-pub struct AddressTable {
+pub(crate) struct AddressTable {
     limits: AddressLimits,
     connections: u32,
     addresses: HashMap<IpAddr, Address>,
 }
 
 impl AddressTable {
-    pub fn new(limits: AddressLimits) -> Self {
+    pub(crate) fn new(limits: AddressLimits) -> Self {
         AddressTable {
             limits,
             connections: 0,
@@ -155,7 +68,11 @@ impl AddressTable {
     }
 
     /// Counts a new connection from `ip`, or refuses it at a limit.
-    pub fn open_connection(&mut self, ip: IpAddr, now: Instant) -> Result<(), ConnectionRefused> {
+    pub(crate) fn open_connection(
+        &mut self,
+        ip: IpAddr,
+        now: Instant,
+    ) -> Result<(), ConnectionRefused> {
         if self.connections >= self.limits.max_connections {
             return Err(ConnectionRefused::ServerFull);
         }
@@ -173,7 +90,7 @@ impl AddressTable {
         Ok(())
     }
 
-    pub fn close_connection(&mut self, ip: IpAddr, now: Instant) {
+    pub(crate) fn close_connection(&mut self, ip: IpAddr, now: Instant) {
         if self.is_exempt(ip) {
             self.connections = self.connections.saturating_sub(1);
         } else if let Some(address) = self.addresses.get_mut(&ip) {
@@ -186,22 +103,75 @@ impl AddressTable {
     }
 
     /// Takes a room-creation token for `ip`.
-    pub fn create_room(&mut self, ip: IpAddr, now: Instant) -> bool {
+    pub(crate) fn create_room(&mut self, ip: IpAddr, now: Instant) -> bool {
         self.is_exempt(ip) || self.entry(ip, now).room_creations.try_take(now)
     }
 
     /// Drops entries that hold nothing: no connection, a full bucket.
-    pub fn prune(&mut self, now: Instant) {
+    pub(crate) fn prune(&mut self, now: Instant) {
         self.addresses
             .retain(|_, a| a.connections > 0 || !a.room_creations.is_full(now));
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.addresses.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
         self.addresses.is_empty()
+    }
+}
+
+/// The address table, shared by every HTTP handler; touched only when
+/// connections open and close and rooms are created.
+pub(crate) struct AddressGate {
+    table: Mutex<AddressTable>,
+}
+
+impl AddressGate {
+    pub(crate) fn new(limits: AddressLimits) -> Arc<Self> {
+        Arc::new(AddressGate {
+            table: Mutex::new(AddressTable::new(limits)),
+        })
+    }
+
+    fn table(&self) -> MutexGuard<'_, AddressTable> {
+        // Every change is a counter step: a poisoned lock is still sound.
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counts a connection from `ip` against the connection caps; the
+    /// returned admission gives the place back when dropped.
+    pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Admission, ConnectionRefused> {
+        self.table().open_connection(ip, Instant::now())?;
+        Ok(Admission {
+            gate: self.clone(),
+            ip,
+        })
+    }
+
+    /// Takes a room-creation token for `ip`; false means too many, too fast.
+    pub(crate) fn may_create_room(&self, ip: IpAddr) -> bool {
+        self.table().create_room(ip, Instant::now())
+    }
+
+    /// Forgets addresses that have nothing left to count.
+    pub(crate) fn prune(&self) {
+        self.table().prune(Instant::now());
+    }
+}
+
+/// A connection's place under the connection caps, held for its lifetime.
+pub(crate) struct Admission {
+    gate: Arc<AddressGate>,
+    ip: IpAddr,
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.gate.table().close_connection(self.ip, Instant::now());
     }
 }
 
@@ -209,6 +179,10 @@ impl AddressTable {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    fn at(t0: Instant, ms: u64) -> Instant {
+        t0 + Duration::from_millis(ms)
+    }
 
     fn limits(max_connections: u32, per_address: u32, rate: Rate) -> AddressLimits {
         AddressLimits {
@@ -251,61 +225,6 @@ mod tests {
         );
         assert!(strict.create_room(local, t0));
         assert!(!strict.create_room(local, t0));
-    }
-
-    fn at(t0: Instant, ms: u64) -> Instant {
-        t0 + Duration::from_millis(ms)
-    }
-
-    #[test]
-    fn bucket_allows_burst_then_rate() {
-        let t0 = Instant::now();
-        let mut bucket = TokenBucket::new(
-            Rate {
-                per_second: 10.0,
-                burst: 3,
-            },
-            t0,
-        );
-        assert!(bucket.try_take(t0));
-        assert!(bucket.try_take(t0));
-        assert!(bucket.try_take(t0));
-        assert!(!bucket.try_take(t0));
-        assert!(!bucket.try_take(at(t0, 50)));
-        assert!(bucket.try_take(at(t0, 100)));
-        assert!(!bucket.try_take(at(t0, 100)));
-        // Refill stops at the burst.
-        let later = at(t0, 10_000);
-        for _ in 0..3 {
-            assert!(bucket.try_take(later));
-        }
-        assert!(!bucket.try_take(later));
-    }
-
-    #[test]
-    fn parses_rates() {
-        assert_eq!(
-            "20/s".parse(),
-            Ok(Rate {
-                per_second: 20.0,
-                burst: 20
-            })
-        );
-        let r: Rate = "30/min,burst=5".parse().unwrap();
-        assert_eq!((r.per_second, r.burst), (0.5, 5));
-        assert_eq!("0.5/s".parse::<Rate>().unwrap().burst, 1);
-        for bad in [
-            "",
-            "20",
-            "x/s",
-            "20/h",
-            "0/s",
-            "-1/s",
-            "5/s,burst=0",
-            "inf/s",
-        ] {
-            assert!(bad.parse::<Rate>().is_err(), "{bad}");
-        }
     }
 
     #[test]

@@ -25,60 +25,60 @@ pub struct Config {
     /// to every other (a mesh), so keep it small.
     #[arg(long, env = "PARLOR_MAX_ROOM_CAPACITY", default_value_t = 6,
           value_parser = clap::value_parser!(u16).range(2..=64))]
-    pub max_room_capacity: u16,
+    pub(crate) max_room_capacity: u16,
 
     /// Most rooms this server holds at once; creating more is refused.
     #[arg(long, env = "PARLOR_MAX_ROOMS", default_value_t = 100_000)]
-    pub max_rooms: usize,
+    pub(crate) max_rooms: usize,
 
     /// How long a room nobody is in is kept before it is forgotten
     /// (e.g. 30m, 24h).
     #[arg(long, env = "PARLOR_ROOM_IDLE_TIMEOUT", default_value = "24h",
           value_parser = humantime::parse_duration)]
-    pub room_idle_timeout: Duration,
+    pub(crate) room_idle_timeout: Duration,
 
     /// How often the server pings each WebSocket client.
     #[arg(long, env = "PARLOR_PING_INTERVAL", default_value = "10s",
           value_parser = humantime::parse_duration)]
-    pub ping_interval: Duration,
+    pub(crate) ping_interval: Duration,
 
     /// A client silent for this long (not even answering pings) counts as
     /// disconnected. With --resume-grace it must stay under 60 s, the
     /// protocol's bound for peer-left after a lost connection.
     #[arg(long, env = "PARLOR_PING_TIMEOUT", default_value = "25s",
           value_parser = humantime::parse_duration)]
-    pub ping_timeout: Duration,
+    pub(crate) ping_timeout: Duration,
 
     /// How long the seat of a member whose connection was lost (not closed)
     /// is kept for it to resume, with the same peer id and no peer-left for
     /// the others. 0s gives the seat up at once.
     #[arg(long, env = "PARLOR_RESUME_GRACE", default_value = "30s",
           value_parser = humantime::parse_duration)]
-    pub resume_grace: Duration,
+    pub(crate) resume_grace: Duration,
 
     /// Key that signs resume tokens. Give every start the same key to let
     /// calls resume across a restart; random at each start when not set.
     #[arg(long, env = "PARLOR_SECRET", hide_env_values = true)]
-    pub secret: Option<String>,
+    pub(crate) secret: Option<String>,
 
     /// Messages queued for one client before it counts as too slow and is
     /// disconnected.
     #[arg(long, env = "PARLOR_SEND_QUEUE", default_value_t = 256,
           value_parser = clap::value_parser!(u32).range(1..))]
-    pub send_queue: u32,
+    pub(crate) send_queue: u32,
 
     /// Most WebSocket connections at once.
     #[arg(long, env = "PARLOR_MAX_CONNECTIONS", default_value_t = 20_000)]
-    pub max_connections: u32,
+    pub(crate) max_connections: u32,
 
     /// Most WebSocket connections at once from one IP address.
     #[arg(long, env = "PARLOR_MAX_CONNECTIONS_PER_IP", default_value_t = 64)]
-    pub max_connections_per_ip: u32,
+    pub(crate) max_connections_per_ip: u32,
 
     /// Messages one connection may send, as RATE/s or RATE/min with an
     /// optional burst; beyond it messages are refused with `rate-limited`.
     #[arg(long, env = "PARLOR_MESSAGE_RATE", default_value = "200/s,burst=2000")]
-    pub message_rate: Rate,
+    pub(crate) message_rate: Rate,
 
     /// Rooms one IP address may create, as RATE/s or RATE/min with an
     /// optional burst.
@@ -87,13 +87,13 @@ pub struct Config {
         env = "PARLOR_ROOM_CREATION_RATE",
         default_value = "30/min,burst=10"
     )]
-    pub room_creation_rate: Rate,
+    pub(crate) room_creation_rate: Rate,
 
     /// Apply the per-IP limits to loopback clients too (by default they count
     /// only towards --max-connections: behind a local reverse proxy every
     /// client would otherwise share one address).
     #[arg(long, env = "PARLOR_LIMIT_LOOPBACK")]
-    pub limit_loopback: bool,
+    pub(crate) limit_loopback: bool,
 
     /// Web origins allowed to open the WebSocket besides the server's own
     /// (comma-separated, e.g. https://parlor.example.org). Browsers always
@@ -104,7 +104,7 @@ pub struct Config {
         env = "PARLOR_ALLOWED_ORIGINS",
         value_delimiter = ','
     )]
-    pub allowed_origins: Vec<String>,
+    pub(crate) allowed_origins: Vec<String>,
 
     /// PEM certificate chain to serve HTTPS and WSS with (needs --tls-key).
     /// Browsers allow camera and microphone only on secure pages, so any
@@ -115,7 +115,7 @@ pub struct Config {
         requires = "tls_key",
         help_heading = "HTTPS"
     )]
-    pub tls_cert: Option<PathBuf>,
+    pub(crate) tls_cert: Option<PathBuf>,
 
     /// PEM private key of --tls-cert.
     #[arg(
@@ -124,7 +124,7 @@ pub struct Config {
         requires = "tls_cert",
         help_heading = "HTTPS"
     )]
-    pub tls_key: Option<PathBuf>,
+    pub(crate) tls_key: Option<PathBuf>,
 
     /// Serve HTTPS with a certificate made at start for this machine's names
     /// and addresses; its fingerprint is printed so visitors can check the
@@ -135,7 +135,7 @@ pub struct Config {
         conflicts_with = "tls_cert",
         help_heading = "HTTPS"
     )]
-    pub tls_self_signed: bool,
+    pub(crate) tls_self_signed: bool,
 
     /// Log format: text for people, json for log collectors. The level is
     /// set with PARLOR_LOG (e.g. debug, or parlor=debug).
@@ -145,7 +145,7 @@ pub struct Config {
     /// STUN or TURN URL handed to clients in `welcome` (repeatable, or
     /// comma-separated in the variable), e.g. stun:stun.example.org:3478.
     #[arg(long = "ice-server", env = "PARLOR_ICE_SERVERS", value_delimiter = ',')]
-    pub ice_servers: Vec<String>,
+    pub(crate) ice_servers: Vec<String>,
 
     /// Address of the built-in STUN/TURN server, UDP and TCP [default: the
     /// IP of --listen, port 3478]. Port 0 picks a free port. When not set
@@ -156,7 +156,7 @@ pub struct Config {
         value_name = "ADDR",
         help_heading = "TURN"
     )]
-    pub turn_listen: Option<SocketAddr>,
+    pub(crate) turn_listen: Option<SocketAddr>,
 
     /// Public IP address of this machine, advertised in TURN URLs and relayed
     /// addresses; needed behind 1:1 NAT (e.g. cloud instances).
@@ -166,13 +166,13 @@ pub struct Config {
         value_name = "IP",
         help_heading = "TURN"
     )]
-    pub turn_external_ip: Option<IpAddr>,
+    pub(crate) turn_external_ip: Option<IpAddr>,
 
     /// UDP ports for relayed addresses (open them in the firewall).
     #[arg(long, env = "PARLOR_TURN_RELAY_PORTS", default_value = "49152-65535",
           value_parser = crate::turn::PortRange::parse, value_name = "LOW-HIGH",
           help_heading = "TURN")]
-    pub turn_relay_ports: crate::turn::PortRange,
+    pub(crate) turn_relay_ports: crate::turn::PortRange,
 
     /// Shared secret for TURN credentials (coturn's static-auth-secret).
     /// Random at each start when not set, which is fine for the built-in
@@ -184,13 +184,13 @@ pub struct Config {
         value_name = "SECRET",
         help_heading = "TURN"
     )]
-    pub turn_secret: Option<String>,
+    pub(crate) turn_secret: Option<String>,
 
     /// How long the TURN credentials in each `welcome` stay valid. A call
     /// relayed through TURN cannot outlast them.
     #[arg(long, env = "PARLOR_TURN_CREDENTIAL_LIFETIME", default_value = "24h",
           value_parser = parse_positive_duration, value_name = "DURATION", help_heading = "TURN")]
-    pub turn_credential_lifetime: Duration,
+    pub(crate) turn_credential_lifetime: Duration,
 
     /// Peer ranges the relay may reach although they are not public, e.g.
     /// 192.168.1.0/24 on a LAN or 127.0.0.0/8 for tests (comma-separated).
@@ -203,12 +203,12 @@ pub struct Config {
         value_name = "CIDR",
         help_heading = "TURN"
     )]
-    pub turn_allowed_peers: Vec<crate::turn::Cidr>,
+    pub(crate) turn_allowed_peers: Vec<crate::turn::Cidr>,
 
     /// Do not run the built-in STUN/TURN server, nor advertise one.
     #[arg(long, env = "PARLOR_TURN_DISABLE", help_heading = "TURN",
           value_parser = clap::builder::BoolishValueParser::new())]
-    pub turn_disable: bool,
+    pub(crate) turn_disable: bool,
 
     /// Use an external TURN server (e.g. coturn with use-auth-secret)
     /// instead of the built-in one: its stun:, turn: or turns: URLs
@@ -223,7 +223,7 @@ pub struct Config {
         value_name = "URL",
         help_heading = "TURN"
     )]
-    pub turn_urls: Vec<String>,
+    pub(crate) turn_urls: Vec<String>,
 
     /// Realm of the built-in TURN server.
     #[arg(
@@ -233,29 +233,29 @@ pub struct Config {
         value_name = "REALM",
         help_heading = "TURN"
     )]
-    pub turn_realm: String,
+    pub(crate) turn_realm: String,
 
     /// Most TURN allocations at once, for everyone.
     #[arg(long, env = "PARLOR_TURN_MAX_ALLOCATIONS", default_value_t = 10_000, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..), help_heading = "TURN")]
-    pub turn_max_allocations: u32,
+    pub(crate) turn_max_allocations: u32,
 
     /// Most TURN allocations at once per user (one user: one peer id).
     #[arg(long, env = "PARLOR_TURN_USER_ALLOCATIONS", default_value_t = 64, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..), help_heading = "TURN")]
-    pub turn_user_allocations: u32,
+    pub(crate) turn_user_allocations: u32,
 
     /// Most bytes per second relayed for one user, both ways together,
     /// e.g. 10M; 0 for no limit.
     #[arg(long, env = "PARLOR_TURN_USER_BANDWIDTH", default_value = "10M", value_name = "BYTES",
           value_parser = crate::turn::parse_byte_rate, help_heading = "TURN")]
-    pub turn_user_bandwidth: u64,
+    pub(crate) turn_user_bandwidth: u64,
 
     /// Longest lifetime a TURN client may ask for at once; it must refresh
     /// its allocation before then.
     #[arg(long, env = "PARLOR_TURN_MAX_LIFETIME", default_value = "1h", value_name = "DURATION",
           value_parser = parse_positive_duration, help_heading = "TURN")]
-    pub turn_max_lifetime: Duration,
+    pub(crate) turn_max_lifetime: Duration,
 }
 
 fn parse_positive_duration(text: &str) -> Result<Duration, String> {

@@ -1,0 +1,157 @@
+//! The delivery seam: where the hub hands "send this to peer P of room R"
+//! to whoever holds P's connection.
+//!
+//! [`LocalConnections`] is the delivery of a single instance: a table of the
+//! outboxes of the connections in this process, by room and peer. A
+//! delivery for several instances keeps such a table for its own
+//! connections and passes anything else to the instance holding the seat;
+//! the hub does not change.
+
+use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::extract::ws::Utf8Bytes;
+
+use super::metrics::{Metrics, Out};
+use super::outbox::{Outbox, Push};
+use crate::rooms::Seat;
+
+/// Reaches the connection that holds a seat, wherever it is.
+pub(crate) trait Delivery: Send + Sync {
+    /// This process now holds `seat`'s connection, whose messages go to
+    /// `outbox`.
+    fn attach(&self, seat: &Seat, outbox: Arc<Outbox>);
+    /// The connection of `seat` that wrote to `outbox` is gone; a newer
+    /// connection of the same seat stays attached.
+    fn detach(&self, seat: &Seat, outbox: &Arc<Outbox>);
+    /// Closes whatever connection holds peer `peer` of `room`: it has been
+    /// replaced by a newer one.
+    fn evict(&self, room: &str, peer: &str);
+    /// Queues `message` for peer `peer` of `room`; nothing happens if no
+    /// connection holds that seat any more.
+    fn deliver(&self, room: &str, peer: &str, message: Utf8Bytes, kind: Out);
+}
+
+/// Enough shards that deliveries to different rooms seldom meet on a lock.
+const SHARDS: usize = 16;
+
+/// The outboxes of one shard's rooms, by room and then by peer id.
+type Rooms = HashMap<String, HashMap<String, Arc<Outbox>>>;
+
+/// The connections of this process.
+pub(crate) struct LocalConnections {
+    shards: Box<[Mutex<Rooms>]>,
+    hasher: RandomState,
+    metrics: Arc<Metrics>,
+}
+
+impl LocalConnections {
+    pub(crate) fn new(metrics: Arc<Metrics>) -> Self {
+        LocalConnections {
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            hasher: RandomState::new(),
+            metrics,
+        }
+    }
+
+    fn shard(&self, room: &str) -> MutexGuard<'_, Rooms> {
+        let index = self.hasher.hash_one(room) as usize % SHARDS;
+        // Every change here is a single insert or remove: a panic elsewhere
+        // cannot leave the table half changed.
+        self.shards[index].lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn outbox(&self, room: &str, peer: &str) -> Option<Arc<Outbox>> {
+        self.shard(room).get(room)?.get(peer).cloned()
+    }
+}
+
+impl Delivery for LocalConnections {
+    fn attach(&self, seat: &Seat, outbox: Arc<Outbox>) {
+        self.shard(&seat.room)
+            .entry(seat.room.clone())
+            .or_default()
+            .insert(seat.peer.clone(), outbox);
+    }
+
+    fn detach(&self, seat: &Seat, outbox: &Arc<Outbox>) {
+        let mut shard = self.shard(&seat.room);
+        let Some(peers) = shard.get_mut(&seat.room) else {
+            return;
+        };
+        if peers
+            .get(&seat.peer)
+            .is_some_and(|held| Arc::ptr_eq(held, outbox))
+        {
+            peers.remove(&seat.peer);
+            if peers.is_empty() {
+                shard.remove(&seat.room);
+            }
+        }
+    }
+
+    fn evict(&self, room: &str, peer: &str) {
+        if let Some(outbox) = self.outbox(room, peer) {
+            outbox.evict();
+        }
+    }
+
+    fn deliver(&self, room: &str, peer: &str, message: Utf8Bytes, kind: Out) {
+        // Pushed outside the table's lock: an outbox has its own.
+        if let Some(outbox) = self.outbox(room, peer) {
+            push(&self.metrics, &outbox, message, kind);
+        }
+    }
+}
+
+/// Queues `message` on `outbox`, counting what became of it.
+pub(crate) fn push(metrics: &Metrics, outbox: &Outbox, message: Utf8Bytes, kind: Out) {
+    match outbox.push(message) {
+        Push::Queued => metrics.message_out(kind),
+        Push::Overflowed => metrics.slow_client_dropped(),
+        Push::Refused => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seat(room: &str, peer: &str, epoch: u64) -> Seat {
+        Seat {
+            room: room.into(),
+            peer: peer.into(),
+            epoch,
+        }
+    }
+
+    #[test]
+    fn messages_reach_only_the_attached_seat() {
+        let table = LocalConnections::new(Arc::default());
+        let a = Arc::new(Outbox::new(8));
+        let b = Arc::new(Outbox::new(8));
+        table.attach(&seat("r1", "p", 1), a.clone());
+        table.attach(&seat("r2", "p", 1), b.clone());
+        table.deliver("r1", "p", "one".into(), Out::Signal);
+        table.deliver("r1", "q", "lost".into(), Out::Signal);
+        assert_eq!(a.try_next().as_deref(), Some("one"));
+        assert_eq!(a.try_next(), None);
+        assert_eq!(b.try_next(), None, "same peer id, other room");
+    }
+
+    #[test]
+    fn a_stale_connection_does_not_detach_its_successor() {
+        let table = LocalConnections::new(Arc::default());
+        let old = Arc::new(Outbox::new(8));
+        let new = Arc::new(Outbox::new(8));
+        table.attach(&seat("r", "p", 1), old.clone());
+        table.attach(&seat("r", "p", 2), new.clone());
+        table.detach(&seat("r", "p", 1), &old);
+        table.deliver("r", "p", "still here".into(), Out::Signal);
+        assert_eq!(new.try_next().as_deref(), Some("still here"));
+        table.detach(&seat("r", "p", 2), &new);
+        assert!(table.shard("r").is_empty());
+    }
+}

@@ -1,0 +1,13 @@
+//! The web server: HTTP routes (the room API, the app, the WebSocket
+//! upgrade, health and metrics), the listeners (plain TCP and TLS), and the
+//! web client embedded in the binary.
+
+mod assets;
+mod listener;
+mod routes;
+mod tls;
+
+pub(crate) use listener::{ClientAddr, PlainListener};
+pub(crate) use routes::{AppState, allowed_origins, router};
+pub use tls::Certificate;
+pub(crate) use tls::{TlsListener, from_files, self_signed};
