@@ -5,6 +5,9 @@
 #
 #   scripts/bench-signaling.sh             # everything, 10 s per relay run
 #   DURATION=5s scripts/bench-signaling.sh
+#   BASELINE=HEAD~1 scripts/bench-signaling.sh
+#                                          # also an earlier commit's parlor,
+#                                          # side by side in the same run
 #
 # Prints each run's JSON summary (from parlor-load) and a closing table.
 # Needs: cargo, taskset. Not part of the test suite.
@@ -21,6 +24,17 @@ URL="http://127.0.0.1:$PORT"
 
 cargo build --release --quiet -p parlor -p parlor-load
 PARLOR="$TARGET/release/parlor"
+BASE=""
+if [[ -n "${BASELINE:-}" ]]; then
+  # The earlier commit's server, built from a worktree of its own into a
+  # target directory of its own (kept, so a second run builds little).
+  tree=$(mktemp -d)
+  base_target=$(realpath -m "$TARGET/baseline")
+  git worktree add --detach --quiet "$tree" "$BASELINE"
+  (cd "$tree" && CARGO_TARGET_DIR="$base_target" cargo build --release --quiet -p parlor)
+  git worktree remove --force "$tree"
+  BASE="$base_target/release/parlor"
+fi
 FLOOR="$TARGET/release/parlor-floor"
 LOAD=(taskset -c "$LOAD_CPU" "$TARGET/release/parlor-load" --threads 1 --url "$URL")
 OUT=$(mktemp -d)
@@ -48,8 +62,11 @@ start() {
 }
 
 # Limits that protect a public server would measure themselves here.
-start_parlor() {
-  start "$PARLOR" --listen "127.0.0.1:$PORT" --turn-disable \
+start_parlor() { start_server "$PARLOR" "$@"; }
+start_baseline() { start_server "$BASE" "$@"; }
+start_server() {
+  local bin=$1; shift
+  start "$bin" --listen "127.0.0.1:$PORT" --turn-disable \
     --message-rate 10000000/s --max-rooms 10000000 --room-idle-timeout 1s \
     --max-connections 1000000 "$@"
 }
@@ -67,6 +84,9 @@ field() { # file, python expression over the summary `s`
 echo "== relay, 50 pairs x 4 in flight, 64-byte payload"
 start_floor;  run floor-w4 relay --floor --pairs 50 --in-flight 4 --duration "$DURATION"
 start_parlor; run parlor-w4 relay --pairs 50 --in-flight 4 --duration "$DURATION"
+if [[ -n "$BASE" ]]; then
+  start_baseline; run baseline-w4 relay --pairs 50 --in-flight 4 --duration "$DURATION"
+fi
 echo "== relay, 50 pairs x 1 in flight (latency)"
 start_floor;  run floor-w1 relay --floor --pairs 50 --in-flight 1 --duration "$DURATION"
 start_parlor; run parlor-w1 relay --pairs 50 --in-flight 1 --duration "$DURATION"
@@ -77,6 +97,11 @@ echo "== idle: $IDLE_CONNECTIONS joined connections"
 start_parlor
 run idle idle --connections "$IDLE_CONNECTIONS" --sources 127.0.0.1-127.0.0.8 \
   --hold 3s --server-pid "$SERVER_PID"
+if [[ -n "$BASE" ]]; then
+  start_baseline
+  run baseline-idle idle --connections "$IDLE_CONNECTIONS" --sources 127.0.0.1-127.0.0.8 \
+    --hold 3s --server-pid "$SERVER_PID"
+fi
 stop_server
 
 echo
@@ -96,3 +121,11 @@ echo
 echo "churn, 1 worker: $(field churn "round(s['rooms_per_sec'])") rooms/s, join p50 $(field churn "s['join']['p50_us']") us, p99 $(field churn "s['join']['p99_us']") us"
 echo "churn, 4 workers: $(field churn4 "round(s['rooms_per_sec'])") rooms/s, join p50 $(field churn4 "s['join']['p50_us']") us, p99 $(field churn4 "s['join']['p99_us']") us"
 echo "idle: $(field idle "s['verified']") of $(field idle "s['connections']") verified, $(field idle "round(s['server_bytes_per_connection'])") bytes of server RSS per connection"
+if [[ -n "$BASE" ]]; then
+  echo
+  echo "baseline $BASELINE, same run:"
+  b=$(field baseline-w4 "round(s['relayed_per_sec'])")
+  p=$(field parlor-w4 "round(s['relayed_per_sec'])")
+  echo "relayed msg/s, w4: baseline $b, parlor $p ($(python3 -c "print(round($p/$b, 3))")x)"
+  echo "idle: baseline $(field baseline-idle "round(s['server_bytes_per_connection'])"), parlor $(field idle "round(s['server_bytes_per_connection'])") bytes of server RSS per connection"
+fi
