@@ -13,11 +13,13 @@
 //!   and caps allocations, permissions, channels, lifetimes and bandwidth.
 //!
 //! Layers: [`stun`] is the message codec; [`auth`], [`credentials`],
-//! [`filter`] and [`allocation`] are rules free of I/O and of clocks; [`server`]
-//! is the thin tokio layer that owns the sockets.
+//! [`filter`] and [`allocation`] are rules free of I/O and of clocks;
+//! [`core`] holds the server's state and request rules, sans I/O; [`server`]
+//! is the thin tokio layer that owns the sockets and tasks.
 
 pub mod allocation;
 pub mod auth;
+mod core;
 pub mod credentials;
 pub mod filter;
 pub mod ice;

@@ -1,0 +1,138 @@
+//! TURN over TCP (the client leg; relayed addresses stay UDP): the accept
+//! loop with its cap on connections, and per connection a reader that cuts
+//! the stream into STUN and ChannelData frames for the core and a writer
+//! that drains a bounded queue. A connection's allocation ends with it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, mpsc};
+
+use super::super::core::ClientKey;
+use super::super::metrics::Discard;
+use super::super::stun::{self, channel_data};
+use super::{Origin, Shared};
+
+/// Frames queued for one TCP client before new ones are dropped.
+const TCP_QUEUE: usize = 128;
+/// A TCP connection without an allocation is closed after this much silence.
+const TCP_IDLE: Duration = Duration::from_secs(30);
+
+pub(super) async fn accept(shared: Arc<Shared>, listener: TcpListener, slots: Arc<Semaphore>) {
+    loop {
+        let (stream, remote) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                // Out of file descriptors, most likely: wait, don't spin.
+                tracing::warn!(%err, "TURN TCP accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            continue;
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            serve(shared, stream, remote).await;
+            drop(slot);
+        });
+    }
+}
+
+/// Length of the frame at the start of a TCP stream: STUN, or ChannelData
+/// padded to four bytes; None when more bytes are needed, Err when the
+/// stream is not TURN.
+fn frame_len(bytes: &[u8]) -> Result<Option<usize>, ()> {
+    let Some(first) = bytes.first() else {
+        return Ok(None);
+    };
+    match first & 0xC0 {
+        0x00 => Ok(stun::stun_frame_len(bytes)),
+        0x40 => Ok(channel_data::stream_frame_len(bytes)),
+        _ => Err(()),
+    }
+}
+
+async fn serve(shared: Arc<Shared>, stream: TcpStream, remote: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    let key = ClientKey::Tcp(remote);
+    let (mut reader, writer) = stream.into_split();
+    let (tx, rx) = mpsc::channel(TCP_QUEUE);
+    let writer = tokio::spawn(write_loop(writer, rx));
+    let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    let mut out = Vec::with_capacity(512);
+    'connection: loop {
+        let mut start = 0;
+        loop {
+            let len = match frame_len(&buf[start..]) {
+                Ok(Some(len)) => len,
+                Ok(None) => break,
+                Err(()) => {
+                    shared.metrics.dropped(Discard::Malformed);
+                    break 'connection;
+                }
+            };
+            if buf.len() - start < len {
+                break;
+            }
+            let frame = &buf[start..start + len];
+            if shared.handle_client_packet(key, Origin::Tcp(&tx), frame, &mut out) {
+                // A reply that does not fit the queue is lost like a UDP
+                // datagram; the client retransmits.
+                let _ = tx.try_send(out.clone());
+            }
+            start += len;
+        }
+        buf.drain(..start);
+        if buf.capacity() - buf.len() < 1024 {
+            buf.reserve(4096);
+        }
+        match tokio::time::timeout(TCP_IDLE, reader.read_buf(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(_)) => {}
+            Err(_) if shared.has_allocation(key) => {}
+            Err(_) => break,
+        }
+    }
+    shared.forget(key);
+    drop(tx);
+    // Let queued replies go out, briefly.
+    let _ = tokio::time::timeout(Duration::from_secs(1), writer).await;
+}
+
+async fn write_loop(mut writer: OwnedWriteHalf, mut rx: mpsc::Receiver<Vec<u8>>) {
+    let mut batch = Vec::with_capacity(16 * 1024);
+    while let Some(first) = rx.recv().await {
+        batch.clear();
+        batch.extend_from_slice(&first);
+        while batch.len() < 64 * 1024 {
+            match rx.try_recv() {
+                Ok(frame) => batch.extend_from_slice(&frame),
+                Err(_) => break,
+            }
+        }
+        if writer.write_all(&batch).await.is_err() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tcp_framing() {
+        assert_eq!(frame_len(&[]), Ok(None));
+        assert_eq!(frame_len(&[0, 1]), Ok(None));
+        assert_eq!(frame_len(&[0, 1, 0, 8]), Ok(Some(28)));
+        assert_eq!(frame_len(&[0x40, 0, 0, 1]), Ok(Some(8)));
+        assert_eq!(frame_len(&[0x80]), Err(()));
+        assert_eq!(frame_len(&[0xC0, 0, 0, 0]), Err(()));
+    }
+}
