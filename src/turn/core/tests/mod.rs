@@ -3,9 +3,13 @@
 //! port numbers. The shell's part (binding a port, sending) is played by
 //! [`Shell`], so every rule is driven exactly as the tokio shells drive it.
 //!
-//! [`fuzz`]: random input never panics.
+//! The tests are split by subject: [`allocate`] (challenge, the two steps,
+//! caps, reservations), [`relay`] (refresh, permissions, channels,
+//! bandwidth, expiry) and [`fuzz`] (random input never panics).
 
+mod allocate;
 mod fuzz;
+mod relay;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -241,6 +245,65 @@ impl Shell {
         })
     }
 
+    /// The first step of an Allocate only: what the core asks to open.
+    fn allocate_pending(&mut self, c: &mut Client, tid: TransactionId) -> OpenRelay<Fake> {
+        let packet = c.request(method::ALLOCATE, tid, &|b| {
+            b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
+        });
+        let now = self.now();
+        match self.core.handle_packet(c.key, &packet, now, &mut self.out) {
+            Outcome::Open(open) => open,
+            _ => panic!("no relay to open; error {:?}", error_code(&self.out)),
+        }
+    }
+
+    fn create_permission(&mut self, c: &mut Client, peers: &[SocketAddr]) -> Vec<u8> {
+        self.ask(c, method::CREATE_PERMISSION, |b| {
+            for peer in peers {
+                b.xor_address(attr::XOR_PEER_ADDRESS, *peer);
+            }
+        })
+    }
+
+    fn channel_bind(&mut self, c: &mut Client, channel: u16, peer: SocketAddr) -> Vec<u8> {
+        self.ask(c, method::CHANNEL_BIND, |b| {
+            b.attr(
+                attr::CHANNEL_NUMBER,
+                &[(channel >> 8) as u8, channel as u8, 0, 0],
+            )
+            .xor_address(attr::XOR_PEER_ADDRESS, peer);
+        })
+    }
+
+    fn refresh(&mut self, c: &mut Client, lifetime: u32) -> Vec<u8> {
+        self.ask(c, method::REFRESH, |b| {
+            b.u32(attr::LIFETIME, lifetime);
+        })
+    }
+
+    /// A Send indication from `c` to `peer`; whether it was relayed.
+    fn send_indication(&mut self, c: &Client, peer: SocketAddr, data: &[u8]) -> bool {
+        let mut packet = Vec::new();
+        Builder::new(&mut packet, method::SEND, Class::Indication, [3; 12])
+            .xor_address(attr::XOR_PEER_ADDRESS, peer)
+            .attr(attr::DATA, data);
+        self.relayed_by(c.key, &packet)
+    }
+
+    /// ChannelData from `c`; whether it was relayed.
+    fn send_channel_data(&mut self, c: &Client, channel: u16, data: &[u8]) -> bool {
+        let mut packet =
+            crate::turn::stun::channel_data::header(channel, data.len() as u16).to_vec();
+        packet.extend_from_slice(data);
+        self.relayed_by(c.key, &packet)
+    }
+
+    fn relayed_by(&mut self, key: ClientKey, packet: &[u8]) -> bool {
+        let before = self.sent.len();
+        assert!(self.send(key, packet).is_none(), "data gets no reply");
+        self.sent.len() > before
+    }
+
     /// The value of a line of the metrics exposition, e.g.
     /// `parlor_turn_allocations`.
     fn metric(&self, name: &str) -> u64 {
@@ -311,4 +374,29 @@ fn nonce(reply: &[u8]) -> Option<String> {
         .ok()?
         .get_str(attr::NONCE)
         .map(str::to_owned)
+}
+
+fn relayed(reply: &[u8]) -> SocketAddr {
+    let msg = Message::parse(reply).unwrap();
+    msg.get_xor_address(attr::XOR_RELAYED_ADDRESS)
+        .unwrap()
+        .unwrap()
+}
+
+fn lifetime(reply: &[u8]) -> u32 {
+    Message::parse(reply)
+        .unwrap()
+        .get_u32(attr::LIFETIME)
+        .unwrap()
+}
+
+fn token(reply: &[u8]) -> Option<u64> {
+    let msg = Message::parse(reply).unwrap();
+    let bytes = msg.get(attr::RESERVATION_TOKEN)?;
+    Some(u64::from_be_bytes(bytes.try_into().unwrap()))
+}
+
+/// Whether a reply is signed with the client's key.
+fn signed_for(reply: &[u8], c: &Client) -> bool {
+    Message::parse(reply).unwrap().verify_integrity(&c.mac_key)
 }
