@@ -78,10 +78,6 @@ impl Allocation {
         }
     }
 
-    pub fn expires(&self) -> Instant {
-        self.expires
-    }
-
     pub fn is_expired(&self, now: Instant) -> bool {
         now >= self.expires
     }
@@ -200,10 +196,12 @@ impl Allocation {
             .retain(|c| now < c.expires + CHANNEL_QUARANTINE);
     }
 
+    #[cfg(test)]
     pub fn permission_count(&self) -> usize {
         self.permissions.len()
     }
 
+    #[cfg(test)]
     pub fn channel_count(&self) -> usize {
         self.channels.len()
     }

@@ -104,10 +104,6 @@ impl PeerFilter {
         PeerFilter { allowed }
     }
 
-    pub fn allowed_ranges(&self) -> &[Cidr] {
-        &self.allowed
-    }
-
     /// Whether the relay may exchange packets with `ip`.
     pub fn permits(&self, ip: IpAddr) -> bool {
         self.allowed.iter().any(|cidr| cidr.contains(ip)) || is_global(ip)

@@ -16,15 +16,19 @@
 //! [`filter`] and [`allocation`] are rules free of I/O and of clocks;
 //! [`core`] holds the server's state and request rules, sans I/O; [`server`]
 //! is the thin tokio layer that owns the sockets and tasks.
+//!
+//! Of the modules only [`stun`] and [`credentials`] are public, for tests
+//! and tools that speak TURN to the server; the rest of the crate uses the
+//! re-exports below.
 
-pub mod allocation;
-pub mod auth;
+mod allocation;
+mod auth;
 mod core;
 pub mod credentials;
-pub mod filter;
-pub mod ice;
-pub mod metrics;
-pub mod server;
+mod filter;
+mod ice;
+mod metrics;
+mod server;
 pub mod stun;
 
 use std::fmt;
