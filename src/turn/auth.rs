@@ -51,12 +51,10 @@ pub enum Verdict<'a> {
 
 impl Auth {
     pub fn new(realm: impl Into<String>, secret: Secret) -> Self {
-        let mut nonce_key = [0u8; 32];
-        getrandom::fill(&mut nonce_key).expect("the operating system's random source failed");
         Auth {
             realm: realm.into(),
             secret,
-            nonce_key,
+            nonce_key: crate::random::bytes(),
         }
     }
 

@@ -34,8 +34,7 @@ impl Secret {
     /// 32 bytes from the operating system's CSPRNG, as 43 characters of
     /// base64url: a secret for this process's lifetime only.
     pub fn generate() -> Self {
-        let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes).expect("the operating system's random source failed");
+        let bytes: [u8; 32] = crate::random::bytes();
         Secret(
             base64::engine::general_purpose::URL_SAFE_NO_PAD
                 .encode(bytes)
