@@ -4,7 +4,7 @@
 //! responses that Allocate ([`super::allocate`]) shares.
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::super::allocation::{BindError, granted_lifetime};
 use super::super::auth::Verdict;
@@ -82,10 +82,7 @@ impl Reply {
             }
             Success::Empty => {}
         }
-        b.integrity(mac_key);
-        if self.fingerprint {
-            b.fingerprint();
-        }
+        self.seal(&mut b, Some(mac_key));
     }
 
     pub(super) fn error(
@@ -96,6 +93,12 @@ impl Reply {
     ) {
         let mut b = Builder::new(out, self.method, Class::Error, self.tid);
         b.error_code(code, reason);
+        self.seal(&mut b, key);
+    }
+
+    /// Ends a response: signed with `key`, if any, and with a FINGERPRINT
+    /// if the request had one.
+    fn seal(self, b: &mut Builder<'_>, key: Option<&[u8]>) {
         if let Some(key) = key {
             b.integrity(key);
         }
@@ -161,9 +164,7 @@ impl<H: Handles> Core<H> {
                 .unknown_attributes(&unknown);
             b
         };
-        if msg.has_fingerprint {
-            b.fingerprint();
-        }
+        Reply::to(msg).seal(&mut b, None);
     }
 
     /// A TURN request: authenticated, then handed to its method.
@@ -203,10 +204,7 @@ impl<H: Handles> Core<H> {
             let mut b = Builder::new(out, msg.method, Class::Error, msg.transaction_id);
             b.error_code(420, "Unknown Attribute")
                 .unknown_attributes(&unknown);
-            b.integrity(&mac_key);
-            if msg.has_fingerprint {
-                b.fingerprint();
-            }
+            reply.seal(&mut b, Some(&mac_key));
             return Outcome::Reply;
         }
         let mono = now.mono;
@@ -269,16 +267,13 @@ impl<H: Handles> Core<H> {
         key: ClientKey,
         msg: &Message<'_>,
         username: &str,
-        now: std::time::Instant,
+        now: Instant,
     ) -> Result<(Success, Option<H::Relay>), Failure> {
-        let entry = self.allocations.get_mut(&key).ok_or(MISMATCH)?;
-        if *entry.username != *username {
-            return Err(WRONG_CREDENTIALS);
-        }
+        let relayed = self.allocation_of(key, username)?;
         match msg.get(attr::REQUESTED_ADDRESS_FAMILY) {
             None => {}
-            Some([0x01, _, _, _]) if entry.relayed.is_ipv4() => {}
-            Some([0x02, _, _, _]) if entry.relayed.is_ipv6() => {}
+            Some([0x01, _, _, _]) if relayed.is_ipv4() => {}
+            Some([0x02, _, _, _]) if relayed.is_ipv6() => {}
             Some(_) => return Err(FAMILY_MISMATCH),
         }
         let requested = msg.get_u32(attr::LIFETIME);
@@ -291,6 +286,7 @@ impl<H: Handles> Core<H> {
             requested.map(|s| Duration::from_secs(s.into())),
             self.settings.max_lifetime,
         );
+        let entry = self.allocations.get_mut(&key).ok_or(MISMATCH)?;
         entry.alloc.refresh(now, lifetime);
         Ok((
             Success::Refresh {
@@ -298,6 +294,16 @@ impl<H: Handles> Core<H> {
             },
             None,
         ))
+    }
+
+    /// The relayed address of the allocation of `key`, which a request of
+    /// `username` may change only if the same username made it.
+    fn allocation_of(&self, key: ClientKey, username: &str) -> Result<SocketAddr, Failure> {
+        let entry = self.allocations.get(&key).ok_or(MISMATCH)?;
+        if *entry.username != *username {
+            return Err(WRONG_CREDENTIALS);
+        }
+        Ok(entry.relayed)
     }
 
     /// Checks a peer address of a request against the allocation's family
@@ -319,13 +325,9 @@ impl<H: Handles> Core<H> {
         key: ClientKey,
         msg: &Message<'_>,
         username: &str,
-        now: std::time::Instant,
+        now: Instant,
     ) -> Result<Success, Failure> {
-        let entry = self.allocations.get(&key).ok_or(MISMATCH)?;
-        if *entry.username != *username {
-            return Err(WRONG_CREDENTIALS);
-        }
-        let relayed = entry.relayed;
+        let relayed = self.allocation_of(key, username)?;
         let mut ips = Vec::new();
         for peer in msg.xor_addresses(attr::XOR_PEER_ADDRESS) {
             let peer = peer.map_err(|_| BAD_REQUEST)?;
@@ -353,13 +355,9 @@ impl<H: Handles> Core<H> {
         key: ClientKey,
         msg: &Message<'_>,
         username: &str,
-        now: std::time::Instant,
+        now: Instant,
     ) -> Result<Success, Failure> {
-        let entry = self.allocations.get(&key).ok_or(MISMATCH)?;
-        if *entry.username != *username {
-            return Err(WRONG_CREDENTIALS);
-        }
-        let relayed = entry.relayed;
+        let relayed = self.allocation_of(key, username)?;
         let number = match msg.get(attr::CHANNEL_NUMBER) {
             Some([a, b, _, _]) => u16::from_be_bytes([*a, *b]),
             _ => return Err(BAD_REQUEST),
