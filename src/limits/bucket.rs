@@ -12,21 +12,38 @@ pub(crate) struct TokenBucket {
     updated: Instant,
 }
 
+/// Rounding slack, so that a bucket refilled for exactly `n` tokens by a
+/// floating-point product gives `n`.
+const SLACK: f64 = 1e-9;
+
 impl TokenBucket {
+    /// A full bucket for `rate`.
     pub(crate) fn new(rate: Rate, now: Instant) -> Self {
+        TokenBucket::with(rate.per_second, rate.burst.into(), now)
+    }
+
+    /// A full bucket of `burst` tokens, refilled at `per_second` (a count
+    /// of messages, say, or of bytes).
+    pub(crate) fn with(per_second: f64, burst: f64, now: Instant) -> Self {
         TokenBucket {
-            tokens: rate.burst as f64,
-            burst: rate.burst as f64,
-            per_second: rate.per_second,
+            tokens: burst,
+            burst,
+            per_second,
             updated: now,
         }
     }
 
     /// Takes one token if there is one.
     pub(crate) fn try_take(&mut self, now: Instant) -> bool {
+        self.take(1, now)
+    }
+
+    /// Takes `amount` tokens if there are that many; else takes none.
+    pub(crate) fn take(&mut self, amount: usize, now: Instant) -> bool {
         self.refill(now);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
+        let amount = amount as f64;
+        if self.tokens + SLACK >= amount {
+            self.tokens = (self.tokens - amount).max(0.0);
             true
         } else {
             false

@@ -1,5 +1,5 @@
 //! The state of one allocation (RFC 8656): its lifetime, permissions and
-//! channel bindings, plus the token bucket that caps a user's bandwidth.
+//! channel bindings, plus the bucket that caps a user's bandwidth.
 //! Free of I/O and of clocks: every operation is told `now`, so the rules of
 //! time are tested without waiting.
 //!
@@ -9,6 +9,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
+
+use crate::limits::TokenBucket;
 
 /// A permission lasts 300 s unless refreshed (RFC 8656 section 9).
 pub const PERMISSION_LIFETIME: Duration = Duration::from_secs(300);
@@ -207,43 +209,10 @@ impl Allocation {
     }
 }
 
-/// A token bucket: `rate` bytes per second, bursts of up to `burst` bytes.
-#[derive(Debug, Clone)]
-pub struct TokenBucket {
-    rate: u64,
-    burst: u64,
-    tokens: u64,
-    last: Instant,
-}
-
-impl TokenBucket {
-    /// A full bucket for `rate` bytes per second, holding one second.
-    pub fn new(rate: u64, now: Instant) -> Self {
-        let burst = rate.max(64 * 1024);
-        TokenBucket {
-            rate,
-            burst,
-            tokens: burst,
-            last: now,
-        }
-    }
-
-    /// Takes `bytes` if there are enough tokens; false means drop.
-    pub fn take(&mut self, bytes: usize, now: Instant) -> bool {
-        let elapsed = now.saturating_duration_since(self.last).as_nanos();
-        let added = elapsed * u128::from(self.rate) / 1_000_000_000;
-        if added > 0 {
-            self.tokens = (u128::from(self.tokens) + added).min(u128::from(self.burst)) as u64;
-            self.last = now;
-        }
-        match self.tokens.checked_sub(bytes as u64) {
-            Some(left) => {
-                self.tokens = left;
-                true
-            }
-            None => false,
-        }
-    }
+/// A user's bandwidth: `rate` bytes per second, in bursts of up to a second's
+/// worth (at least 64 KiB, a whole datagram).
+pub(crate) fn bandwidth_bucket(rate: u64, now: Instant) -> TokenBucket {
+    TokenBucket::with(rate as f64, rate.max(64 * 1024) as f64, now)
 }
 
 #[cfg(test)]
@@ -386,7 +355,7 @@ mod tests {
     #[test]
     fn token_bucket_limits_rate() {
         let t0 = Instant::now();
-        let mut bucket = TokenBucket::new(100_000, t0);
+        let mut bucket = bandwidth_bucket(100_000, t0);
         // A full second's burst first.
         assert!(bucket.take(100_000, t0));
         assert!(!bucket.take(1, t0));
@@ -398,7 +367,7 @@ mod tests {
         assert!(!bucket.take(100_001, t0 + secs(100)));
         assert!(bucket.take(100_000, t0 + secs(100)));
         // Small rates still let a normal packet through.
-        let mut small = TokenBucket::new(1, t0);
+        let mut small = bandwidth_bucket(1, t0);
         assert!(small.take(1500, t0));
     }
 }

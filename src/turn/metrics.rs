@@ -95,10 +95,6 @@ impl TurnMetrics {
     pub fn dropped(&self, why: Discard) {
         self.dropped[why as usize].fetch_add(1, Relaxed);
     }
-
-    pub fn allocations(&self) -> u64 {
-        self.allocations.load(Relaxed)
-    }
 }
 
 impl TurnMetrics {

@@ -33,28 +33,27 @@ pub mod stun;
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
-use std::ops::RangeInclusive;
 use std::time::Duration;
 
-pub use filter::{Cidr, PeerFilter};
+pub(crate) use filter::{Cidr, PeerFilter};
 pub(crate) use ice::{IceServers, Turn as IceTurn};
-pub use metrics::TurnMetrics;
-pub use server::TurnServer;
+pub(crate) use metrics::TurnMetrics;
+pub(crate) use server::TurnServer;
 
 use credentials::Secret;
 
 /// The STUN/TURN port of RFC 8489 and RFC 8656.
-pub const DEFAULT_PORT: u16 = 3478;
+pub(crate) const DEFAULT_PORT: u16 = 3478;
 
 /// A range of UDP ports, `LOW-HIGH`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PortRange {
-    pub low: u16,
-    pub high: u16,
+pub(crate) struct PortRange {
+    pub(crate) low: u16,
+    pub(crate) high: u16,
 }
 
 impl PortRange {
-    pub fn parse(text: &str) -> Result<PortRange, String> {
+    pub(crate) fn parse(text: &str) -> Result<PortRange, String> {
         let (low, high) = text
             .split_once('-')
             .ok_or_else(|| format!("{text:?} is not a port range like 49152-65535"))?;
@@ -72,16 +71,9 @@ impl PortRange {
         Ok(PortRange { low, high })
     }
 
-    pub fn ports(&self) -> RangeInclusive<u16> {
-        self.low..=self.high
-    }
-
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         usize::from(self.high - self.low) + 1
-    }
-
-    pub fn is_empty(&self) -> bool {
-        false
     }
 }
 
@@ -93,7 +85,7 @@ impl fmt::Display for PortRange {
 
 /// Bytes per second: a whole number with an optional SI suffix, k, M or G
 /// (powers of 1000), e.g. `500k`, `10M`; `0` means no limit.
-pub fn parse_byte_rate(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_byte_rate(text: &str) -> Result<u64, String> {
     let text = text.trim();
     let (digits, factor) = match text.char_indices().last() {
         Some((i, 'k' | 'K')) => (&text[..i], 1_000),
@@ -111,18 +103,18 @@ pub fn parse_byte_rate(text: &str) -> Result<u64, String> {
 /// Everything the built-in server needs, resolved from the flags once at
 /// start (see `config`).
 #[derive(Debug, Clone)]
-pub struct Settings {
-    pub listen: SocketAddr,
-    pub external_ip: Option<IpAddr>,
-    pub relay_ports: PortRange,
-    pub realm: String,
-    pub secret: Secret,
-    pub filter: PeerFilter,
-    pub max_allocations: usize,
-    pub user_allocations: usize,
+pub(crate) struct Settings {
+    pub(crate) listen: SocketAddr,
+    pub(crate) external_ip: Option<IpAddr>,
+    pub(crate) relay_ports: PortRange,
+    pub(crate) realm: String,
+    pub(crate) secret: Secret,
+    pub(crate) filter: PeerFilter,
+    pub(crate) max_allocations: usize,
+    pub(crate) user_allocations: usize,
     /// Bytes per second per user; 0 for no limit.
-    pub user_bandwidth: u64,
-    pub max_lifetime: Duration,
+    pub(crate) user_bandwidth: u64,
+    pub(crate) max_lifetime: Duration,
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::super::allocation::{Allocation, TokenBucket, granted_lifetime};
+use super::super::allocation::{Allocation, bandwidth_bucket, granted_lifetime};
 use super::super::stun::{Message, attr, method};
 use super::requests::{
     BAD_REQUEST, CAPACITY, FAMILY_NOT_SUPPORTED, Failure, MISMATCH, QUOTA, Reply, Success,
@@ -206,7 +206,7 @@ impl<H: Handles> Core<H> {
         let bandwidth = self.settings.user_bandwidth;
         let record = self.users.entry(user.clone()).or_insert_with(|| User {
             allocations: 0,
-            bucket: (bandwidth > 0).then(|| TokenBucket::new(bandwidth, now)),
+            bucket: (bandwidth > 0).then(|| bandwidth_bucket(bandwidth, now)),
         });
         record.allocations += 1;
         self.pending.insert(

@@ -40,10 +40,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::Settings;
-use super::allocation::{Allocation, Caps, TokenBucket};
+use super::allocation::{Allocation, Caps};
 use super::auth::Auth;
 use super::metrics::{Discard, TurnMetrics};
 use super::stun::{Class, Message, TransactionId, attr, channel_data, method};
+use crate::limits::TokenBucket;
 
 pub(crate) use allocate::{OpenRelay, Opened, RelaySource};
 pub(crate) use frame::{HEADROOM, MAX_DATAGRAM, channel_data_frame, data_indication_frame};
