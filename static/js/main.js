@@ -4,13 +4,13 @@
 // nothing of each other's order; this is the only place that says "first
 // look the room up, then ask for devices, then join, then show the call".
 
-import { createRoom, roomStatus, roomFromInput, roomLink, isRoomId } from './api.js';
-import { LocalMedia } from './media.js';
-import { Call } from './call.js';
-import { Devices } from './devices.js';
-import { AudioLevels } from './levels.js';
-import { ProtocolError } from './signaling.js';
-import * as ui from './ui.js';
+import { createRoom, roomStatus, roomFromInput, roomLink, isRoomId } from './network/api.js';
+import { LocalMedia } from './media/local-media.js';
+import { Call } from './call/call.js';
+import { Devices } from './media/devices.js';
+import { AudioLevels } from './media/levels.js';
+import { ProtocolError } from './network/signaling.js';
+import * as ui from './ui/screens.js';
 
 const NAME_KEY = 'parlor.name';
 const DEVICES_KEY = 'parlor.devices';

@@ -1,10 +1,11 @@
 // A call: one room, one signaling connection, one Peer per other person.
 //
-// Why a module of its own: it is the glue between the protocol (signaling.js),
-// the negotiation (peer.js) and your devices (media.js), and it owns the
-// rules of the room: who offers, who is polite, what happens when someone
-// joins or leaves, and what to do when the server connection drops. It has
-// no DOM; the page listens to its events:
+// Why a module of its own: it is the glue between the protocol
+// (network/signaling.js), the negotiation (peer.js) and your devices
+// (media/local-media.js), and it owns the rules of the room: who offers,
+// who is polite, what happens when someone joins or leaves, and what to do
+// when the server connection drops. It has no DOM; the page listens to its
+// events:
 //   "phase"         this.phase changed: connecting, joined, reconnecting, ended
 //   "peer-added"    detail.peer (a Peer)
 //   "peer-removed"  detail.peer, detail.reason ('left', 'reconnect', 'ended')
@@ -18,7 +19,7 @@
 // back; then nothing changes for anyone. If the seat is gone it joins afresh
 // and negotiates again with everyone.
 
-import { Signaling, ProtocolError } from './signaling.js';
+import { Signaling, ProtocolError } from '../network/signaling.js';
 import { Peer } from './peer.js';
 
 /** Longest wait between two reconnection attempts. */

@@ -7,12 +7,12 @@
 // words what is going on.
 
 import { $, el, icon, initial, listNames, displayName, toast } from './dom.js';
-import { LocalMedia } from './media.js';
+import { LocalMedia } from '../media/local-media.js';
 import { Stage } from './tiles.js';
 import { ChatPanel } from './chat.js';
 import { QualityView } from './quality.js';
-import { QualityMonitor } from './stats.js';
-import { devicePicker } from './devices.js';
+import { QualityMonitor } from '../media/stats.js';
+import { devicePicker } from '../media/devices.js';
 import { installShortcuts, renderShortcutHelp } from './shortcuts.js';
 
 /** Shows one screen, hides the others, and moves focus to its heading. */

@@ -6,7 +6,7 @@
 // screens. Devices keeps the list and the speaker; devicePicker() draws the
 // three <select>s into a container and keeps them in step.
 
-import { el } from './dom.js';
+import { el } from '../ui/dom.js';
 
 const KINDS = [
   { kind: 'videoinput', media: 'video', label: 'Camera', fallback: 'Camera' },
