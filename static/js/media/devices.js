@@ -1,18 +1,10 @@
-// Picking the camera, microphone and speaker, before and during the call.
+// The cameras, microphones and speakers there are, and the speaker picked.
 //
 // Why a module of its own: the list of devices changes (plugged in, pulled
-// out, labels that appear only once permission is given), speaker choice
-// is a feature some browsers lack, and the same pickers appear on two
-// screens. Devices keeps the list and the speaker; devicePicker() draws the
-// three <select>s into a container and keeps them in step.
-
-import { el } from '../ui/dom.js';
-
-const KINDS = [
-  { kind: 'videoinput', media: 'video', label: 'Camera', fallback: 'Camera' },
-  { kind: 'audioinput', media: 'audio', label: 'Microphone', fallback: 'Microphone' },
-  { kind: 'audiooutput', media: 'speaker', label: 'Speaker', fallback: 'Speaker' },
-];
+// out, labels that appear only once permission is given), and speaker
+// choice is a feature some browsers lack. Devices keeps the list and plays
+// the sound of attached elements on the speaker picked; it draws nothing
+// (ui/device-picker.js draws the pickers from it).
 
 export class Devices extends EventTarget {
   /** Per MediaDeviceInfo kind, the devices in the browser's order. */
@@ -96,75 +88,4 @@ export class Devices extends EventTarget {
       return false;
     }
   }
-}
-
-/**
- * Draws the camera, microphone and speaker pickers into `container` and
- * keeps them in step with `devices` and `media`. onPicked(kind, deviceId)
- * is told of every choice that worked (to remember it); onFailed(kind)
- * of one that did not. Returns a function that removes them.
- */
-export function devicePicker(container, { devices, media, idPrefix, onPicked = () => {}, onFailed = () => {} }) {
-  const selects = {};
-  const rows = [];
-  for (const { kind, media: role, label } of KINDS) {
-    const id = `${idPrefix}-${role}`;
-    const select = el('select', { id, 'data-kind': role });
-    const row = el('div', { class: 'device-row' }, [el('label', { for: id, text: label }), select]);
-    selects[role] = select;
-    rows.push(row);
-    select.addEventListener('change', async () => {
-      const value = select.value;
-      select.disabled = true;
-      let ok;
-      try {
-        ok = role === 'speaker' ? await devices.setSpeaker(value) : await media.useDevice(role, value);
-      } finally {
-        select.disabled = false;
-      }
-      if (ok) onPicked(role, value);
-      else onFailed(role);
-      render();
-    });
-  }
-  container.replaceChildren(...rows);
-
-  const render = () => {
-    for (const { kind, media: role, fallback } of KINDS) {
-      const select = selects[role];
-      const row = select.parentElement;
-      const options = devices.list[kind];
-      if (role === 'speaker' && (!Devices.canPickSpeaker || options.length === 0)) {
-        row.hidden = true;
-        continue;
-      }
-      const current = role === 'speaker' ? devices.speaker : media.deviceId(role);
-      const children = options.map((device, i) =>
-        el('option', { value: device.deviceId, text: device.label || `${fallback} ${i + 1}` }),
-      );
-      if (role === 'speaker' && !options.some((d) => d.deviceId === '' || d.deviceId === 'default')) {
-        children.unshift(el('option', { value: '', text: 'System default' }));
-      }
-      if (children.length === 0) {
-        children.push(el('option', { value: '', text: `No ${fallback.toLowerCase()} found` }));
-      }
-      const same =
-        select.options.length === children.length &&
-        children.every((option, i) => select.options[i].value === option.value && select.options[i].text === option.text);
-      if (!same) select.replaceChildren(...children);
-      const wanted = current ?? (role === 'speaker' ? '' : null);
-      if (wanted !== null && [...select.options].some((o) => o.value === wanted)) select.value = wanted;
-      else if (role === 'speaker' && [...select.options].some((o) => o.value === 'default')) select.value = 'default';
-      row.hidden = false;
-      // Blocked or missing devices cannot be switched.
-      select.disabled = role !== 'speaker' && (options.length === 0 || !['ok', 'pending'].includes(media.status[role]));
-    }
-  };
-  devices.addEventListener('change', render);
-  media.addEventListener('change', render);
-  render();
-  return () => {
-    devices.removeEventListener('change', render);
-    media.removeEventListener('change', render);
-  };
 }

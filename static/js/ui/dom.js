@@ -1,5 +1,5 @@
-// Small DOM helpers shared by the modules that draw the page (those in ui/,
-// and the device pickers in media/devices.js). Nothing here knows about calls.
+// Small DOM helpers shared by the modules that draw the page (those in ui/).
+// Nothing here knows about calls.
 
 export const $ = (id) => document.getElementById(id);
 

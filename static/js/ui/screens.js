@@ -12,7 +12,7 @@ import { Stage } from './tiles.js';
 import { ChatPanel } from './chat.js';
 import { QualityView } from './quality.js';
 import { QualityMonitor } from '../media/stats.js';
-import { devicePicker } from '../media/devices.js';
+import { devicePicker } from './device-picker.js';
 import { installShortcuts, renderShortcutHelp } from './shortcuts.js';
 
 /** Shows one screen, hides the others, and moves focus to its heading. */
