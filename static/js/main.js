@@ -10,7 +10,10 @@ import { Call } from './call/call.js';
 import { Devices } from './media/devices.js';
 import { AudioLevels } from './media/levels.js';
 import { ProtocolError } from './network/signaling.js';
-import * as ui from './ui/screens.js';
+import { showMessage } from './ui/screens.js';
+import { startPage } from './ui/start-page.js';
+import { prejoin } from './ui/prejoin.js';
+import { callView } from './ui/call-view.js';
 
 const NAME_KEY = 'parlor.name';
 const DEVICES_KEY = 'parlor.devices';
@@ -63,8 +66,8 @@ function videoConstraints(capacity) {
     : { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30, max: 30 } };
 }
 
-function startPage() {
-  ui.startPage({
+function homePage() {
+  startPage({
     parse: roomFromInput,
     onCreate: async (capacity) => {
       const made = await createRoom(capacity);
@@ -77,11 +80,11 @@ function startPage() {
 const home = { label: 'Start a new room', href: '/' };
 
 function notFound() {
-  ui.showMessage({ kind: 'room-not-found', actions: [home] });
+  showMessage({ kind: 'room-not-found', actions: [home] });
 }
 
 function full(capacity) {
-  ui.showMessage({
+  showMessage({
     kind: 'room-full',
     text:
       capacity > 2
@@ -99,7 +102,7 @@ async function roomPage(room) {
   } catch (error) {
     if (error.code === 'room-not-found') return notFound();
     if (error.code === 'unreachable') {
-      return ui.showMessage({
+      return showMessage({
         kind: 'unreachable',
         actions: [{ label: 'Try again', onClick: () => location.reload() }],
       });
@@ -117,7 +120,7 @@ async function roomPage(room) {
   // Device names are readable once the camera or microphone is allowed.
   devices.refresh();
   ready.then(() => devices.refresh());
-  ui.prejoin({
+  prejoin({
     info,
     media,
     devices,
@@ -138,12 +141,12 @@ async function joinCall({ room, name, media, devices, levels, capacity }) {
     call.hangUp();
     media.stop();
     levels.close();
-    ui.showMessage({
+    showMessage({
       kind: 'left',
       actions: [{ label: 'Rejoin', onClick: () => location.reload() }, { label: 'Back to start', href: '/' }],
     });
   };
-  ui.callView({
+  callView({
     call,
     media,
     devices,
@@ -157,13 +160,13 @@ async function joinCall({ room, name, media, devices, levels, capacity }) {
   call.addEventListener('fatal', (event) => {
     media.stop();
     if (event.detail.code === 'room-not-found') {
-      ui.showMessage({
+      showMessage({
         kind: 'lost',
         text: 'The server does not know this room any more (it may have restarted). Start a new room to talk again.',
         actions: [home],
       });
     } else {
-      ui.showMessage({ kind: 'lost', actions: [{ label: 'Rejoin', onClick: () => location.reload() }, home] });
+      showMessage({ kind: 'lost', actions: [{ label: 'Rejoin', onClick: () => location.reload() }, home] });
     }
   });
   addEventListener('pagehide', () => call.hangUp());
@@ -175,9 +178,9 @@ async function joinCall({ room, name, media, devices, levels, capacity }) {
     if (code === 'room-full') full(capacity);
     else if (code === 'room-not-found') notFound();
     else if (code === 'unreachable' || code === 'closed') {
-      ui.showMessage({ kind: 'unreachable', actions: [{ label: 'Try again', onClick: () => location.reload() }] });
+      showMessage({ kind: 'unreachable', actions: [{ label: 'Try again', onClick: () => location.reload() }] });
     } else {
-      ui.showMessage({ kind: 'error', text: error.message, actions: [{ label: 'Try again', onClick: () => location.reload() }, home] });
+      showMessage({ kind: 'error', text: error.message, actions: [{ label: 'Try again', onClick: () => location.reload() }, home] });
     }
   }
 }
@@ -192,5 +195,5 @@ if (match) {
   }
   roomPage(room);
 } else {
-  startPage();
+  homePage();
 }
