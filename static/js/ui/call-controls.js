@@ -50,15 +50,19 @@ export function callControls({ call, media, link, waiting, onLeave, onChat, onHe
     const ok = await call.setCamera(!media.videoTrack);
     if (!ok) toast(deviceMessage({ audio: 'ok', video: media.status.video }) || 'The camera could not be started.');
   };
+  /** Whether the browser's screen picker is open. */
+  let choosing = false;
   const clickShare = async () => {
     if (media.sharing) {
       call.stopScreen();
       return;
     }
-    if (shareButton.getAttribute('aria-busy') === 'true') return;
+    if (choosing) return;
+    choosing = true;
     shareButton.setAttribute('aria-busy', 'true');
     shareButton.querySelector('.label').textContent = 'Choosing…';
     const result = await call.shareScreen();
+    choosing = false;
     shareButton.removeAttribute('aria-busy');
     refresh();
     if (SHARE_PROBLEMS[result]) toast(SHARE_PROBLEMS[result]);
@@ -68,23 +72,22 @@ export function callControls({ call, media, link, waiting, onLeave, onChat, onHe
   shareButton.hidden = !LocalMedia.canShareScreen;
   shareButton.addEventListener('click', clickShare);
   $('call-copy').addEventListener('click', async () => {
-    const said = await copy(link, $('call-link'));
-    toast(said);
-    if (said.startsWith('Link copied')) flash($('call-copy'), 'Copied');
+    const { copied, words } = await copy(link, $('call-link'));
+    toast(words);
+    if (copied) flash($('call-copy'), 'Copied');
   });
   $('invite').addEventListener('click', async () => {
     const input = waiting() ? $('call-link') : null;
-    let said = await copy(link, input);
-    if (!input && !said.startsWith('Link copied')) {
+    const { copied, words } = await copy(link, input);
+    if (!input && !copied) {
       // Nothing on screen holds the link: show it, selected.
       const field = el('input', { type: 'text', readonly: true, value: link, 'aria-label': 'Link to this room' });
       toast(field, 15000);
       field.focus();
       field.select();
-      said = 'Press Ctrl+C (or ⌘C) to copy the selected link.';
     }
-    if (said.startsWith('Link copied')) flash($('invite'), 'Copied');
-    toast(said);
+    if (copied) flash($('invite'), 'Copied');
+    toast(words);
   });
   $('hang-up').addEventListener('click', () => onLeave());
 

@@ -11,6 +11,22 @@
 import { $, listNames, displayName, toast } from './dom.js';
 import { deviceMessage } from './device-words.js';
 
+const names = (peers) => listNames(peers.map(displayName));
+
+/** The status line's words for each state of the call (see #line). */
+const LINE_WORDS = {
+  connecting: () => 'Connecting to the server…',
+  reconnecting: () => 'Connection to the server lost. Reconnecting…',
+  ended: () => 'The call has ended.',
+  waiting: ({ group, left }) => {
+    const wait = group ? 'Waiting for others to join.' : 'Waiting for the other person to join.';
+    return left ? `${displayName(left)} left the call. ${wait}` : wait;
+  },
+  interrupted: ({ who }) => `Connection to ${names(who)} interrupted. Reconnecting…`,
+  'connecting-peers': ({ who }) => `Connecting to ${names(who)}…`,
+  connected: ({ who }) => `Connected with ${names(who)}.`,
+};
+
 export class CallStatus {
   #call;
   #media;
@@ -18,8 +34,10 @@ export class CallStatus {
   #status = $('call-status');
   #waiting = $('waiting');
   #notice = $('call-notice');
-  /** The name of the last person who left, while nobody else is here. */
+  /** The last person who left (a Peer), while nobody else is here. */
   #lastLeft = null;
+  /** What the status line says now, as state and peer ids (not words). */
+  #shownLine = null;
   /** Per peer id: whether they were presenting when last seen. */
   #sharing = new Map();
   /** Per peer: the listener that notices them start presenting. */
@@ -62,8 +80,8 @@ export class CallStatus {
     this.#listeners.delete(peer);
     this.#sharing.delete(peer.id);
     if (reason === 'left') {
-      this.#lastLeft = displayName(peer);
-      if (this.#call.peers.size > 0) toast(`${this.#lastLeft} left the call.`);
+      this.#lastLeft = peer;
+      if (this.#call.peers.size > 0) toast(`${displayName(peer)} left the call.`);
     }
   }
 
@@ -75,28 +93,14 @@ export class CallStatus {
     $('people-number').textContent = String(count + 1);
     this.#waiting.hidden = count > 0 || media.sharing || (call.phase !== 'joined' && call.phase !== 'connecting');
 
-    let text;
-    if (call.phase === 'connecting') {
-      text = 'Connecting to the server…';
-    } else if (call.phase === 'reconnecting') {
-      text = 'Connection to the server lost. Reconnecting…';
-    } else if (call.phase === 'ended') {
-      text = 'The call has ended.';
-    } else if (count === 0) {
-      const wait = this.#capacity > 2 ? 'Waiting for others to join.' : 'Waiting for the other person to join.';
-      text = this.#lastLeft ? `${this.#lastLeft} left the call. ${wait}` : wait;
-    } else {
-      const trouble = peers.filter((p) => p.state === 'disconnected' || p.state === 'failed');
-      const connecting = peers.filter((p) => p.state !== 'connected' && !trouble.includes(p));
-      if (trouble.length) {
-        text = `Connection to ${listNames(trouble.map(displayName))} interrupted. Reconnecting…`;
-      } else if (connecting.length) {
-        text = `Connecting to ${listNames(connecting.map(displayName))}…`;
-      } else {
-        text = `Connected with ${listNames(peers.map(displayName))}.`;
-      }
+    // Rewritten only when it changes, so that screen readers hear it once.
+    const line = this.#line(peers);
+    const key = [line.state, line.left?.id ?? '', ...line.who.map((p) => p.id)].join(' ');
+    if (this.#shownLine !== key) {
+      this.#shownLine = key;
+      this.#status.dataset.state = line.state;
+      this.#status.textContent = LINE_WORDS[line.state](line);
     }
-    if (this.#status.textContent !== text) this.#status.textContent = text;
     document.title = `${count > 0 ? `(${count + 1}) ` : ''}Call · Parlor`;
 
     // Problems that last: devices, server connection.
@@ -114,5 +118,21 @@ export class CallStatus {
     $('call-notice-text').textContent = problems.join(' ');
     this.#notice.hidden = problems.length === 0;
     this.#notice.classList.toggle('danger', call.phase === 'reconnecting');
+  }
+
+  /**
+   * The state of the call for the status line: a key of LINE_WORDS, the
+   * peers it names (who), and the last one who left (left) while waiting.
+   */
+  #line(peers) {
+    const phase = this.#call.phase;
+    const line = { state: phase, who: [], left: null, group: this.#capacity > 2 };
+    if (phase === 'connecting' || phase === 'reconnecting' || phase === 'ended') return line;
+    if (peers.length === 0) return { ...line, state: 'waiting', left: this.#lastLeft };
+    const trouble = peers.filter((p) => p.state === 'disconnected' || p.state === 'failed');
+    const connecting = peers.filter((p) => p.state !== 'connected' && !trouble.includes(p));
+    if (trouble.length) return { ...line, state: 'interrupted', who: trouble };
+    if (connecting.length) return { ...line, state: 'connecting-peers', who: connecting };
+    return { ...line, state: 'connected', who: peers };
   }
 }

@@ -6,18 +6,19 @@
 
 /**
  * Copies `text`; if the clipboard is not available, selects it in `input`
- * so that Ctrl+C (or ⌘C) does it. Returns a sentence saying which happened.
+ * so that Ctrl+C (or ⌘C) does it. Resolves to {copied, words}: whether it
+ * is on the clipboard, and a sentence saying which happened.
  */
 export async function copy(text, input) {
   try {
     await navigator.clipboard.writeText(text);
-    return 'Link copied. Paste it into a message to invite someone.';
+    return { copied: true, words: 'Link copied. Paste it into a message to invite someone.' };
   } catch {
     if (input) {
       input.focus();
       input.select();
     }
-    return 'Press Ctrl+C (or ⌘C) to copy the selected link.';
+    return { copied: false, words: 'Press Ctrl+C (or ⌘C) to copy the selected link.' };
   }
 }
 

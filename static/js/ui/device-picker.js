@@ -22,6 +22,8 @@ const KINDS = [
  */
 export function devicePicker(container, { devices, media, idPrefix, onPicked = () => {}, onFailed = () => {} }) {
   const selects = {};
+  /** Per role, the options last drawn ([value, text] pairs as JSON). */
+  const drawn = {};
   const rows = [];
   for (const { kind, media: role, label } of KINDS) {
     const id = `${idPrefix}-${role}`;
@@ -55,22 +57,20 @@ export function devicePicker(container, { devices, media, idPrefix, onPicked = (
         continue;
       }
       const current = role === 'speaker' ? devices.speaker : media.deviceId(role);
-      const children = options.map((device, i) =>
-        el('option', { value: device.deviceId, text: device.label || `${fallback} ${i + 1}` }),
-      );
+      const entries = options.map((device, i) => [device.deviceId, device.label || `${fallback} ${i + 1}`]);
       if (role === 'speaker' && !options.some((d) => d.deviceId === '' || d.deviceId === 'default')) {
-        children.unshift(el('option', { value: '', text: 'System default' }));
+        entries.unshift(['', 'System default']);
       }
-      if (children.length === 0) {
-        children.push(el('option', { value: '', text: `No ${fallback.toLowerCase()} found` }));
+      if (entries.length === 0) entries.push(['', `No ${fallback.toLowerCase()} found`]);
+      const key = JSON.stringify(entries);
+      if (drawn[role] !== key) {
+        drawn[role] = key;
+        select.replaceChildren(...entries.map(([value, text]) => el('option', { value, text })));
       }
-      const same =
-        select.options.length === children.length &&
-        children.every((option, i) => select.options[i].value === option.value && select.options[i].text === option.text);
-      if (!same) select.replaceChildren(...children);
+      const has = (value) => entries.some(([v]) => v === value);
       const wanted = current ?? (role === 'speaker' ? '' : null);
-      if (wanted !== null && [...select.options].some((o) => o.value === wanted)) select.value = wanted;
-      else if (role === 'speaker' && [...select.options].some((o) => o.value === 'default')) select.value = 'default';
+      if (wanted !== null && has(wanted)) select.value = wanted;
+      else if (role === 'speaker' && has('default')) select.value = 'default';
       row.hidden = false;
       // Blocked or missing devices cannot be switched.
       select.disabled = role !== 'speaker' && (options.length === 0 || !['ok', 'pending'].includes(media.status[role]));

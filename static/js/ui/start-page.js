@@ -48,11 +48,10 @@ export function startPage({ onCreate, onJoin, parse }) {
   });
   $('copy-link').addEventListener('click', async () => {
     const input = $('room-link');
-    const said = await copy(input.value, input);
-    const copied = said.startsWith('Link copied');
+    const { copied, words } = await copy(input.value, input);
     status.classList.toggle('quiet', copied);
     status.classList.toggle('hint', !copied);
-    status.textContent = said;
+    status.textContent = words;
     if (copied) flash($('copy-link'), 'Copied');
   });
   $('room-link').addEventListener('focus', (event) => event.target.select());
