@@ -13,6 +13,11 @@
 //   "chat-error"    detail.code: a chat message was refused (bad-request, ...)
 //   "fatal"         detail.code: the call cannot go on (room-full, ...)
 //
+// What touches the network is handed in, with the real thing as default:
+// createSignaling(url) makes the server connection (a Signaling), and
+// createPeerConnection(config) the RTCPeerConnections (see peer.js), so
+// that a unit test can drive a Call with fakes of both.
+//
 // When the server connection drops, media keeps flowing browser to browser.
 // The call reconnects and, where the server offers it (docs/protocol.md,
 // "Resuming"), sends the `resume` token of its last welcome to take its seat
@@ -45,6 +50,8 @@ export class Call extends EventTarget {
   #media;
   #url;
   #signaling = null;
+  #createSignaling;
+  #createPeerConnection;
   #iceServers = [];
   #resumeToken = null;
   /** Signals written while the server was away, sent if the seat resumes. */
@@ -55,12 +62,26 @@ export class Call extends EventTarget {
   #seen = new Set();
   #onMediaChange = () => this.#localMediaChanged();
 
-  constructor({ room, name, media, url }) {
+  /**
+   * room, name: where to join and as whom; media: LocalMedia; url: the
+   * server's WebSocket URL (default: this page's server). createSignaling
+   * and createPeerConnection: see above.
+   */
+  constructor({
+    room,
+    name,
+    media,
+    url,
+    createSignaling = (address) => new Signaling(address),
+    createPeerConnection,
+  }) {
     super();
     this.#room = room;
     this.#name = name;
     this.#media = media;
     this.#url = url;
+    this.#createSignaling = createSignaling;
+    this.#createPeerConnection = createPeerConnection;
     media.addEventListener('change', this.#onMediaChange);
   }
 
@@ -85,7 +106,7 @@ export class Call extends EventTarget {
   }
 
   async #connectAndJoin() {
-    const signaling = new Signaling(this.#url);
+    const signaling = this.#createSignaling(this.#url);
     this.#signaling = signaling;
     signaling.addEventListener('peer-joined', (e) => this.#peerJoined(e.detail.peer));
     signaling.addEventListener('peer-left', (e) => this.#peerLeft(e.detail.id));
@@ -149,6 +170,7 @@ export class Call extends EventTarget {
       iceServers: this.#iceServers,
       media: this.#media,
       send: (data) => this.#send(id, data),
+      createPeerConnection: this.#createPeerConnection,
     });
     this.peers.set(id, peer);
     this.dispatchEvent(new CustomEvent('peer-added', { detail: { peer } }));
