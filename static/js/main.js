@@ -7,6 +7,7 @@
 import { createRoom, roomStatus, roomFromInput, roomLink, isRoomId } from './network/api.js';
 import { LocalMedia } from './media/local-media.js';
 import { Call } from './call/call.js';
+import { canJoinKind } from './network/room-kind.js';
 import { Devices } from './media/devices.js';
 import { AudioLevels } from './media/levels.js';
 import { ProtocolError } from './network/signaling.js';
@@ -94,6 +95,14 @@ function full(capacity) {
   });
 }
 
+/** A room of a kind this client cannot take part in (see network/room-kind.js). */
+function unsupportedKind() {
+  showMessage({
+    kind: 'unsupported-room-kind',
+    actions: [{ label: 'Try again', onClick: () => location.reload() }, home],
+  });
+}
+
 async function roomPage(room) {
   if (!isRoomId(room)) return notFound();
   let info = null;
@@ -109,6 +118,7 @@ async function roomPage(room) {
     }
     // Anything else: carry on, the join itself will tell.
   }
+  if (info && !canJoinKind(info.kind)) return unsupportedKind();
   if (info && info.members >= info.capacity) return full(info.capacity);
 
   const capacity = info?.capacity ?? 2;
@@ -130,13 +140,13 @@ async function roomPage(room) {
     onJoin: async (name) => {
       saveName(name);
       await ready;
-      joinCall({ room, name, media, devices, levels, capacity });
+      joinCall({ room, kind: info?.kind, name, media, devices, levels, capacity });
     },
   });
 }
 
-async function joinCall({ room, name, media, devices, levels, capacity }) {
-  const call = new Call({ room, name, media });
+async function joinCall({ room, kind, name, media, devices, levels, capacity }) {
+  const call = new Call({ room, kind, name, media });
   const leave = () => {
     call.hangUp();
     media.stop();
@@ -159,7 +169,9 @@ async function joinCall({ room, name, media, devices, levels, capacity }) {
   });
   call.addEventListener('fatal', (event) => {
     media.stop();
-    if (event.detail.code === 'room-not-found') {
+    if (event.detail.code === 'unsupported-room-kind') {
+      unsupportedKind();
+    } else if (event.detail.code === 'room-not-found') {
       showMessage({
         kind: 'lost',
         text: 'The server does not know this room any more (it may have restarted). Start a new room to talk again.',
@@ -177,6 +189,7 @@ async function joinCall({ room, name, media, devices, levels, capacity }) {
     const code = error instanceof ProtocolError ? error.code : 'error';
     if (code === 'room-full') full(capacity);
     else if (code === 'room-not-found') notFound();
+    else if (code === 'unsupported-room-kind') unsupportedKind();
     else if (code === 'unreachable' || code === 'closed') {
       showMessage({ kind: 'unreachable', actions: [{ label: 'Try again', onClick: () => location.reload() }] });
     } else {

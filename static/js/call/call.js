@@ -11,12 +11,17 @@
 //   "peer-removed"  detail.peer, detail.reason ('left', 'reconnect', 'ended')
 //   "chat"          detail: one chat message (see #chat), new or from history
 //   "chat-error"    detail.code: a chat message was refused (bad-request, ...)
-//   "fatal"         detail.code: the call cannot go on (room-full, ...)
+//   "fatal"         detail.code: the call cannot go on (room-not-found,
+//                   unsupported-room-kind, lost)
 //
 // What touches the network is handed in, with the real thing as default:
 // createSignaling(url) makes the server connection (a Signaling), and
 // createPeerConnection(config) the RTCPeerConnections (see peer.js), so
 // that a unit test can drive a Call with fakes of both.
+//
+// The room's kind (network/room-kind.js) comes with the welcome. This Call
+// is a mesh: in a room of a kind it cannot take part in, it leaves at once
+// and fails with the code unsupported-room-kind.
 //
 // When the server connection drops, media keeps flowing browser to browser.
 // The call reconnects and, where the server offers it (docs/protocol.md,
@@ -25,6 +30,7 @@
 // and negotiates again with everyone.
 
 import { Signaling, ProtocolError } from '../network/signaling.js';
+import { roomKindOf, canJoinKind } from '../network/room-kind.js';
 import { Peer } from './peer.js';
 
 /** Longest wait between two reconnection attempts. */
@@ -35,6 +41,8 @@ const GIVE_UP_MS = 90_000;
 export const CHAT_MAX = 2000;
 /** Chat messages kept on the page (the server keeps the last 200 per room). */
 const CHAT_KEEP = 500;
+/** Refusals on reconnecting that no later attempt can mend. */
+const FATAL_CODES = ['room-not-found', 'unsupported-room-kind'];
 
 export class Call extends EventTarget {
   phase = 'idle';
@@ -46,6 +54,7 @@ export class Call extends EventTarget {
   messages = [];
 
   #room;
+  #kind;
   #name;
   #media;
   #url;
@@ -63,12 +72,14 @@ export class Call extends EventTarget {
   #onMediaChange = () => this.#localMediaChanged();
 
   /**
-   * room, name: where to join and as whom; media: LocalMedia; url: the
-   * server's WebSocket URL (default: this page's server). createSignaling
-   * and createPeerConnection: see above.
+   * room, name: where to join and as whom; kind: the room's kind, when
+   * known before joining; media: LocalMedia; url: the server's WebSocket
+   * URL (default: this page's server). createSignaling and
+   * createPeerConnection: see above.
    */
   constructor({
     room,
+    kind,
     name,
     media,
     url,
@@ -77,6 +88,7 @@ export class Call extends EventTarget {
   }) {
     super();
     this.#room = room;
+    this.#kind = roomKindOf({ kind });
     this.#name = name;
     this.#media = media;
     this.#url = url;
@@ -87,6 +99,11 @@ export class Call extends EventTarget {
 
   get room() {
     return this.#room;
+  }
+
+  /** The room's kind ("mesh"), as the last welcome said. */
+  get kind() {
+    return this.#kind;
   }
 
   /**
@@ -124,6 +141,12 @@ export class Call extends EventTarget {
     const extra = this.#resumeToken ? { resume: this.#resumeToken } : {};
     const welcome = await signaling.join(this.#room, this.#name, extra);
     if (this.#signaling !== signaling) return; // hung up meanwhile
+    this.#kind = roomKindOf(welcome);
+    if (!canJoinKind(this.#kind)) {
+      // Not a room for a mesh: give the seat back rather than hold it.
+      signaling.leave();
+      throw new ProtocolError('unsupported-room-kind', `this page cannot join a room of kind "${this.#kind}"`);
+    }
     this.#welcomed(welcome);
   }
 
@@ -306,9 +329,10 @@ export class Call extends EventTarget {
       const longGone = Date.now() - this.#lostAt > GIVE_UP_MS;
       // room-full soon after a drop is usually our own old seat, which the
       // server frees once it notices; keep trying for a while.
-      if (code === 'room-not-found' || (longGone && !live)) {
+      const fatal = FATAL_CODES.includes(code) ? code : longGone && !live ? 'lost' : null;
+      if (fatal) {
         this.#end();
-        this.dispatchEvent(new CustomEvent('fatal', { detail: { code: code === 'room-not-found' ? code : 'lost' } }));
+        this.dispatchEvent(new CustomEvent('fatal', { detail: { code: fatal } }));
         return;
       }
       this.#scheduleRetry(Math.min(Math.max(lastDelay, 500) * 2, MAX_RETRY_MS));

@@ -39,6 +39,11 @@ const MESSAGES = {
     title: 'Connection to the server lost',
     text: 'The call ended because this page could not reach the Parlor server again.',
   },
+  'unsupported-room-kind': {
+    icon: 'block',
+    title: 'This page cannot join this room',
+    text: 'The room works in a way this version of Parlor does not know. Reload the page to get the newest version, or start a new room.',
+  },
   error: { icon: 'info', title: 'Something went wrong' },
 };
 
