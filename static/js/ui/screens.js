@@ -41,8 +41,8 @@ const MESSAGES = {
   },
   'unsupported-room-kind': {
     icon: 'block',
-    title: 'This page cannot join this room',
-    text: 'The room works in a way this version of Parlor does not know. Reload the page to get the newest version, or start a new room.',
+    title: 'This room needs a newer version of Parlor',
+    text: 'The room works in a way this page does not know, so it cannot join. Reload the page to get the newest version, or start a new room.',
   },
   error: { icon: 'info', title: 'Something went wrong' },
 };
