@@ -4,13 +4,17 @@
 // nothing of each other's order; this is the only place that says "first
 // look the room up, then ask for devices, then join, then show the call".
 
-import { createRoom, roomStatus, roomFromInput, roomLink, isRoomId } from './api.js';
-import { LocalMedia } from './media.js';
-import { Call } from './call.js';
-import { Devices } from './devices.js';
-import { AudioLevels } from './levels.js';
-import { ProtocolError } from './signaling.js';
-import * as ui from './ui.js';
+import { createRoom, roomStatus, roomFromInput, roomLink, isRoomId } from './network/api.js';
+import { LocalMedia } from './media/local-media.js';
+import { Call } from './call/call.js';
+import { canJoinKind } from './network/room-kind.js';
+import { Devices } from './media/devices.js';
+import { AudioLevels } from './media/levels.js';
+import { ProtocolError } from './network/signaling.js';
+import { showMessage } from './ui/screens.js';
+import { startPage } from './ui/start-page.js';
+import { prejoin } from './ui/prejoin.js';
+import { callView } from './ui/call-view.js';
 
 const NAME_KEY = 'parlor.name';
 const DEVICES_KEY = 'parlor.devices';
@@ -63,8 +67,8 @@ function videoConstraints(capacity) {
     : { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30, max: 30 } };
 }
 
-function startPage() {
-  ui.startPage({
+function homePage() {
+  startPage({
     parse: roomFromInput,
     onCreate: async (capacity) => {
       const made = await createRoom(capacity);
@@ -77,16 +81,24 @@ function startPage() {
 const home = { label: 'Start a new room', href: '/' };
 
 function notFound() {
-  ui.showMessage({ kind: 'room-not-found', actions: [home] });
+  showMessage({ kind: 'room-not-found', actions: [home] });
 }
 
 function full(capacity) {
-  ui.showMessage({
+  showMessage({
     kind: 'room-full',
     text:
       capacity > 2
         ? `All ${capacity} places in this group call are taken. Try again later, or start a new room.`
         : 'This is a one-to-one call and two people are already in it. Try again later, or start a new room.',
+    actions: [{ label: 'Try again', onClick: () => location.reload() }, home],
+  });
+}
+
+/** A room of a kind this client cannot take part in (see network/room-kind.js). */
+function unsupportedKind() {
+  showMessage({
+    kind: 'unsupported-room-kind',
     actions: [{ label: 'Try again', onClick: () => location.reload() }, home],
   });
 }
@@ -99,13 +111,14 @@ async function roomPage(room) {
   } catch (error) {
     if (error.code === 'room-not-found') return notFound();
     if (error.code === 'unreachable') {
-      return ui.showMessage({
+      return showMessage({
         kind: 'unreachable',
         actions: [{ label: 'Try again', onClick: () => location.reload() }],
       });
     }
     // Anything else: carry on, the join itself will tell.
   }
+  if (info && !canJoinKind(info.kind)) return unsupportedKind();
   if (info && info.members >= info.capacity) return full(info.capacity);
 
   const capacity = info?.capacity ?? 2;
@@ -117,7 +130,7 @@ async function roomPage(room) {
   // Device names are readable once the camera or microphone is allowed.
   devices.refresh();
   ready.then(() => devices.refresh());
-  ui.prejoin({
+  prejoin({
     info,
     media,
     devices,
@@ -127,23 +140,23 @@ async function roomPage(room) {
     onJoin: async (name) => {
       saveName(name);
       await ready;
-      joinCall({ room, name, media, devices, levels, capacity });
+      joinCall({ room, kind: info?.kind, name, media, devices, levels, capacity });
     },
   });
 }
 
-async function joinCall({ room, name, media, devices, levels, capacity }) {
-  const call = new Call({ room, name, media });
+async function joinCall({ room, kind, name, media, devices, levels, capacity }) {
+  const call = new Call({ room, kind, name, media });
   const leave = () => {
     call.hangUp();
     media.stop();
     levels.close();
-    ui.showMessage({
+    showMessage({
       kind: 'left',
       actions: [{ label: 'Rejoin', onClick: () => location.reload() }, { label: 'Back to start', href: '/' }],
     });
   };
-  ui.callView({
+  callView({
     call,
     media,
     devices,
@@ -156,14 +169,16 @@ async function joinCall({ room, name, media, devices, levels, capacity }) {
   });
   call.addEventListener('fatal', (event) => {
     media.stop();
-    if (event.detail.code === 'room-not-found') {
-      ui.showMessage({
+    if (event.detail.code === 'unsupported-room-kind') {
+      unsupportedKind();
+    } else if (event.detail.code === 'room-not-found') {
+      showMessage({
         kind: 'lost',
         text: 'The server does not know this room any more (it may have restarted). Start a new room to talk again.',
         actions: [home],
       });
     } else {
-      ui.showMessage({ kind: 'lost', actions: [{ label: 'Rejoin', onClick: () => location.reload() }, home] });
+      showMessage({ kind: 'lost', actions: [{ label: 'Rejoin', onClick: () => location.reload() }, home] });
     }
   });
   addEventListener('pagehide', () => call.hangUp());
@@ -174,10 +189,11 @@ async function joinCall({ room, name, media, devices, levels, capacity }) {
     const code = error instanceof ProtocolError ? error.code : 'error';
     if (code === 'room-full') full(capacity);
     else if (code === 'room-not-found') notFound();
+    else if (code === 'unsupported-room-kind') unsupportedKind();
     else if (code === 'unreachable' || code === 'closed') {
-      ui.showMessage({ kind: 'unreachable', actions: [{ label: 'Try again', onClick: () => location.reload() }] });
+      showMessage({ kind: 'unreachable', actions: [{ label: 'Try again', onClick: () => location.reload() }] });
     } else {
-      ui.showMessage({ kind: 'error', text: error.message, actions: [{ label: 'Try again', onClick: () => location.reload() }, home] });
+      showMessage({ kind: 'error', text: error.message, actions: [{ label: 'Try again', onClick: () => location.reload() }, home] });
     }
   }
 }
@@ -192,5 +208,5 @@ if (match) {
   }
   roomPage(room);
 } else {
-  startPage();
+  homePage();
 }

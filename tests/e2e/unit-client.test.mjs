@@ -1,11 +1,11 @@
 // Unit tests of the web client's pure modules, run by Node without a
-// browser: the grid geometry (static/js/layout.js) and the call-quality
-// arithmetic (static/js/stats.js) on hand-made getStats() reports.
+// browser: the grid geometry (static/js/ui/layout.js) and the call-quality
+// arithmetic (static/js/media/stats.js) on hand-made getStats() reports.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bestGrid } from '../../static/js/layout.js';
-import { summarize, rate, rateRecent } from '../../static/js/stats.js';
+import { bestGrid } from '../../static/js/ui/layout.js';
+import { summarize, rate, rateRecent } from '../../static/js/media/stats.js';
 
 test('grid: the tiles fit the box, and the layout suits the screen', () => {
   for (const [count, width, height] of [[1, 800, 600], [3, 1248, 640], [4, 1248, 640], [6, 1248, 640], [4, 374, 700], [6, 374, 700], [5, 240, 640]]) {

@@ -2,11 +2,11 @@
 // dialog per peer with the numbers and a small live chart.
 //
 // Why a module of its own: it is all drawing (DOM and canvas); the numbers
-// come from stats.js. It updates only what is on screen: the indicators on
+// come from media/stats.js. It updates only what is on screen: the indicators on
 // every sample, the dialog while it is open.
 
 import { $, el, displayName } from './dom.js';
-import { PATH_WORDS } from './stats.js';
+import { PATH_WORDS } from '../media/stats.js';
 
 const RATING_WORDS = { good: 'good', fair: 'fair', poor: 'poor', unknown: 'not measured yet' };
 const CHART = { in: '#7aa2ff', out: '#3dd68c', rtt: '#f5b544', grid: 'rgb(255 255 255 / 0.08)', text: '#9ba6b4' };

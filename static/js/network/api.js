@@ -4,6 +4,8 @@
 // it, and both want plain answers (a room, or an error with a code) rather
 // than HTTP details.
 
+import { roomKindOf } from './room-kind.js';
+
 export class ApiError extends Error {
   constructor(code, message) {
     super(message || code);
@@ -31,18 +33,24 @@ async function request(path, options) {
   return body;
 }
 
-/** Creates a room for `capacity` people; resolves to {room, capacity}. */
-export function createRoom(capacity) {
-  return request('/api/rooms', {
+/** A room as the server describes it, with its kind ("mesh" when not named). */
+function withKind(room) {
+  return { ...room, kind: roomKindOf(room) };
+}
+
+/** Creates a room for `capacity` people; resolves to {room, capacity, kind}. */
+export async function createRoom(capacity) {
+  const made = await request('/api/rooms', {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify({ capacity }),
   });
+  return withKind(made);
 }
 
-/** Resolves to {room, capacity, members}; rejects with code room-not-found. */
-export function roomStatus(room) {
-  return request(`/api/rooms/${encodeURIComponent(room)}`);
+/** Resolves to {room, capacity, members, kind}; rejects with code room-not-found. */
+export async function roomStatus(room) {
+  return withKind(await request(`/api/rooms/${encodeURIComponent(room)}`));
 }
 
 /** Room ids as the server makes them. */

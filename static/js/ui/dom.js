@@ -1,5 +1,8 @@
-// Small DOM helpers shared by the modules that draw the page (ui.js, tiles.js,
-// chat.js, devices.js, quality.js). Nothing here knows about calls.
+// Small DOM helpers shared by the modules that draw the page (those in ui/).
+//
+// Why a module of its own: every drawing module makes elements, icons,
+// names and toasts the same way; here they are written once, and nothing
+// here knows about calls.
 
 export const $ = (id) => document.getElementById(id);
 

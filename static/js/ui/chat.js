@@ -7,7 +7,7 @@
 // up when the server hands it back, so everyone sees the same order.
 
 import { $, el, toast } from './dom.js';
-import { CHAT_MAX } from './call.js';
+import { CHAT_MAX } from '../call/call.js';
 
 /** Messages from one sender this close together share one heading. */
 const GROUP_MS = 3 * 60_000;

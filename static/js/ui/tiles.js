@@ -8,7 +8,7 @@
 //   grid     three or more: everyone in an even grid, you included
 //   present  someone shares a screen: the screen large, people in a strip
 // Each tile shows the name, a muted-microphone icon, a speaking indicator
-// (audio level from levels.js) and a connection indicator (quality.js).
+// (audio level from media/levels.js) and a connection indicator (quality.js).
 
 import { $, el, icon, initial, displayName, possessive } from './dom.js';
 import { bestGrid } from './layout.js';

@@ -67,15 +67,17 @@ export class Peer extends EventTarget {
   /**
    * id, name: the other person. polite: see above. iceServers: from welcome,
    * passed on as is. send(data): relays a signal to them. media: LocalMedia.
+   * createPeerConnection(config): makes the RTCPeerConnection (a unit test
+   * hands in a fake).
    */
-  constructor({ id, name, polite, iceServers, send, media }) {
+  constructor({ id, name, polite, iceServers, send, media, createPeerConnection = (config) => new RTCPeerConnection(config) }) {
     super();
     this.id = id;
     this.name = name;
     this.#polite = polite;
     this.#send = send;
     this.#media = media;
-    this.#pc = new RTCPeerConnection({ iceServers: iceServers ?? [] });
+    this.#pc = createPeerConnection({ iceServers: iceServers ?? [] });
     const pc = this.#pc;
 
     pc.addEventListener('negotiationneeded', () => this.#offer());

@@ -1,16 +1,27 @@
 // A call: one room, one signaling connection, one Peer per other person.
 //
-// Why a module of its own: it is the glue between the protocol (signaling.js),
-// the negotiation (peer.js) and your devices (media.js), and it owns the
-// rules of the room: who offers, who is polite, what happens when someone
-// joins or leaves, and what to do when the server connection drops. It has
-// no DOM; the page listens to its events:
+// Why a module of its own: it is the glue between the protocol
+// (network/signaling.js), the negotiation (peer.js) and your devices
+// (media/local-media.js), and it owns the rules of the room: who offers,
+// who is polite, what happens when someone joins or leaves, and what to do
+// when the server connection drops. It has no DOM; the page listens to its
+// events:
 //   "phase"         this.phase changed: connecting, joined, reconnecting, ended
 //   "peer-added"    detail.peer (a Peer)
 //   "peer-removed"  detail.peer, detail.reason ('left', 'reconnect', 'ended')
 //   "chat"          detail: one chat message (see #chat), new or from history
 //   "chat-error"    detail.code: a chat message was refused (bad-request, ...)
-//   "fatal"         detail.code: the call cannot go on (room-full, ...)
+//   "fatal"         detail.code: the call cannot go on (room-not-found,
+//                   unsupported-room-kind, lost)
+//
+// What touches the network is handed in, with the real thing as default:
+// createSignaling(url) makes the server connection (a Signaling), and
+// createPeerConnection(config) the RTCPeerConnections (see peer.js), so
+// that a unit test can drive a Call with fakes of both.
+//
+// The room's kind (network/room-kind.js) comes with the welcome. This Call
+// is a mesh: in a room of a kind it cannot take part in, it leaves at once
+// and fails with the code unsupported-room-kind.
 //
 // When the server connection drops, media keeps flowing browser to browser.
 // The call reconnects and, where the server offers it (docs/protocol.md,
@@ -18,7 +29,8 @@
 // back; then nothing changes for anyone. If the seat is gone it joins afresh
 // and negotiates again with everyone.
 
-import { Signaling, ProtocolError } from './signaling.js';
+import { Signaling, ProtocolError } from '../network/signaling.js';
+import { roomKindOf, canJoinKind } from '../network/room-kind.js';
 import { Peer } from './peer.js';
 
 /** Longest wait between two reconnection attempts. */
@@ -29,6 +41,8 @@ const GIVE_UP_MS = 90_000;
 export const CHAT_MAX = 2000;
 /** Chat messages kept on the page (the server keeps the last 200 per room). */
 const CHAT_KEEP = 500;
+/** Refusals on reconnecting that no later attempt can mend. */
+const FATAL_CODES = ['room-not-found', 'unsupported-room-kind'];
 
 export class Call extends EventTarget {
   phase = 'idle';
@@ -40,10 +54,13 @@ export class Call extends EventTarget {
   messages = [];
 
   #room;
+  #kind;
   #name;
   #media;
   #url;
   #signaling = null;
+  #createSignaling;
+  #createPeerConnection;
   #iceServers = [];
   #resumeToken = null;
   /** Signals written while the server was away, sent if the seat resumes. */
@@ -54,17 +71,39 @@ export class Call extends EventTarget {
   #seen = new Set();
   #onMediaChange = () => this.#localMediaChanged();
 
-  constructor({ room, name, media, url }) {
+  /**
+   * room, name: where to join and as whom; kind: the room's kind, when
+   * known before joining; media: LocalMedia; url: the server's WebSocket
+   * URL (default: this page's server). createSignaling and
+   * createPeerConnection: see above.
+   */
+  constructor({
+    room,
+    kind,
+    name,
+    media,
+    url,
+    createSignaling = (address) => new Signaling(address),
+    createPeerConnection,
+  }) {
     super();
     this.#room = room;
+    this.#kind = roomKindOf({ kind });
     this.#name = name;
     this.#media = media;
     this.#url = url;
+    this.#createSignaling = createSignaling;
+    this.#createPeerConnection = createPeerConnection;
     media.addEventListener('change', this.#onMediaChange);
   }
 
   get room() {
     return this.#room;
+  }
+
+  /** The room's kind ("mesh"), as the last welcome said. */
+  get kind() {
+    return this.#kind;
   }
 
   /**
@@ -84,7 +123,7 @@ export class Call extends EventTarget {
   }
 
   async #connectAndJoin() {
-    const signaling = new Signaling(this.#url);
+    const signaling = this.#createSignaling(this.#url);
     this.#signaling = signaling;
     signaling.addEventListener('peer-joined', (e) => this.#peerJoined(e.detail.peer));
     signaling.addEventListener('peer-left', (e) => this.#peerLeft(e.detail.id));
@@ -102,6 +141,12 @@ export class Call extends EventTarget {
     const extra = this.#resumeToken ? { resume: this.#resumeToken } : {};
     const welcome = await signaling.join(this.#room, this.#name, extra);
     if (this.#signaling !== signaling) return; // hung up meanwhile
+    this.#kind = roomKindOf(welcome);
+    if (!canJoinKind(this.#kind)) {
+      // Not a room for a mesh: give the seat back rather than hold it.
+      signaling.leave();
+      throw new ProtocolError('unsupported-room-kind', `this page cannot join a room of kind "${this.#kind}"`);
+    }
     this.#welcomed(welcome);
   }
 
@@ -148,6 +193,7 @@ export class Call extends EventTarget {
       iceServers: this.#iceServers,
       media: this.#media,
       send: (data) => this.#send(id, data),
+      createPeerConnection: this.#createPeerConnection,
     });
     this.peers.set(id, peer);
     this.dispatchEvent(new CustomEvent('peer-added', { detail: { peer } }));
@@ -283,9 +329,10 @@ export class Call extends EventTarget {
       const longGone = Date.now() - this.#lostAt > GIVE_UP_MS;
       // room-full soon after a drop is usually our own old seat, which the
       // server frees once it notices; keep trying for a while.
-      if (code === 'room-not-found' || (longGone && !live)) {
+      const fatal = FATAL_CODES.includes(code) ? code : longGone && !live ? 'lost' : null;
+      if (fatal) {
         this.#end();
-        this.dispatchEvent(new CustomEvent('fatal', { detail: { code: code === 'room-not-found' ? code : 'lost' } }));
+        this.dispatchEvent(new CustomEvent('fatal', { detail: { code: fatal } }));
         return;
       }
       this.#scheduleRetry(Math.min(Math.max(lastDelay, 500) * 2, MAX_RETRY_MS));
