@@ -6,7 +6,7 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -945,8 +945,7 @@ async fn disabled_or_external_turn_is_not_served() {
 fn an_explicit_turn_address_that_is_taken_stops_the_start() {
     let taken = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let status = Command::new(env!("CARGO_BIN_EXE_parlor"))
-        .args(["--listen", "127.0.0.1:0", "--turn-listen", &addr])
+    let status = support::command(&["--turn-listen", &addr])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()

@@ -6,10 +6,14 @@
 //! (`CI=true`), where a missing tool is a failure: install them with
 //! `apt-get install -y coturn`.
 
-use std::io::{BufRead, BufReader, Read};
+mod support;
+
+use std::io::Read;
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use support::{Process, Server};
 
 const SECRET: &str = "interop-secret";
 
@@ -44,67 +48,13 @@ fn tools_present() -> bool {
     false
 }
 
-/// A child process killed when dropped.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Parlor with TURN on a free port; returns the process and the TURN address.
-fn parlor(extra: &[&str]) -> (Process, SocketAddr) {
-    let (process, _, turn) = parlor_with(
-        &["--turn-listen", "127.0.0.1:0", "--turn-secret", SECRET],
-        extra,
-    );
-    (process, turn.expect("TURN is listening"))
-}
-
-/// Parlor with `base` and `extra` flags; returns the process, its HTTP
-/// address and its TURN address, if TURN runs.
-fn parlor_with(base: &[&str], extra: &[&str]) -> (Process, SocketAddr, Option<SocketAddr>) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_parlor"));
-    command
-        .args(["--listen", "127.0.0.1:0"])
-        .args(base)
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    for (key, _) in std::env::vars() {
-        if key.starts_with("PARLOR_") {
-            command.env_remove(key);
-        }
-    }
-    let mut child = command.spawn().expect("the parlor binary starts");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    let http: SocketAddr = line
-        .trim_end()
-        .strip_prefix("Parlor is running at http://")
-        .and_then(|rest| rest.strip_suffix('/'))
-        .and_then(|addr| addr.parse().ok())
-        .unwrap_or_else(|| panic!("unexpected startup line {line:?}"));
-    let mut turn = None;
-    if base.contains(&"--turn-listen") {
-        line.clear();
-        stdout.read_line(&mut line).unwrap();
-        turn = line
-            .trim_end()
-            .strip_prefix("Parlor STUN/TURN is listening on ")
-            .and_then(|rest| rest.strip_suffix(" (UDP and TCP)"))
-            .and_then(|addr| addr.parse().ok());
-    }
-    // Keep the pipe open for the server's lifetime.
-    std::thread::spawn(move || {
-        let mut sink = Vec::new();
-        let _ = stdout.read_to_end(&mut sink);
-    });
-    (Process(child), http, turn)
+/// Parlor with TURN on a free port; returns the server and the TURN address.
+fn parlor(extra: &[&str]) -> (Server, SocketAddr) {
+    let mut args = vec!["--turn-listen", "127.0.0.1:0", "--turn-secret", SECRET];
+    args.extend_from_slice(extra);
+    let server = Server::with_args(&args);
+    let turn = server.turn.expect("TURN is listening");
+    (server, turn)
 }
 
 fn free_port() -> u16 {
@@ -413,9 +363,12 @@ fn coturn_accepts_the_credentials_parlor_hands_out() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let url = format!("turn:127.0.0.1:{port}?transport=udp");
-    let (_parlor, http, turn) = parlor_with(&["--turn-url", &url, "--turn-secret", secret], &[]);
-    assert!(turn.is_none(), "no built-in TURN with an external one");
-    let entry = welcome_turn_entry(http);
+    let parlor = Server::with_args(&["--turn-url", &url, "--turn-secret", secret]);
+    assert!(
+        parlor.turn.is_none(),
+        "no built-in TURN with an external one"
+    );
+    let entry = welcome_turn_entry(parlor.addr);
     assert_eq!(entry["urls"], serde_json::json!([url]));
     let username = entry["username"].as_str().unwrap().to_string();
     let password = entry["credential"].as_str().unwrap().to_string();
