@@ -45,6 +45,17 @@ fn refused(status: u16, code: &str) -> Result<(), (u16, String)> {
     Err((status, code.to_owned()))
 }
 
+/// With room for two connections: a third is refused until one of the two
+/// closes.
+async fn two_connections_and_no_third(server: &Server) {
+    let first = server.ws().await;
+    let _second = server.ws().await;
+    assert_eq!(upgrade(server, None).await, refused(503, "rate-limited"));
+    first.close().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let _third = server.ws().await;
+}
+
 #[tokio::test]
 async fn messages_over_the_rate_are_refused_with_rate_limited() {
     let server = Server::with_args(&["--message-rate", "5/s,burst=5"]);
@@ -76,23 +87,13 @@ async fn messages_over_the_rate_are_refused_with_rate_limited() {
 #[tokio::test]
 async fn connections_are_capped_in_total() {
     let server = Server::with_args(&["--max-connections", "2"]);
-    let first = server.ws().await;
-    let _second = server.ws().await;
-    assert_eq!(upgrade(&server, None).await, refused(503, "rate-limited"));
-    first.close().await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let _third = server.ws().await;
+    two_connections_and_no_third(&server).await;
 }
 
 #[tokio::test]
 async fn connections_per_address_are_capped_when_loopback_is_limited() {
     let server = Server::with_args(&["--limit-loopback", "--max-connections-per-ip", "2"]);
-    let first = server.ws().await;
-    let _second = server.ws().await;
-    assert_eq!(upgrade(&server, None).await, refused(503, "rate-limited"));
-    first.close().await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let _third = server.ws().await;
+    two_connections_and_no_third(&server).await;
 
     // Without --limit-loopback, local clients count only towards the total.
     let relaxed = Server::with_args(&["--max-connections-per-ip", "1"]);
