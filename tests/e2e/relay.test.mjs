@@ -11,20 +11,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as h from './lib/harness.mjs';
-import { forceRelayPolicy, selectedPairs, startParlorWithDefaultTurn } from './lib/relay.mjs';
 
 const TCP_ONLY = { transport: 'tcp' };
-
-async function metric(url, name) {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-  return line ? Number(line.split(' ')[1]) : NaN;
-}
 
 test('relay-only call through the built-in TURN server', { timeout: 180_000 }, async (t) => {
   const cleanup = new h.Cleanup();
   t.after(() => cleanup.run());
-  const { url, turn } = await startParlorWithDefaultTurn(cleanup, ['--turn-allowed-peers', '127.0.0.0/8']);
+  const { url, turn } = await h.startParlorWithDefaultTurn(cleanup, ['--turn-allowed-peers', '127.0.0.0/8']);
   assert.equal(turn, '127.0.0.1:3478', 'TURN listens on its default address');
 
   const [browserA, browserB] = await Promise.all([
@@ -33,8 +26,8 @@ test('relay-only call through the built-in TURN server', { timeout: 180_000 }, a
   ]);
   const a = await h.newPage(browserA, 'A');
   const b = await h.newPage(browserB, 'B');
-  await a.evaluateOnNewDocument(forceRelayPolicy);
-  await b.evaluateOnNewDocument(forceRelayPolicy);
+  await a.evaluateOnNewDocument(h.forceRelayPolicy);
+  await b.evaluateOnNewDocument(h.forceRelayPolicy);
 
   await h.open(a, `${url}/`);
   const link = await h.createRoom(a);
@@ -51,7 +44,7 @@ test('relay-only call through the built-in TURN server', { timeout: 180_000 }, a
     for (const page of [a, b]) {
       const [info] = await h.until(
         async () => {
-          const pcs = await selectedPairs(page);
+          const pcs = await h.selectedPairs(page);
           return pcs.length === 1 && pcs[0].pair?.state === 'succeeded' && pcs[0].pair.local && pcs[0].pair.remote
             ? pcs
             : null;
@@ -85,11 +78,11 @@ test('relay-only call through the built-in TURN server', { timeout: 180_000 }, a
   });
 
   await t.test('the server counts allocations and relayed bytes', async () => {
-    assert.ok((await metric(url, 'parlor_turn_allocations')) >= 2, 'at least one allocation per browser');
+    assert.ok((await h.metric(url, 'parlor_turn_allocations')) >= 2, 'at least one allocation per browser');
     // Seconds of video and audio, both ways.
-    assert.ok((await metric(url, 'parlor_turn_relayed_bytes_total{direction="to_client"}')) > 20_000);
-    assert.ok((await metric(url, 'parlor_turn_relayed_bytes_total{direction="to_peer"}')) > 20_000);
-    assert.equal(await metric(url, 'parlor_turn_auth_failures_total'), 0);
+    assert.ok((await h.metric(url, 'parlor_turn_relayed_bytes_total{direction="to_client"}')) > 20_000);
+    assert.ok((await h.metric(url, 'parlor_turn_relayed_bytes_total{direction="to_peer"}')) > 20_000);
+    assert.equal(await h.metric(url, 'parlor_turn_auth_failures_total'), 0);
   });
 
   h.assertNoPageErrors(a, b);
@@ -100,15 +93,15 @@ test('relay-only call through the built-in TURN server', { timeout: 180_000 }, a
 test('relay-only call with TURN over TCP', { timeout: 180_000 }, async (t) => {
   const cleanup = new h.Cleanup();
   t.after(() => cleanup.run());
-  const { url } = await startParlorWithDefaultTurn(cleanup, ['--turn-allowed-peers', '127.0.0.0/8']);
+  const { url } = await h.startParlorWithDefaultTurn(cleanup, ['--turn-allowed-peers', '127.0.0.0/8']);
   const [browserA, browserB] = await Promise.all([
     h.launchChromium(cleanup, { origin: url }),
     h.launchChromium(cleanup, { origin: url }),
   ]);
   const a = await h.newPage(browserA, 'A');
   const b = await h.newPage(browserB, 'B');
-  await a.evaluateOnNewDocument(forceRelayPolicy, TCP_ONLY);
-  await b.evaluateOnNewDocument(forceRelayPolicy, TCP_ONLY);
+  await a.evaluateOnNewDocument(h.forceRelayPolicy, TCP_ONLY);
+  await b.evaluateOnNewDocument(h.forceRelayPolicy, TCP_ONLY);
 
   await h.open(a, `${url}/`);
   const link = await h.createRoom(a);
@@ -120,7 +113,7 @@ test('relay-only call with TURN over TCP', { timeout: 180_000 }, async (t) => {
   for (const page of [a, b]) {
     const [info] = await h.until(
       async () => {
-        const pcs = await selectedPairs(page);
+        const pcs = await h.selectedPairs(page);
         return pcs.length === 1 && pcs[0].pair?.state === 'succeeded' && pcs[0].pair.local ? pcs : null;
       },
       { timeout: 20_000, what: `${page.label}: a selected, succeeded candidate pair` },

@@ -1,0 +1,101 @@
+// UI steps of the end-to-end tests, done the way a person does them: create
+// a room on the start page, join as someone, start a whole call; and what
+// a run leaves behind: screenshots and timings.
+
+import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ARTIFACTS, REPO, startParlor } from './processes.mjs';
+import { launchChromium, newPage, open } from './browsers.mjs';
+
+/**
+ * Where screenshots go: artifacts/screenshots/ (not committed) unless
+ * UPDATE_SCREENSHOTS=1, which writes the committed ones in docs/screenshots/.
+ */
+export const UPDATE_SCREENSHOTS = process.env.UPDATE_SCREENSHOTS === '1';
+export const SCREENSHOTS = UPDATE_SCREENSHOTS ? join(REPO, 'docs', 'screenshots') : join(ARTIFACTS, 'screenshots');
+
+/* ------------------------------------------------------------ the app */
+
+/** Start page: picks one-to-one or group, clicks New room; returns the link. */
+export async function createRoom(page, { group = false } = {}) {
+  await page.waitForSelector('#start-screen:not([hidden])');
+  if (group) await page.click('input[name="capacity"][value="6"]');
+  await page.click('#new-room');
+  await page.waitForSelector('#room-created:not([hidden])');
+  const link = await page.$eval('#room-link', (input) => input.value);
+  if (!/\/r\/[A-Za-z0-9_-]+$/.test(link)) throw new Error(`unexpected room link ${link}`);
+  return link;
+}
+
+/**
+ * Pre-join: waits for the devices to settle, types a name and clicks Join.
+ * beforeJoin(page) runs after typing (e.g. to take a screenshot).
+ */
+export async function joinAs(page, name, { beforeJoin } = {}) {
+  await page.waitForSelector('#prejoin-screen:not([hidden])');
+  await page.waitForSelector('#pre-cam:not([disabled])');
+  const input = await page.$('#name');
+  await input.click({ count: 3 });
+  await page.keyboard.press('Backspace');
+  await input.type(name);
+  if (beforeJoin) await beforeJoin(page);
+  await page.click('#join');
+  await page.waitForSelector('#call-screen:not([hidden])');
+}
+
+/**
+ * A call ready to test: starts parlor and one headless Chromium per name
+ * (launched in parallel); the first page creates a room on the start page
+ * (a group room when `group`, or when there are more than two names), and
+ * the pages join one after the other. chromium: options of launchChromium
+ * (besides origin); page: options of newPage. join: how many of the pages
+ * join now (the others only open a tab). Returns {url, link, pages}.
+ */
+export async function startCall(cleanup, names, { group = names.length > 2, chromium = {}, page = {}, join = names.length, server = [] } = {}) {
+  const { url } = await startParlor(cleanup, server);
+  const browsers = await Promise.all(names.map(() => launchChromium(cleanup, { origin: url, ...chromium })));
+  const pages = [];
+  for (const [i, browser] of browsers.entries()) pages.push(await newPage(browser, names[i], page));
+  await open(pages[0], `${url}/`);
+  const link = await createRoom(pages[0], { group });
+  await pages[0].click('#enter-room');
+  await joinAs(pages[0], names[0]);
+  for (let i = 1; i < join; i += 1) {
+    await open(pages[i], link);
+    await joinAs(pages[i], names[i]);
+  }
+  return { url, link, pages };
+}
+
+/** Waits for the toasts to fade, so screenshots are the same every run. */
+export async function waitForQuiet(page) {
+  await page.waitForFunction(() => document.querySelectorAll('#toasts .toast').length === 0, { timeout: 15_000 });
+}
+
+/* ------------------------------------------------------------ output */
+
+/**
+ * Saves a PNG screenshot of the page: in artifacts/screenshots/, or in
+ * docs/screenshots/ with UPDATE_SCREENSHOTS=1.
+ */
+export async function screenshot(page, name) {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  const path = join(SCREENSHOTS, name);
+  await page.screenshot({ path, type: 'png' });
+  return path;
+}
+
+/** Merges `entry` into artifacts/timings.json. */
+export function recordTiming(key, entry) {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const path = join(ARTIFACTS, 'timings.json');
+  let all = {};
+  try {
+    all = JSON.parse(readFileSync(path, 'utf8'));
+  } catch {
+    // first entry
+  }
+  all[key] = { ...entry, measuredAt: new Date().toISOString() };
+  writeFileSync(path, `${JSON.stringify(all, null, 2)}\n`);
+  return path;
+}
