@@ -38,8 +38,7 @@ const sdpVersions = (page) =>
 const screenFrames = (report) => report.peers.reduce((sum, p) => sum + p.framesDecoded, 0);
 
 test('screen sharing in a group call', { timeout: 240_000 }, async (t) => {
-  const cleanup = new h.Cleanup();
-  t.after(() => cleanup.run());
+  const cleanup = h.cleanupAfter(t);
   const { pages, link } = await h.startCall(cleanup, ['Ada', 'Bob', 'Cy'], {
     group: true,
     join: 2,
@@ -82,8 +81,7 @@ test('screen sharing in a group call', { timeout: 240_000 }, async (t) => {
 
   await t.test('C joins while B shares (and A is muted), and learns both', async () => {
     await a.click('#toggle-mic');
-    await h.open(c, link);
-    await h.joinAs(c, 'Cy');
+    await h.joinRoom(c, link, 'Cy');
     await h.waitForMedia(c, 2, 60_000);
     const report = await waitForScreens(c, 1);
     assert.equal(report.views[0].label, 'Bob’s screen');

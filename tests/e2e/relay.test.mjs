@@ -15,26 +15,16 @@ import * as h from './lib/harness.mjs';
 const TCP_ONLY = { transport: 'tcp' };
 
 test('relay-only call through the built-in TURN server', { timeout: 180_000 }, async (t) => {
-  const cleanup = new h.Cleanup();
-  t.after(() => cleanup.run());
+  const cleanup = h.cleanupAfter(t);
   const { url, turn } = await h.startParlorWithDefaultTurn(cleanup, ['--turn-allowed-peers', '127.0.0.0/8']);
   assert.equal(turn, '127.0.0.1:3478', 'TURN listens on its default address');
 
-  const [browserA, browserB] = await Promise.all([
-    h.launchChromium(cleanup, { origin: url }),
-    h.launchChromium(cleanup, { origin: url }),
-  ]);
-  const a = await h.newPage(browserA, 'A');
-  const b = await h.newPage(browserB, 'B');
+  const [a, b] = await h.launchPages(cleanup, url, ['A', 'B']);
   await a.evaluateOnNewDocument(h.forceRelayPolicy);
   await b.evaluateOnNewDocument(h.forceRelayPolicy);
 
-  await h.open(a, `${url}/`);
-  const link = await h.createRoom(a);
-  await a.click('#enter-room');
-  await h.joinAs(a, 'Ada');
-  await h.open(b, link);
-  await h.joinAs(b, 'Bob');
+  const link = await h.hostRoom(a, url, 'Ada');
+  await h.joinRoom(b, link, 'Bob');
 
   await t.test('both decode video and audio', async () => {
     await Promise.all([h.waitForMedia(a, 1, 60_000), h.waitForMedia(b, 1, 60_000)]);
@@ -91,24 +81,14 @@ test('relay-only call through the built-in TURN server', { timeout: 180_000 }, a
 // The same with the browsers reaching TURN over TCP only (the way through
 // firewalls that block UDP): RFC 8656 framing on a stream, UDP relays.
 test('relay-only call with TURN over TCP', { timeout: 180_000 }, async (t) => {
-  const cleanup = new h.Cleanup();
-  t.after(() => cleanup.run());
+  const cleanup = h.cleanupAfter(t);
   const { url } = await h.startParlorWithDefaultTurn(cleanup, ['--turn-allowed-peers', '127.0.0.0/8']);
-  const [browserA, browserB] = await Promise.all([
-    h.launchChromium(cleanup, { origin: url }),
-    h.launchChromium(cleanup, { origin: url }),
-  ]);
-  const a = await h.newPage(browserA, 'A');
-  const b = await h.newPage(browserB, 'B');
+  const [a, b] = await h.launchPages(cleanup, url, ['A', 'B']);
   await a.evaluateOnNewDocument(h.forceRelayPolicy, TCP_ONLY);
   await b.evaluateOnNewDocument(h.forceRelayPolicy, TCP_ONLY);
 
-  await h.open(a, `${url}/`);
-  const link = await h.createRoom(a);
-  await a.click('#enter-room');
-  await h.joinAs(a, 'Ada');
-  await h.open(b, link);
-  await h.joinAs(b, 'Bob');
+  const link = await h.hostRoom(a, url, 'Ada');
+  await h.joinRoom(b, link, 'Bob');
   await Promise.all([h.waitForMedia(a, 1, 60_000), h.waitForMedia(b, 1, 60_000)]);
   for (const page of [a, b]) {
     const [info] = await h.until(

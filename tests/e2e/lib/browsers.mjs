@@ -294,3 +294,15 @@ export function forceRelayPolicy({ transport } = {}) {
   };
 }
 
+/**
+ * One headless Chromium per label (launched in parallel, permissions
+ * granted for `url`), each with one new page so labelled. chromium: options
+ * of launchChromium (besides origin); page: options of newPage. Resolves to
+ * the pages, in the labels' order.
+ */
+export async function launchPages(cleanup, url, labels, { chromium = {}, page = {} } = {}) {
+  const browsers = await Promise.all(labels.map(() => launchChromium(cleanup, { origin: url, ...chromium })));
+  const pages = [];
+  for (const [i, browser] of browsers.entries()) pages.push(await newPage(browser, labels[i], page));
+  return pages;
+}

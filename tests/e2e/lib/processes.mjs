@@ -46,6 +46,13 @@ export class Cleanup {
   }
 }
 
+/** A Cleanup that runs when the test `t` ends. */
+export function cleanupAfter(t) {
+  const cleanup = new Cleanup();
+  t.after(() => cleanup.run());
+  return cleanup;
+}
+
 /* ---------------------------------------------------------- deadlines */
 
 export function withTimeout(promise, ms, what) {

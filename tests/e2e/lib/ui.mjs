@@ -5,7 +5,7 @@
 import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ARTIFACTS, REPO, startParlor } from './processes.mjs';
-import { launchChromium, newPage, open } from './browsers.mjs';
+import { launchPages, open } from './browsers.mjs';
 
 /**
  * Where screenshots go: artifacts/screenshots/ (not committed) unless
@@ -44,6 +44,24 @@ export async function joinAs(page, name, { beforeJoin } = {}) {
 }
 
 /**
+ * The first member: opens the start page at `url`, creates a room (a group
+ * room when `group`), enters it and joins as `name`. Returns the link.
+ */
+export async function hostRoom(page, url, name, { group = false } = {}) {
+  await open(page, `${url}/`);
+  const link = await createRoom(page, { group });
+  await page.click('#enter-room');
+  await joinAs(page, name);
+  return link;
+}
+
+/** Another member: opens the room's link and joins as `name`. */
+export async function joinRoom(page, link, name) {
+  await open(page, link);
+  await joinAs(page, name);
+}
+
+/**
  * A call ready to test: starts parlor and one headless Chromium per name
  * (launched in parallel); the first page creates a room on the start page
  * (a group room when `group`, or when there are more than two names), and
@@ -53,17 +71,9 @@ export async function joinAs(page, name, { beforeJoin } = {}) {
  */
 export async function startCall(cleanup, names, { group = names.length > 2, chromium = {}, page = {}, join = names.length, server = [] } = {}) {
   const { url } = await startParlor(cleanup, server);
-  const browsers = await Promise.all(names.map(() => launchChromium(cleanup, { origin: url, ...chromium })));
-  const pages = [];
-  for (const [i, browser] of browsers.entries()) pages.push(await newPage(browser, names[i], page));
-  await open(pages[0], `${url}/`);
-  const link = await createRoom(pages[0], { group });
-  await pages[0].click('#enter-room');
-  await joinAs(pages[0], names[0]);
-  for (let i = 1; i < join; i += 1) {
-    await open(pages[i], link);
-    await joinAs(pages[i], names[i]);
-  }
+  const pages = await launchPages(cleanup, url, names, { chromium, page });
+  const link = await hostRoom(pages[0], url, names[0], { group });
+  for (let i = 1; i < join; i += 1) await joinRoom(pages[i], link, names[i]);
   return { url, link, pages };
 }
 
