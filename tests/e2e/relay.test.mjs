@@ -14,17 +14,39 @@ import * as h from './lib/harness.mjs';
 
 const TCP_ONLY = { transport: 'tcp' };
 
-test('relay-only call through the built-in TURN server', { timeout: 180_000 }, async (t) => {
+/**
+ * Parlor with TURN on its default port and loopback peers allowed, and A
+ * (Ada) and B (Bob) in a call, both pages forced to relay (`relay`: the
+ * options of forceRelayPolicy). Returns {url, turn, a, b}.
+ */
+async function relayCall(t, relay = {}) {
   const cleanup = h.cleanupAfter(t);
   const { url, turn } = await h.startParlorWithDefaultTurn(cleanup, ['--turn-allowed-peers', '127.0.0.0/8']);
-  assert.equal(turn, '127.0.0.1:3478', 'TURN listens on its default address');
-
   const [a, b] = await h.launchPages(cleanup, url, ['A', 'B']);
-  await a.evaluateOnNewDocument(h.forceRelayPolicy);
-  await b.evaluateOnNewDocument(h.forceRelayPolicy);
-
+  for (const page of [a, b]) await page.evaluateOnNewDocument(h.forceRelayPolicy, relay);
   const link = await h.hostRoom(a, url, 'Ada');
   await h.joinRoom(b, link, 'Bob');
+  return { url, turn, a, b };
+}
+
+/**
+ * The page's one live peer connection (see h.selectedPairs), once its
+ * selected candidate pair has succeeded and `complete(pair)` holds.
+ */
+async function selectedPair(page, complete) {
+  const [info] = await h.until(
+    async () => {
+      const pcs = await h.selectedPairs(page);
+      return pcs.length === 1 && pcs[0].pair?.state === 'succeeded' && complete(pcs[0].pair) ? pcs : null;
+    },
+    { timeout: 20_000, what: `${page.label}: a selected, succeeded candidate pair` },
+  );
+  return info;
+}
+
+test('relay-only call through the built-in TURN server', { timeout: 180_000 }, async (t) => {
+  const { url, turn, a, b } = await relayCall(t);
+  assert.equal(turn, '127.0.0.1:3478', 'TURN listens on its default address');
 
   await t.test('both decode video and audio', async () => {
     await Promise.all([h.waitForMedia(a, 1, 60_000), h.waitForMedia(b, 1, 60_000)]);
@@ -32,15 +54,7 @@ test('relay-only call through the built-in TURN server', { timeout: 180_000 }, a
 
   await t.test('the selected candidate pair is relay on both sides', async (t) => {
     for (const page of [a, b]) {
-      const [info] = await h.until(
-        async () => {
-          const pcs = await h.selectedPairs(page);
-          return pcs.length === 1 && pcs[0].pair?.state === 'succeeded' && pcs[0].pair.local && pcs[0].pair.remote
-            ? pcs
-            : null;
-        },
-        { timeout: 20_000, what: `${page.label}: a selected, succeeded candidate pair` },
-      );
+      const info = await selectedPair(page, (pair) => pair.local && pair.remote);
       t.diagnostic(`${page.label}: ${JSON.stringify(info.pair)}`);
       assert.equal(info.policy, 'relay', `${page.label} runs relay-only`);
       assert.equal(info.state, 'connected');
@@ -81,23 +95,10 @@ test('relay-only call through the built-in TURN server', { timeout: 180_000 }, a
 // The same with the browsers reaching TURN over TCP only (the way through
 // firewalls that block UDP): RFC 8656 framing on a stream, UDP relays.
 test('relay-only call with TURN over TCP', { timeout: 180_000 }, async (t) => {
-  const cleanup = h.cleanupAfter(t);
-  const { url } = await h.startParlorWithDefaultTurn(cleanup, ['--turn-allowed-peers', '127.0.0.0/8']);
-  const [a, b] = await h.launchPages(cleanup, url, ['A', 'B']);
-  await a.evaluateOnNewDocument(h.forceRelayPolicy, TCP_ONLY);
-  await b.evaluateOnNewDocument(h.forceRelayPolicy, TCP_ONLY);
-
-  const link = await h.hostRoom(a, url, 'Ada');
-  await h.joinRoom(b, link, 'Bob');
+  const { a, b } = await relayCall(t, TCP_ONLY);
   await Promise.all([h.waitForMedia(a, 1, 60_000), h.waitForMedia(b, 1, 60_000)]);
   for (const page of [a, b]) {
-    const [info] = await h.until(
-      async () => {
-        const pcs = await h.selectedPairs(page);
-        return pcs.length === 1 && pcs[0].pair?.state === 'succeeded' && pcs[0].pair.local ? pcs : null;
-      },
-      { timeout: 20_000, what: `${page.label}: a selected, succeeded candidate pair` },
-    );
+    const info = await selectedPair(page, (pair) => pair.local);
     t.diagnostic(`${page.label}: ${JSON.stringify(info.pair)}`);
     assert.equal(info.pair.local.type, 'relay');
     assert.equal(info.pair.local.relayProtocol, 'tcp', `${page.label} reaches TURN over TCP`);
