@@ -39,14 +39,8 @@ const screenFrames = (report) => report.peers.reduce((sum, p) => sum + p.framesD
 
 test('screen sharing in a group call', { timeout: 240_000 }, async (t) => {
   const cleanup = h.cleanupAfter(t);
-  const { pages, link } = await h.startCall(cleanup, ['Ada', 'Bob', 'Cy'], {
-    group: true,
-    join: 2,
-    chromium: { fakeDevices: 'fps=15' },
-    page: { camera: h.SMALL_CAMERA },
-  });
+  const { pages, link } = await h.startCallWithLateJoiner(cleanup, ['Ada', 'Bob', 'Cy']);
   const [a, b, c] = pages;
-  await Promise.all([h.waitForMedia(a, 1), h.waitForMedia(b, 1)]);
 
   await t.test('B shares; A decodes the screen, shown large, and still sees B', async () => {
     assert.equal(await h.text(b, '#toggle-share .label'), 'Share screen');

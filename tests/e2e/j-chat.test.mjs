@@ -55,14 +55,8 @@ const CLOCK = /^\d{1,2}:\d{2}( ?[AP]M)?$/;
 
 test('chat: names, times, one order, and history for a late joiner', { timeout: 180_000 }, async (t) => {
   const cleanup = h.cleanupAfter(t);
-  const { pages, link } = await h.startCall(cleanup, ['Ada', 'Bob', 'Cy'], {
-    group: true,
-    join: 2,
-    chromium: { fakeDevices: 'fps=15' },
-    page: { camera: h.SMALL_CAMERA },
-  });
+  const { pages, link } = await h.startCallWithLateJoiner(cleanup, ['Ada', 'Bob', 'Cy']);
   const [a, b, c] = pages;
-  await Promise.all([h.waitForMedia(a, 1), h.waitForMedia(b, 1)]);
 
   await t.test('a message reaches the other with a name and a time, and is counted while unread', async () => {
     assert.equal(await b.$eval('#chat-badge', (n) => n.hidden), true);

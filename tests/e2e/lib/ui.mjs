@@ -5,7 +5,8 @@
 import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ARTIFACTS, REPO, startParlor } from './processes.mjs';
-import { launchPages, open } from './browsers.mjs';
+import { SMALL_CAMERA, launchPages, open } from './browsers.mjs';
+import { waitForMedia } from './probes.mjs';
 
 /**
  * Where screenshots go: artifacts/screenshots/ (not committed) unless
@@ -62,6 +63,12 @@ export async function joinRoom(page, link, name) {
 }
 
 /**
+ * Lighter media for calls with many browsers on a small machine: Chromium's
+ * fake camera at 15 fps, asked for SMALL_CAMERA. Options of startCall.
+ */
+export const LIGHT_MEDIA = { chromium: { fakeDevices: 'fps=15' }, page: { camera: SMALL_CAMERA } };
+
+/**
  * A call ready to test: starts parlor and one headless Chromium per name
  * (launched in parallel); the first page creates a room on the start page
  * (a group room when `group`, or when there are more than two names), and
@@ -75,6 +82,18 @@ export async function startCall(cleanup, names, { group = names.length > 2, chro
   const link = await hostRoom(pages[0], url, names[0], { group });
   for (let i = 1; i < join; i += 1) await joinRoom(pages[i], link, names[i]);
   return { url, link, pages };
+}
+
+/**
+ * A group call of all `names` but the last, with LIGHT_MEDIA, once its
+ * members decode each other; the last has only a blank tab (to join later,
+ * with joinRoom). Returns {url, link, pages}.
+ */
+export async function startCallWithLateJoiner(cleanup, names) {
+  const call = await startCall(cleanup, names, { group: true, join: names.length - 1, ...LIGHT_MEDIA });
+  const members = call.pages.slice(0, -1);
+  await Promise.all(members.map((page) => waitForMedia(page, members.length - 1)));
+  return call;
 }
 
 /** Waits for the toasts to fade, so screenshots are the same every run. */
