@@ -231,11 +231,7 @@ impl Client {
 
     /// Allocates a UDP relay; returns the relayed address.
     async fn allocate(&mut self) -> SocketAddr {
-        let response = self
-            .request(method::ALLOCATE, &|b| {
-                b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
-            })
-            .await;
+        let response = self.request(method::ALLOCATE, &transport(17)).await;
         assert_eq!(
             response.class(),
             Class::Success,
@@ -269,6 +265,19 @@ impl Client {
             .xor_address(attr::XOR_PEER_ADDRESS, peer);
         })
         .await
+    }
+
+    /// CreatePermission that must succeed.
+    async fn permit(&mut self, peer: SocketAddr) {
+        assert_eq!(self.create_permission(peer).await.class(), Class::Success);
+    }
+
+    /// ChannelBind that must succeed.
+    async fn bind(&mut self, channel: u16, peer: SocketAddr) {
+        assert_eq!(
+            self.channel_bind(channel, peer).await.class(),
+            Class::Success
+        );
     }
 
     async fn refresh(&mut self, lifetime: u32) -> Response {
@@ -309,6 +318,23 @@ impl Client {
             }
             other => panic!("expected a Data indication, got {other:?}"),
         }
+    }
+}
+
+/// Clients "a" and "b" of `server`'s STUN/TURN over UDP, each with an
+/// allocation: (a, a's relayed address, b, b's relayed address).
+async fn two_allocations(server: &Server) -> (Client, SocketAddr, Client, SocketAddr) {
+    let mut a = Client::udp(server.turn(), rest_credentials(SECRET, "a")).await;
+    let mut b = Client::udp(server.turn(), rest_credentials(SECRET, "b")).await;
+    let relay_a = a.allocate().await;
+    let relay_b = b.allocate().await;
+    (a, relay_a, b, relay_b)
+}
+
+/// An Allocate request's REQUESTED-TRANSPORT: 17 for UDP, 6 for TCP.
+fn transport(protocol: u8) -> impl Fn(&mut Builder) {
+    move |b| {
+        b.attr(attr::REQUESTED_TRANSPORT, &[protocol, 0, 0, 0]);
     }
 }
 
@@ -376,11 +402,7 @@ async fn stun_binding_over_udp_and_tcp() {
 async fn allocate_is_challenged_then_succeeds() {
     let server = start(&["--turn-relay-ports", "40000-60000"]);
     let mut client = Client::udp(server.turn(), rest_credentials(SECRET, "alice")).await;
-    let first = client
-        .request_once(method::ALLOCATE, &|b| {
-            b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
-        })
-        .await;
+    let first = client.request_once(method::ALLOCATE, &transport(17)).await;
     assert_eq!(first.error_code(), Some(401));
     assert_eq!(first.msg().get_str(attr::REALM), Some("parlor"));
     assert!(
@@ -397,19 +419,11 @@ async fn allocate_is_challenged_then_succeeds() {
     assert_eq!(server.metric("parlor_turn_auth_failures_total").await, 0);
 
     // A second Allocate on the same 5-tuple is a mismatch.
-    let again = client
-        .request(method::ALLOCATE, &|b| {
-            b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
-        })
-        .await;
+    let again = client.request(method::ALLOCATE, &transport(17)).await;
     assert_eq!(again.error_code(), Some(437));
     // TCP relaying (RFC 6062) is not offered.
     let mut other = Client::udp(server.turn(), rest_credentials(SECRET, "alice")).await;
-    let tcp_relay = other
-        .request(method::ALLOCATE, &|b| {
-            b.attr(attr::REQUESTED_TRANSPORT, &[6, 0, 0, 0]);
-        })
-        .await;
+    let tcp_relay = other.request(method::ALLOCATE, &transport(6)).await;
     assert_eq!(tcp_relay.error_code(), Some(442));
 }
 
@@ -427,11 +441,7 @@ async fn wrong_expired_and_malformed_credentials_are_refused() {
         },
     ] {
         let mut client = Client::udp(server.turn(), creds).await;
-        let response = client
-            .request(method::ALLOCATE, &|b| {
-                b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
-            })
-            .await;
+        let response = client.request(method::ALLOCATE, &transport(17)).await;
         assert_eq!(response.error_code(), Some(401));
     }
     assert_eq!(server.metric("parlor_turn_auth_failures_total").await, 4);
@@ -441,17 +451,14 @@ async fn wrong_expired_and_malformed_credentials_are_refused() {
 #[tokio::test]
 async fn permissions_and_indications_relay_between_allocations() {
     let server = start(&[]);
-    let mut a = Client::udp(server.turn(), rest_credentials(SECRET, "a")).await;
-    let mut b = Client::udp(server.turn(), rest_credentials(SECRET, "b")).await;
-    let relay_a = a.allocate().await;
-    let relay_b = b.allocate().await;
+    let (mut a, relay_a, mut b, relay_b) = two_allocations(&server).await;
 
     // Without a permission at B, A's data is dropped there.
-    assert_eq!(a.create_permission(relay_b).await.class(), Class::Success);
+    a.permit(relay_b).await;
     a.send_indication(relay_b, b"too early").await;
     assert!(b.recv_within(SILENCE).await.is_none());
 
-    assert_eq!(b.create_permission(relay_a).await.class(), Class::Success);
+    b.permit(relay_a).await;
     a.send_indication(relay_b, b"hello b").await;
     assert_eq!(b.expect_data().await, (relay_a, b"hello b".to_vec()));
     b.send_indication(relay_a, b"hello a, odd size").await;
@@ -464,7 +471,7 @@ async fn permissions_and_indications_relay_between_allocations() {
     // for B's address (127.0.0.1) admits C's relay on another port too.
     let mut c = Client::udp(server.turn(), rest_credentials(SECRET, "c")).await;
     let relay_c = c.allocate().await;
-    assert_eq!(c.create_permission(relay_a).await.class(), Class::Success);
+    c.permit(relay_a).await;
     c.send_indication(relay_a, b"from c").await;
     assert_eq!(a.expect_data().await, (relay_c, b"from c".to_vec()));
 
@@ -485,18 +492,9 @@ async fn permissions_and_indications_relay_between_allocations() {
 #[tokio::test]
 async fn channels_carry_channel_data() {
     let server = start(&[]);
-    let mut a = Client::udp(server.turn(), rest_credentials(SECRET, "a")).await;
-    let mut b = Client::udp(server.turn(), rest_credentials(SECRET, "b")).await;
-    let relay_a = a.allocate().await;
-    let relay_b = b.allocate().await;
-    assert_eq!(
-        a.channel_bind(0x4001, relay_b).await.class(),
-        Class::Success
-    );
-    assert_eq!(
-        b.channel_bind(0x4ABC, relay_a).await.class(),
-        Class::Success
-    );
+    let (mut a, relay_a, mut b, relay_b) = two_allocations(&server).await;
+    a.bind(0x4001, relay_b).await;
+    b.bind(0x4ABC, relay_a).await;
 
     a.send_channel_data(0x4001, b"over a channel").await;
     match b.recv().await {
@@ -532,11 +530,8 @@ async fn tcp_clients_relay_and_lose_their_allocation_on_close() {
     let mut b = Client::udp(server.turn(), rest_credentials(SECRET, "b")).await;
     let relay_a = a.allocate().await;
     let relay_b = b.allocate().await;
-    assert_eq!(
-        a.channel_bind(0x4000, relay_b).await.class(),
-        Class::Success
-    );
-    assert_eq!(b.create_permission(relay_a).await.class(), Class::Success);
+    a.bind(0x4000, relay_b).await;
+    b.permit(relay_a).await;
 
     a.send_channel_data(0x4000, b"tcp to udp").await;
     assert_eq!(b.expect_data().await, (relay_a, b"tcp to udp".to_vec()));
@@ -600,10 +595,7 @@ async fn refresh_with_lifetime_zero_deletes_the_allocation() {
 #[tokio::test]
 async fn peer_filter_refuses_loopback_by_default() {
     let server = Server::with_args(&["--turn-listen", "127.0.0.1:0", "--turn-secret", SECRET]);
-    let mut a = Client::udp(server.turn(), rest_credentials(SECRET, "a")).await;
-    let mut b = Client::udp(server.turn(), rest_credentials(SECRET, "b")).await;
-    let relay_a = a.allocate().await;
-    let relay_b = b.allocate().await;
+    let (mut a, relay_a, mut b, relay_b) = two_allocations(&server).await;
     assert_eq!(a.create_permission(relay_b).await.error_code(), Some(403));
     assert_eq!(
         a.channel_bind(0x4000, relay_b).await.error_code(),
@@ -647,7 +639,7 @@ async fn peer_filter_refuses_loopback_by_default() {
     let open = start(&[]);
     let mut c = Client::udp(open.turn(), rest_credentials(SECRET, "c")).await;
     c.allocate().await;
-    assert_eq!(c.create_permission(relay_b).await.class(), Class::Success);
+    c.permit(relay_b).await;
     assert_eq!(
         c.create_permission("10.0.0.1:5000".parse().unwrap())
             .await
@@ -813,11 +805,7 @@ async fn allocations_per_user_are_capped() {
         clients.push(client);
     }
     let mut third = Client::udp(server.turn(), creds.clone()).await;
-    let response = third
-        .request(method::ALLOCATE, &|b| {
-            b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
-        })
-        .await;
+    let response = third.request(method::ALLOCATE, &transport(17)).await;
     assert_eq!(response.error_code(), Some(486));
     // Another user is not affected; freeing one makes room.
     Client::udp(server.turn(), rest_credentials(SECRET, "modest"))
@@ -835,15 +823,9 @@ async fn allocations_per_user_are_capped() {
 #[tokio::test]
 async fn bandwidth_per_user_is_capped() {
     let server = start(&["--turn-user-bandwidth", "100k"]);
-    let mut a = Client::udp(server.turn(), rest_credentials(SECRET, "a")).await;
-    let mut b = Client::udp(server.turn(), rest_credentials(SECRET, "b")).await;
-    let relay_a = a.allocate().await;
-    let relay_b = b.allocate().await;
-    assert_eq!(
-        a.channel_bind(0x4000, relay_b).await.class(),
-        Class::Success
-    );
-    assert_eq!(b.create_permission(relay_a).await.class(), Class::Success);
+    let (mut a, relay_a, mut b, relay_b) = two_allocations(&server).await;
+    a.bind(0x4000, relay_b).await;
+    b.permit(relay_a).await;
     // 300 KB at once from a user allowed 100 KB/s: a burst of about one
     // second's worth goes through, the rest is dropped.
     for _ in 0..300 {
