@@ -128,6 +128,21 @@ fn totals(output: &str) -> Option<(u64, u64)> {
     Some((number("tot_send_msgs=")?, number("tot_recv_msgs=")?))
 }
 
+/// Runs coturn's uclient (for at most 60 s) through the TURN server on
+/// 127.0.0.1:`port` with `credentials` (`-W secret -u user` for REST API
+/// ones, `-u user -w password`) to the peer on 127.0.0.1:`peer_port`, with
+/// `flags`; returns success and output.
+fn uclient(port: u16, credentials: &[&str], peer_port: u16, flags: &[&str]) -> (bool, String) {
+    let port = port.to_string();
+    let peer_port = peer_port.to_string();
+    let mut args = vec!["-p", &port];
+    args.extend_from_slice(credentials);
+    args.extend_from_slice(&["-e", "127.0.0.1", "-r", &peer_port]);
+    args.extend_from_slice(flags);
+    args.push("127.0.0.1");
+    run("turnutils_uclient", &args, Duration::from_secs(60))
+}
+
 /// uclient with REST API credentials (`-W secret`) through Parlor to an
 /// echo peer, with `flags`; every message must come back.
 fn uclient_round_trip(flags: &[&str]) {
@@ -136,24 +151,14 @@ fn uclient_round_trip(flags: &[&str]) {
     }
     let (_parlor, turn) = parlor(&["--turn-allowed-peers", "127.0.0.0/8"]);
     let (_peer, peer_port) = echo_peer();
-    let port = turn.port().to_string();
-    let peer_port = peer_port.to_string();
-    let mut args = vec![
-        "-p",
-        &port,
-        "-W",
-        SECRET,
-        "-u",
-        "interop",
-        "-e",
-        "127.0.0.1",
-        "-r",
-        &peer_port,
-    ];
-    args.extend_from_slice(&["-n", "30", "-m", "3", "-l", "120"]);
-    args.extend_from_slice(flags);
-    args.push("127.0.0.1");
-    let (ok, output) = run("turnutils_uclient", &args, Duration::from_secs(60));
+    let mut all = vec!["-n", "30", "-m", "3", "-l", "120"];
+    all.extend_from_slice(flags);
+    let (ok, output) = uclient(
+        turn.port(),
+        &["-W", SECRET, "-u", "interop"],
+        peer_port,
+        &all,
+    );
     let totals = totals(&output);
     assert!(ok, "uclient {flags:?} failed:\n{output}");
     match totals {
@@ -219,25 +224,11 @@ fn uclient_with_a_wrong_secret_is_refused() {
     }
     let (_parlor, turn) = parlor(&["--turn-allowed-peers", "127.0.0.0/8"]);
     let (_peer, peer_port) = echo_peer();
-    let (ok, output) = run(
-        "turnutils_uclient",
-        &[
-            "-p",
-            &turn.port().to_string(),
-            "-W",
-            "not-the-secret",
-            "-u",
-            "mallory",
-            "-e",
-            "127.0.0.1",
-            "-r",
-            &peer_port.to_string(),
-            "-n",
-            "5",
-            "-c",
-            "127.0.0.1",
-        ],
-        Duration::from_secs(60),
+    let (ok, output) = uclient(
+        turn.port(),
+        &["-W", "not-the-secret", "-u", "mallory"],
+        peer_port,
+        &["-n", "5", "-c"],
     );
     assert!(!ok, "uclient must fail:\n{output}");
     assert!(
@@ -253,25 +244,11 @@ fn uclient_cannot_reach_loopback_peers_by_default() {
     }
     let (_parlor, turn) = parlor(&[]);
     let (_peer, peer_port) = echo_peer();
-    let (ok, output) = run(
-        "turnutils_uclient",
-        &[
-            "-p",
-            &turn.port().to_string(),
-            "-W",
-            SECRET,
-            "-u",
-            "interop",
-            "-e",
-            "127.0.0.1",
-            "-r",
-            &peer_port.to_string(),
-            "-n",
-            "5",
-            "-c",
-            "127.0.0.1",
-        ],
-        Duration::from_secs(60),
+    let (ok, output) = uclient(
+        turn.port(),
+        &["-W", SECRET, "-u", "interop"],
+        peer_port,
+        &["-n", "5", "-c"],
     );
     assert!(!ok, "uclient must fail:\n{output}");
     assert!(
@@ -374,27 +351,11 @@ fn coturn_accepts_the_credentials_parlor_hands_out() {
     let password = entry["credential"].as_str().unwrap().to_string();
 
     let (_peer, peer_port) = echo_peer();
-    let (ok, output) = run(
-        "turnutils_uclient",
-        &[
-            "-p",
-            &port.to_string(),
-            "-u",
-            &username,
-            "-w",
-            &password,
-            "-e",
-            "127.0.0.1",
-            "-r",
-            &peer_port.to_string(),
-            "-n",
-            "20",
-            "-m",
-            "1",
-            "-c",
-            "127.0.0.1",
-        ],
-        Duration::from_secs(60),
+    let (ok, output) = uclient(
+        port,
+        &["-u", &username, "-w", &password],
+        peer_port,
+        &["-n", "20", "-m", "1", "-c"],
     );
     let _ = std::fs::remove_dir_all(&dir);
     assert!(
@@ -405,27 +366,11 @@ fn coturn_accepts_the_credentials_parlor_hands_out() {
     assert!(sent >= 20 && received == sent, "{output}");
 
     // And a credential that is not Parlor's is refused by coturn.
-    let (ok, output) = run(
-        "turnutils_uclient",
-        &[
-            "-p",
-            &port.to_string(),
-            "-u",
-            &username,
-            "-w",
-            "forged",
-            "-e",
-            "127.0.0.1",
-            "-r",
-            &peer_port.to_string(),
-            "-n",
-            "5",
-            "-m",
-            "1",
-            "-c",
-            "127.0.0.1",
-        ],
-        Duration::from_secs(60),
+    let (ok, output) = uclient(
+        port,
+        &["-u", &username, "-w", "forged"],
+        peer_port,
+        &["-n", "5", "-m", "1", "-c"],
     );
     assert!(!ok, "coturn must refuse a forged password:\n{output}");
 }
