@@ -10,15 +10,12 @@ use std::process::Stdio;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use futures_util::{SinkExt, StreamExt};
 use parlor::turn::credentials::{self, Secret};
 use parlor::turn::stun::{self, Builder, Class, Message, attr, channel_data, method};
-use serde_json::Value;
 use support::Server;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::timeout;
-use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 const SECRET: &str = "integration-secret";
 const WAIT: Duration = Duration::from_secs(3);
@@ -854,29 +851,7 @@ async fn welcome_carries_working_turn_credentials() {
         "--ice-server",
         "stun:stun.invalid:3478",
     ]);
-    let mut create = TcpStream::connect(server.addr).await.unwrap();
-    let request = format!(
-        "POST /api/rooms HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-        server.addr
-    );
-    create.write_all(request.as_bytes()).await.unwrap();
-    let mut answer = String::new();
-    create.read_to_string(&mut answer).await.unwrap();
-    let body: Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
-    let room = body["room"].as_str().unwrap().to_string();
-
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", server.addr))
-        .await
-        .unwrap();
-    let join = serde_json::json!({ "type": "join", "room": room }).to_string();
-    ws.send(WsMessage::text(join)).await.unwrap();
-    let welcome: Value = loop {
-        let frame = timeout(WAIT, ws.next()).await.unwrap().unwrap().unwrap();
-        if let WsMessage::Text(text) = frame {
-            break serde_json::from_str(&text).unwrap();
-        }
-    };
-    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    let welcome = server.welcome_in_new_room().await;
     let id = welcome["id"].as_str().unwrap();
     let ice = welcome["iceServers"].as_array().unwrap();
     let port = server.turn().port();

@@ -259,39 +259,19 @@ fn uclient_cannot_reach_loopback_peers_by_default() {
 
 /// The credentials in a `welcome`: joins a new room over WebSocket and
 /// returns the TURN entry of `iceServers`.
-fn welcome_turn_entry(http: SocketAddr) -> serde_json::Value {
-    use futures_util::{SinkExt, StreamExt};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio_tungstenite::tungstenite::Message;
+fn welcome_turn_entry(parlor: &Server) -> serde_json::Value {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(async {
-        let mut create = tokio::net::TcpStream::connect(http).await.unwrap();
-        let request = format!("POST /api/rooms HTTP/1.1\r\nHost: {http}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-        create.write_all(request.as_bytes()).await.unwrap();
-        let mut answer = String::new();
-        create.read_to_string(&mut answer).await.unwrap();
-        let body: serde_json::Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
-        let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{http}/ws")).await.unwrap();
-        let join = serde_json::json!({ "type": "join", "room": body["room"] }).to_string();
-        ws.send(Message::text(join)).await.unwrap();
-        loop {
-            let frame = tokio::time::timeout(Duration::from_secs(5), ws.next()).await.unwrap().unwrap().unwrap();
-            if let Message::Text(text) = frame {
-                let welcome: serde_json::Value = serde_json::from_str(&text).unwrap();
-                assert_eq!(welcome["type"], "welcome", "{welcome}");
-                return welcome["iceServers"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .find(|s| s.get("username").is_some())
-                    .cloned()
-                    .expect("a TURN entry with credentials");
-            }
-        }
-    })
+    let welcome = runtime.block_on(parlor.welcome_in_new_room());
+    welcome["iceServers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s.get("username").is_some())
+        .cloned()
+        .expect("a TURN entry with credentials")
 }
 
 /// External TURN mode: Parlor hands out credentials for a coturn started
@@ -345,7 +325,7 @@ fn coturn_accepts_the_credentials_parlor_hands_out() {
         parlor.turn.is_none(),
         "no built-in TURN with an external one"
     );
-    let entry = welcome_turn_entry(parlor.addr);
+    let entry = welcome_turn_entry(&parlor);
     assert_eq!(entry["urls"], serde_json::json!([url]));
     let username = entry["username"].as_str().unwrap().to_string();
     let password = entry["credential"].as_str().unwrap().to_string();

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::http::{Response, http_request};
 use super::startup::Startup;
@@ -237,6 +237,17 @@ impl Server {
                 (name == sample).then(|| value.parse().expect("a whole number"))
             })
             .unwrap_or_else(|| panic!("metric {sample} missing from:\n{text}"))
+    }
+
+    /// Creates a room and joins it on a new connection: returns the answer,
+    /// which must be a `welcome` (its shape is left to the caller).
+    pub async fn welcome_in_new_room(&self) -> Value {
+        let room = self.post("/api/rooms", None).await.json()["room"].clone();
+        let mut ws = self.ws().await;
+        ws.send_json(json!({ "type": "join", "room": room })).await;
+        let welcome = ws.recv_json().await;
+        assert_eq!(welcome["type"], "welcome", "{welcome}");
+        welcome
     }
 
     /// A WebSocket connection to `/ws`.
