@@ -99,6 +99,14 @@ impl Response {
         self.msg().class
     }
 
+    /// The XOR-RELAYED-ADDRESS of a successful Allocate.
+    fn relayed(&self) -> SocketAddr {
+        self.msg()
+            .get_xor_address(attr::XOR_RELAYED_ADDRESS)
+            .unwrap()
+            .unwrap()
+    }
+
     fn error_code(&self) -> Option<u16> {
         let v = self.msg().get(attr::ERROR_CODE)?;
         Some(u16::from(v[2] & 7) * 100 + u16::from(v[3]))
@@ -239,11 +247,16 @@ impl Client {
             response.msg().verify_integrity(&self.key()),
             "the response is signed"
         );
-        response
-            .msg()
-            .get_xor_address(attr::XOR_RELAYED_ADDRESS)
-            .unwrap()
-            .unwrap()
+        response.relayed()
+    }
+
+    /// An Allocate for UDP with one more attribute, `kind` = `value`.
+    async fn allocate_with(&mut self, kind: u16, value: &[u8]) -> Response {
+        self.request(method::ALLOCATE, &|b| {
+            b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0])
+                .attr(kind, value);
+        })
+        .await
     }
 
     async fn create_permission(&mut self, peer: SocketAddr) -> Response {
@@ -721,24 +734,14 @@ async fn malformed_packets_are_dropped_and_the_server_still_answers() {
 async fn unknown_comprehension_required_attributes_get_420() {
     let server = start(&[]);
     let mut client = Client::udp(server.turn(), rest_credentials(SECRET, "x")).await;
-    let response = client
-        .request(method::ALLOCATE, &|b| {
-            b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0])
-                .attr(0x0031, b"?");
-        })
-        .await;
+    let response = client.allocate_with(0x0031, b"?").await;
     assert_eq!(response.error_code(), Some(420));
     assert_eq!(
         response.msg().get(attr::UNKNOWN_ATTRIBUTES),
         Some(&[0x00, 0x31][..])
     );
     // Comprehension-optional ones are ignored.
-    let relayed = client
-        .request(method::ALLOCATE, &|b| {
-            b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0])
-                .attr(0x8031, b"?");
-        })
-        .await;
+    let relayed = client.allocate_with(0x8031, b"?").await;
     assert_eq!(relayed.class(), Class::Success);
 }
 
@@ -746,18 +749,9 @@ async fn unknown_comprehension_required_attributes_get_420() {
 async fn even_port_reservations() {
     let server = start(&[]);
     let mut rtp = Client::udp(server.turn(), rest_credentials(SECRET, "rtp")).await;
-    let response = rtp
-        .request(method::ALLOCATE, &|b| {
-            b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0])
-                .attr(attr::EVEN_PORT, &[0x80]);
-        })
-        .await;
+    let response = rtp.allocate_with(attr::EVEN_PORT, &[0x80]).await;
     assert_eq!(response.class(), Class::Success);
-    let relayed = response
-        .msg()
-        .get_xor_address(attr::XOR_RELAYED_ADDRESS)
-        .unwrap()
-        .unwrap();
+    let relayed = response.relayed();
     assert_eq!(relayed.port() % 2, 0);
     let token = response
         .msg()
@@ -767,27 +761,13 @@ async fn even_port_reservations() {
     assert_eq!(token.len(), 8);
 
     let mut rtcp = Client::udp(server.turn(), rest_credentials(SECRET, "rtp")).await;
-    let response = rtcp
-        .request(method::ALLOCATE, &move |b| {
-            b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0])
-                .attr(attr::RESERVATION_TOKEN, &token);
-        })
-        .await;
+    let response = rtcp.allocate_with(attr::RESERVATION_TOKEN, &token).await;
     assert_eq!(response.class(), Class::Success);
-    let next = response
-        .msg()
-        .get_xor_address(attr::XOR_RELAYED_ADDRESS)
-        .unwrap()
-        .unwrap();
+    let next = response.relayed();
     assert_eq!(next.port(), relayed.port() + 1);
     // A token works once.
     let mut third = Client::udp(server.turn(), rest_credentials(SECRET, "rtp")).await;
-    let reused = third
-        .request(method::ALLOCATE, &|b| {
-            b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0])
-                .attr(attr::RESERVATION_TOKEN, &[1; 8]);
-        })
-        .await;
+    let reused = third.allocate_with(attr::RESERVATION_TOKEN, &[1; 8]).await;
     assert_eq!(reused.error_code(), Some(508));
 }
 
