@@ -239,6 +239,17 @@ impl Server {
             .unwrap_or_else(|| panic!("metric {sample} missing from:\n{text}"))
     }
 
+    /// A new room (default capacity) with two members who gave no name, A
+    /// then B, once A has been told that B joined (`expect_peer_joined`):
+    /// returns the room and each member with its welcome.
+    pub async fn two_in_room(&self) -> (String, (Ws, Welcome), (Ws, Welcome)) {
+        let room = self.create_room(None).await;
+        let (mut a, wa) = self.joined(&room, None).await;
+        let (b, wb) = self.joined(&room, None).await;
+        a.expect_peer_joined(&wb.id, None).await;
+        (room, (a, wa), (b, wb))
+    }
+
     /// Creates a room and joins it on a new connection: returns the answer,
     /// which must be a `welcome` (its shape is left to the caller).
     pub async fn welcome_in_new_room(&self) -> Value {
