@@ -51,7 +51,7 @@ test('blocked camera and microphone: receive-only participant', { timeout: 180_0
       window.__parlorTest.pcs.map((pc) => pc.localDescription?.sdp ?? ''),
     );
     for (const sdp of offers) {
-      // Audio, camera and screen m-lines (static/js/peer.js): D has neither
+      // Audio, camera and screen m-lines (static/js/call/peer.js): D has neither
       // microphone nor camera, so those two only receive; the screen one
       // may send, as blocked devices do not stop D from sharing a screen.
       const [audio, camera, screen] = sdp.split(/^(?=m=)/m).slice(1);

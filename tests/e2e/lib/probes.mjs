@@ -157,7 +157,7 @@ export function senders(page) {
 
 /**
  * What each live RTCPeerConnection receives on its screen transceiver (the
- * second video one, see static/js/peer.js): decoded frames and picture
+ * second video one, see static/js/call/peer.js): decoded frames and picture
  * size; and per shown screen (.screen-view), whose it is and its size.
  */
 export function screenReport(page) {
