@@ -12,11 +12,8 @@ use support::{SILENCE, Server};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_signals_arrive_in_order() {
     let server = Server::start();
-    let room = server.create_room(None).await;
-    let (a, wa) = server.joined(&room, None).await;
-    let (mut b, wb) = server.joined(&room, None).await;
+    let (_room, (a, wa), (mut b, wb)) = server.two_in_room().await;
     let (mut a_tx, mut a_rx) = a.split();
-    a_rx.expect_peer_joined(&wb.id, None).await;
 
     let to = wb.id.clone();
     let sender = tokio::spawn(async move {
@@ -53,11 +50,8 @@ async fn a_burst_far_over_the_send_queue_reaches_a_reading_peer() {
     // receiver reads all the time, so it is not slow and must get them all,
     // even though the burst is four times the default send queue (256).
     let server = Server::start();
-    let room = server.create_room(None).await;
-    let (a, wa) = server.joined(&room, None).await;
-    let (mut b, wb) = server.joined(&room, None).await;
+    let (_room, (a, wa), (mut b, wb)) = server.two_in_room().await;
     let (mut a_tx, mut a_rx) = a.split();
-    a_rx.expect_peer_joined(&wb.id, None).await;
     let receiver = tokio::spawn(async move {
         for seq in 0..1000u32 {
             b.expect_signal(&wa.id, json!({ "seq": seq })).await;

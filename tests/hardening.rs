@@ -4,12 +4,10 @@
 
 mod support;
 
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{Server, http_request};
+use support::Server;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -47,6 +45,17 @@ fn refused(status: u16, code: &str) -> Result<(), (u16, String)> {
     Err((status, code.to_owned()))
 }
 
+/// With room for two connections: a third is refused until one of the two
+/// closes.
+async fn two_connections_and_no_third(server: &Server) {
+    let first = server.ws().await;
+    let _second = server.ws().await;
+    assert_eq!(upgrade(server, None).await, refused(503, "rate-limited"));
+    first.close().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let _third = server.ws().await;
+}
+
 #[tokio::test]
 async fn messages_over_the_rate_are_refused_with_rate_limited() {
     let server = Server::with_args(&["--message-rate", "5/s,burst=5"]);
@@ -78,23 +87,13 @@ async fn messages_over_the_rate_are_refused_with_rate_limited() {
 #[tokio::test]
 async fn connections_are_capped_in_total() {
     let server = Server::with_args(&["--max-connections", "2"]);
-    let first = server.ws().await;
-    let _second = server.ws().await;
-    assert_eq!(upgrade(&server, None).await, refused(503, "rate-limited"));
-    first.close().await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let _third = server.ws().await;
+    two_connections_and_no_third(&server).await;
 }
 
 #[tokio::test]
 async fn connections_per_address_are_capped_when_loopback_is_limited() {
     let server = Server::with_args(&["--limit-loopback", "--max-connections-per-ip", "2"]);
-    let first = server.ws().await;
-    let _second = server.ws().await;
-    assert_eq!(upgrade(&server, None).await, refused(503, "rate-limited"));
-    first.close().await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let _third = server.ws().await;
+    two_connections_and_no_third(&server).await;
 
     // Without --limit-loopback, local clients count only towards the total.
     let relaxed = Server::with_args(&["--max-connections-per-ip", "1"]);
@@ -137,60 +136,22 @@ async fn only_the_servers_own_origin_may_open_the_websocket() {
     );
 }
 
-/// Runs parlor with stderr captured: returns the child and its address.
-fn spawn_with_logs(args: &[&str]) -> (std::process::Child, std::net::SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_parlor"))
-        .args(["--listen", "127.0.0.1:0", "--turn-listen", "127.0.0.1:0"])
-        .args(args)
-        .env_remove("PARLOR_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("Parlor is running at http://")
-        .and_then(|a| a.strip_suffix('/'))
-        .unwrap()
-        .parse()
-        .unwrap();
-    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-    (child, addr)
-}
-
-fn terminate(child: &mut std::process::Child) -> Duration {
-    let started = Instant::now();
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    while started.elapsed() < Duration::from_secs(10) {
-        if child.try_wait().unwrap().is_some() {
-            return started.elapsed();
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    panic!("the server did not exit within 10 s of SIGTERM");
-}
-
 #[tokio::test]
 async fn logs_name_rooms_and_peers_but_no_secrets() {
     let secret = "turn-secret-never-logged";
-    let (mut child, addr) = spawn_with_logs(&["--log-format", "json", "--turn-secret", secret]);
-    let response = http_request(addr, "POST", "/api/rooms", None, &[]).await;
+    let mut server = Server::with_logs(&[
+        "--turn-listen",
+        "127.0.0.1:0",
+        "--log-format",
+        "json",
+        "--turn-secret",
+        secret,
+    ]);
+    let response = server.post("/api/rooms", None).await;
     let room = response.json()["room"].as_str().unwrap().to_owned();
-    let mut a = support::Ws::connect(addr).await;
+    let mut a = server.ws().await;
     let a_welcome = a.join(&room, Some("Ada")).await;
-    let mut b = support::Ws::connect(addr).await;
+    let mut b = server.ws().await;
     let b_welcome = b.join(&room, Some("Bob")).await;
     a.expect_peer_joined(&b_welcome.id, Some("Bob")).await;
     let sdp =
@@ -206,14 +167,8 @@ async fn logs_name_rooms_and_peers_but_no_secrets() {
     a.recv_json().await;
     b.leave().await;
     a.expect_peer_left(&b_welcome.id).await;
-    terminate(&mut child);
-    let mut logs = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut logs)
-        .unwrap();
+    server.terminate();
+    let logs = server.logs();
 
     let lines: Vec<Value> = logs
         .lines()
@@ -255,11 +210,11 @@ async fn logs_name_rooms_and_peers_but_no_secrets() {
 
 #[tokio::test]
 async fn sigterm_closes_every_session_with_going_away_and_exits() {
-    let (mut child, addr) = spawn_with_logs(&[]);
-    let mut ws = support::Ws::connect(addr).await;
+    let mut server = Server::with_logs(&["--turn-listen", "127.0.0.1:0"]);
+    let mut ws = server.ws().await;
     let waiter = tokio::spawn(async move { ws.expect_end(Duration::from_secs(5)).await });
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let took = tokio::task::spawn_blocking(move || terminate(&mut child))
+    let took = tokio::task::spawn_blocking(move || server.terminate())
         .await
         .unwrap();
     assert!(took < Duration::from_secs(6), "exited after {took:?}");

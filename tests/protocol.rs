@@ -111,10 +111,7 @@ async fn later_joins_list_earlier_peers_oldest_first() {
 #[tokio::test]
 async fn full_room_refuses_and_tells_nobody() {
     let server = Server::start();
-    let room = server.create_room(None).await;
-    let (mut a, wa) = server.joined(&room, None).await;
-    let (mut b, wb) = server.joined(&room, None).await;
-    a.expect_peer_joined(&wb.id, None).await;
+    let (room, (mut a, wa), (mut b, wb)) = server.two_in_room().await;
 
     let mut c = server.ws().await;
     c.send_json(json!({ "type": "join", "room": room, "name": "Eve" }))
@@ -165,11 +162,8 @@ async fn unknown_room_is_not_found() {
 #[tokio::test]
 async fn join_while_joined_is_already_joined() {
     let server = Server::start();
-    let room = server.create_room(None).await;
+    let (room, (mut a, wa), (mut b, wb)) = server.two_in_room().await;
     let other = server.create_room(None).await;
-    let (mut a, wa) = server.joined(&room, None).await;
-    let (mut b, wb) = server.joined(&room, None).await;
-    a.expect_peer_joined(&wb.id, None).await;
 
     for target in [&other, &room, &"AAAAAAAAAAAAAAAAAAAAAA".to_owned()] {
         a.send_json(json!({ "type": "join", "room": target })).await;

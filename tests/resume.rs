@@ -61,10 +61,7 @@ async fn a_lost_member_takes_its_seat_back_and_gets_what_waited() {
 #[tokio::test]
 async fn a_second_connection_replaces_a_stale_one() {
     let server = Server::start();
-    let room = server.create_room(None).await;
-    let (mut a, a_welcome) = server.joined(&room, None).await;
-    let (mut stale, b_welcome) = server.joined(&room, None).await;
-    a.expect_peer_joined(&b_welcome.id, None).await;
+    let (room, (mut a, a_welcome), (mut stale, b_welcome)) = server.two_in_room().await;
     let (mut b, welcome) = resume(&server, &room, &token(&b_welcome)).await;
     assert_eq!(welcome["id"], b_welcome.id.as_str());
     stale.expect_end(Duration::from_secs(5)).await;
@@ -96,10 +93,7 @@ async fn a_forged_or_foreign_token_is_refused_and_changes_nothing() {
 #[tokio::test]
 async fn the_seat_is_given_up_when_the_grace_period_ends() {
     let server = Server::with_args(&["--resume-grace", "500ms"]);
-    let room = server.create_room(None).await;
-    let (mut a, _) = server.joined(&room, None).await;
-    let (b, b_welcome) = server.joined(&room, None).await;
-    a.expect_peer_joined(&b_welcome.id, None).await;
+    let (room, (mut a, _), (b, b_welcome)) = server.two_in_room().await;
     drop(b.into_tcp());
     a.expect_silence(Duration::from_millis(300)).await;
     a.expect_peer_left(&b_welcome.id).await;

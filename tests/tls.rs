@@ -2,9 +2,8 @@
 //! certificate the server presents, and the API and the WebSocket protocol
 //! work over TLS. The client trusts exactly that fingerprint.
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+mod support;
+
 use std::sync::Arc;
 
 use futures_util::{SinkExt, StreamExt};
@@ -12,61 +11,23 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use sha2::{Digest, Sha256};
+use support::Server;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 use tokio_tungstenite::tungstenite::Message;
 
-struct TlsServer {
-    child: Child,
-    addr: SocketAddr,
-    fingerprint: String,
-}
-
-impl Drop for TlsServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start() -> TlsServer {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_parlor"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--tls-self-signed",
-            "--turn-disable",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("parlor starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut next = || lines.next().expect("a line").expect("readable");
-    let first = next();
-    let addr = first
-        .strip_prefix("Parlor is running at https://")
-        .and_then(|rest| rest.strip_suffix('/'))
-        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-        .parse()
-        .unwrap();
-    let names = next();
+/// Parlor over HTTPS with a self-signed certificate, without TURN.
+fn start() -> Server {
+    let server = Server::with_args(&["--tls-self-signed", "--turn-disable"]);
+    assert!(server.startup.https, "{:?}", server.startup);
+    let names = server.startup.certificate_names.join(", ");
     assert!(
         names.contains("localhost") && names.contains("127.0.0.1"),
         "{names}"
     );
-    let fingerprint = next()
-        .strip_prefix("Certificate SHA-256 fingerprint ")
-        .expect("the fingerprint line")
-        .to_owned();
-    TlsServer {
-        child,
-        addr,
-        fingerprint,
-    }
+    server
 }
 
 /// Accepts exactly the certificate with the pinned SHA-256 fingerprint.
@@ -120,7 +81,7 @@ fn algorithms() -> rustls::crypto::WebPkiSupportedAlgorithms {
     rustls::crypto::ring::default_provider().signature_verification_algorithms
 }
 
-async fn connect(server: &TlsServer, fingerprint: &str) -> std::io::Result<TlsStream<TcpStream>> {
+async fn connect(server: &Server, fingerprint: &str) -> std::io::Result<TlsStream<TcpStream>> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -137,7 +98,7 @@ async fn connect(server: &TlsServer, fingerprint: &str) -> std::io::Result<TlsSt
 #[tokio::test]
 async fn https_serves_the_api_with_the_printed_certificate() {
     let server = start();
-    let mut tls = connect(&server, &server.fingerprint)
+    let mut tls = connect(&server, server.fingerprint())
         .await
         .expect("handshake");
     tls.write_all(
@@ -166,7 +127,7 @@ async fn https_serves_the_api_with_the_printed_certificate() {
 #[tokio::test]
 async fn wss_carries_the_protocol() {
     let server = start();
-    let tls = connect(&server, &server.fingerprint).await.unwrap();
+    let tls = connect(&server, server.fingerprint()).await.unwrap();
     let (mut ws, _) = tokio_tungstenite::client_async("wss://localhost/ws", tls)
         .await
         .expect("WebSocket over TLS");

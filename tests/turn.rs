@@ -6,19 +6,16 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use futures_util::{SinkExt, StreamExt};
 use parlor::turn::credentials::{self, Secret};
 use parlor::turn::stun::{self, Builder, Class, Message, attr, channel_data, method};
-use serde_json::Value;
 use support::Server;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::timeout;
-use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 const SECRET: &str = "integration-secret";
 const WAIT: Duration = Duration::from_secs(3);
@@ -100,6 +97,14 @@ impl Response {
 
     fn class(&self) -> Class {
         self.msg().class
+    }
+
+    /// The XOR-RELAYED-ADDRESS of a successful Allocate.
+    fn relayed(&self) -> SocketAddr {
+        self.msg()
+            .get_xor_address(attr::XOR_RELAYED_ADDRESS)
+            .unwrap()
+            .unwrap()
     }
 
     fn error_code(&self) -> Option<u16> {
@@ -231,11 +236,7 @@ impl Client {
 
     /// Allocates a UDP relay; returns the relayed address.
     async fn allocate(&mut self) -> SocketAddr {
-        let response = self
-            .request(method::ALLOCATE, &|b| {
-                b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
-            })
-            .await;
+        let response = self.request(method::ALLOCATE, &transport(17)).await;
         assert_eq!(
             response.class(),
             Class::Success,
@@ -246,11 +247,16 @@ impl Client {
             response.msg().verify_integrity(&self.key()),
             "the response is signed"
         );
-        response
-            .msg()
-            .get_xor_address(attr::XOR_RELAYED_ADDRESS)
-            .unwrap()
-            .unwrap()
+        response.relayed()
+    }
+
+    /// An Allocate for UDP with one more attribute, `kind` = `value`.
+    async fn allocate_with(&mut self, kind: u16, value: &[u8]) -> Response {
+        self.request(method::ALLOCATE, &|b| {
+            b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0])
+                .attr(kind, value);
+        })
+        .await
     }
 
     async fn create_permission(&mut self, peer: SocketAddr) -> Response {
@@ -269,6 +275,19 @@ impl Client {
             .xor_address(attr::XOR_PEER_ADDRESS, peer);
         })
         .await
+    }
+
+    /// CreatePermission that must succeed.
+    async fn permit(&mut self, peer: SocketAddr) {
+        assert_eq!(self.create_permission(peer).await.class(), Class::Success);
+    }
+
+    /// ChannelBind that must succeed.
+    async fn bind(&mut self, channel: u16, peer: SocketAddr) {
+        assert_eq!(
+            self.channel_bind(channel, peer).await.class(),
+            Class::Success
+        );
     }
 
     async fn refresh(&mut self, lifetime: u32) -> Response {
@@ -309,6 +328,23 @@ impl Client {
             }
             other => panic!("expected a Data indication, got {other:?}"),
         }
+    }
+}
+
+/// Clients "a" and "b" of `server`'s STUN/TURN over UDP, each with an
+/// allocation: (a, a's relayed address, b, b's relayed address).
+async fn two_allocations(server: &Server) -> (Client, SocketAddr, Client, SocketAddr) {
+    let mut a = Client::udp(server.turn(), rest_credentials(SECRET, "a")).await;
+    let mut b = Client::udp(server.turn(), rest_credentials(SECRET, "b")).await;
+    let relay_a = a.allocate().await;
+    let relay_b = b.allocate().await;
+    (a, relay_a, b, relay_b)
+}
+
+/// An Allocate request's REQUESTED-TRANSPORT: 17 for UDP, 6 for TCP.
+fn transport(protocol: u8) -> impl Fn(&mut Builder) {
+    move |b| {
+        b.attr(attr::REQUESTED_TRANSPORT, &[protocol, 0, 0, 0]);
     }
 }
 
@@ -376,11 +412,7 @@ async fn stun_binding_over_udp_and_tcp() {
 async fn allocate_is_challenged_then_succeeds() {
     let server = start(&["--turn-relay-ports", "40000-60000"]);
     let mut client = Client::udp(server.turn(), rest_credentials(SECRET, "alice")).await;
-    let first = client
-        .request_once(method::ALLOCATE, &|b| {
-            b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
-        })
-        .await;
+    let first = client.request_once(method::ALLOCATE, &transport(17)).await;
     assert_eq!(first.error_code(), Some(401));
     assert_eq!(first.msg().get_str(attr::REALM), Some("parlor"));
     assert!(
@@ -397,19 +429,11 @@ async fn allocate_is_challenged_then_succeeds() {
     assert_eq!(server.metric("parlor_turn_auth_failures_total").await, 0);
 
     // A second Allocate on the same 5-tuple is a mismatch.
-    let again = client
-        .request(method::ALLOCATE, &|b| {
-            b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
-        })
-        .await;
+    let again = client.request(method::ALLOCATE, &transport(17)).await;
     assert_eq!(again.error_code(), Some(437));
     // TCP relaying (RFC 6062) is not offered.
     let mut other = Client::udp(server.turn(), rest_credentials(SECRET, "alice")).await;
-    let tcp_relay = other
-        .request(method::ALLOCATE, &|b| {
-            b.attr(attr::REQUESTED_TRANSPORT, &[6, 0, 0, 0]);
-        })
-        .await;
+    let tcp_relay = other.request(method::ALLOCATE, &transport(6)).await;
     assert_eq!(tcp_relay.error_code(), Some(442));
 }
 
@@ -427,11 +451,7 @@ async fn wrong_expired_and_malformed_credentials_are_refused() {
         },
     ] {
         let mut client = Client::udp(server.turn(), creds).await;
-        let response = client
-            .request(method::ALLOCATE, &|b| {
-                b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
-            })
-            .await;
+        let response = client.request(method::ALLOCATE, &transport(17)).await;
         assert_eq!(response.error_code(), Some(401));
     }
     assert_eq!(server.metric("parlor_turn_auth_failures_total").await, 4);
@@ -441,17 +461,14 @@ async fn wrong_expired_and_malformed_credentials_are_refused() {
 #[tokio::test]
 async fn permissions_and_indications_relay_between_allocations() {
     let server = start(&[]);
-    let mut a = Client::udp(server.turn(), rest_credentials(SECRET, "a")).await;
-    let mut b = Client::udp(server.turn(), rest_credentials(SECRET, "b")).await;
-    let relay_a = a.allocate().await;
-    let relay_b = b.allocate().await;
+    let (mut a, relay_a, mut b, relay_b) = two_allocations(&server).await;
 
     // Without a permission at B, A's data is dropped there.
-    assert_eq!(a.create_permission(relay_b).await.class(), Class::Success);
+    a.permit(relay_b).await;
     a.send_indication(relay_b, b"too early").await;
     assert!(b.recv_within(SILENCE).await.is_none());
 
-    assert_eq!(b.create_permission(relay_a).await.class(), Class::Success);
+    b.permit(relay_a).await;
     a.send_indication(relay_b, b"hello b").await;
     assert_eq!(b.expect_data().await, (relay_a, b"hello b".to_vec()));
     b.send_indication(relay_a, b"hello a, odd size").await;
@@ -464,7 +481,7 @@ async fn permissions_and_indications_relay_between_allocations() {
     // for B's address (127.0.0.1) admits C's relay on another port too.
     let mut c = Client::udp(server.turn(), rest_credentials(SECRET, "c")).await;
     let relay_c = c.allocate().await;
-    assert_eq!(c.create_permission(relay_a).await.class(), Class::Success);
+    c.permit(relay_a).await;
     c.send_indication(relay_a, b"from c").await;
     assert_eq!(a.expect_data().await, (relay_c, b"from c".to_vec()));
 
@@ -485,18 +502,9 @@ async fn permissions_and_indications_relay_between_allocations() {
 #[tokio::test]
 async fn channels_carry_channel_data() {
     let server = start(&[]);
-    let mut a = Client::udp(server.turn(), rest_credentials(SECRET, "a")).await;
-    let mut b = Client::udp(server.turn(), rest_credentials(SECRET, "b")).await;
-    let relay_a = a.allocate().await;
-    let relay_b = b.allocate().await;
-    assert_eq!(
-        a.channel_bind(0x4001, relay_b).await.class(),
-        Class::Success
-    );
-    assert_eq!(
-        b.channel_bind(0x4ABC, relay_a).await.class(),
-        Class::Success
-    );
+    let (mut a, relay_a, mut b, relay_b) = two_allocations(&server).await;
+    a.bind(0x4001, relay_b).await;
+    b.bind(0x4ABC, relay_a).await;
 
     a.send_channel_data(0x4001, b"over a channel").await;
     match b.recv().await {
@@ -532,11 +540,8 @@ async fn tcp_clients_relay_and_lose_their_allocation_on_close() {
     let mut b = Client::udp(server.turn(), rest_credentials(SECRET, "b")).await;
     let relay_a = a.allocate().await;
     let relay_b = b.allocate().await;
-    assert_eq!(
-        a.channel_bind(0x4000, relay_b).await.class(),
-        Class::Success
-    );
-    assert_eq!(b.create_permission(relay_a).await.class(), Class::Success);
+    a.bind(0x4000, relay_b).await;
+    b.permit(relay_a).await;
 
     a.send_channel_data(0x4000, b"tcp to udp").await;
     assert_eq!(b.expect_data().await, (relay_a, b"tcp to udp".to_vec()));
@@ -600,10 +605,7 @@ async fn refresh_with_lifetime_zero_deletes_the_allocation() {
 #[tokio::test]
 async fn peer_filter_refuses_loopback_by_default() {
     let server = Server::with_args(&["--turn-listen", "127.0.0.1:0", "--turn-secret", SECRET]);
-    let mut a = Client::udp(server.turn(), rest_credentials(SECRET, "a")).await;
-    let mut b = Client::udp(server.turn(), rest_credentials(SECRET, "b")).await;
-    let relay_a = a.allocate().await;
-    let relay_b = b.allocate().await;
+    let (mut a, relay_a, mut b, relay_b) = two_allocations(&server).await;
     assert_eq!(a.create_permission(relay_b).await.error_code(), Some(403));
     assert_eq!(
         a.channel_bind(0x4000, relay_b).await.error_code(),
@@ -647,7 +649,7 @@ async fn peer_filter_refuses_loopback_by_default() {
     let open = start(&[]);
     let mut c = Client::udp(open.turn(), rest_credentials(SECRET, "c")).await;
     c.allocate().await;
-    assert_eq!(c.create_permission(relay_b).await.class(), Class::Success);
+    c.permit(relay_b).await;
     assert_eq!(
         c.create_permission("10.0.0.1:5000".parse().unwrap())
             .await
@@ -732,24 +734,14 @@ async fn malformed_packets_are_dropped_and_the_server_still_answers() {
 async fn unknown_comprehension_required_attributes_get_420() {
     let server = start(&[]);
     let mut client = Client::udp(server.turn(), rest_credentials(SECRET, "x")).await;
-    let response = client
-        .request(method::ALLOCATE, &|b| {
-            b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0])
-                .attr(0x0031, b"?");
-        })
-        .await;
+    let response = client.allocate_with(0x0031, b"?").await;
     assert_eq!(response.error_code(), Some(420));
     assert_eq!(
         response.msg().get(attr::UNKNOWN_ATTRIBUTES),
         Some(&[0x00, 0x31][..])
     );
     // Comprehension-optional ones are ignored.
-    let relayed = client
-        .request(method::ALLOCATE, &|b| {
-            b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0])
-                .attr(0x8031, b"?");
-        })
-        .await;
+    let relayed = client.allocate_with(0x8031, b"?").await;
     assert_eq!(relayed.class(), Class::Success);
 }
 
@@ -757,18 +749,9 @@ async fn unknown_comprehension_required_attributes_get_420() {
 async fn even_port_reservations() {
     let server = start(&[]);
     let mut rtp = Client::udp(server.turn(), rest_credentials(SECRET, "rtp")).await;
-    let response = rtp
-        .request(method::ALLOCATE, &|b| {
-            b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0])
-                .attr(attr::EVEN_PORT, &[0x80]);
-        })
-        .await;
+    let response = rtp.allocate_with(attr::EVEN_PORT, &[0x80]).await;
     assert_eq!(response.class(), Class::Success);
-    let relayed = response
-        .msg()
-        .get_xor_address(attr::XOR_RELAYED_ADDRESS)
-        .unwrap()
-        .unwrap();
+    let relayed = response.relayed();
     assert_eq!(relayed.port() % 2, 0);
     let token = response
         .msg()
@@ -778,27 +761,13 @@ async fn even_port_reservations() {
     assert_eq!(token.len(), 8);
 
     let mut rtcp = Client::udp(server.turn(), rest_credentials(SECRET, "rtp")).await;
-    let response = rtcp
-        .request(method::ALLOCATE, &move |b| {
-            b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0])
-                .attr(attr::RESERVATION_TOKEN, &token);
-        })
-        .await;
+    let response = rtcp.allocate_with(attr::RESERVATION_TOKEN, &token).await;
     assert_eq!(response.class(), Class::Success);
-    let next = response
-        .msg()
-        .get_xor_address(attr::XOR_RELAYED_ADDRESS)
-        .unwrap()
-        .unwrap();
+    let next = response.relayed();
     assert_eq!(next.port(), relayed.port() + 1);
     // A token works once.
     let mut third = Client::udp(server.turn(), rest_credentials(SECRET, "rtp")).await;
-    let reused = third
-        .request(method::ALLOCATE, &|b| {
-            b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0])
-                .attr(attr::RESERVATION_TOKEN, &[1; 8]);
-        })
-        .await;
+    let reused = third.allocate_with(attr::RESERVATION_TOKEN, &[1; 8]).await;
     assert_eq!(reused.error_code(), Some(508));
 }
 
@@ -813,11 +782,7 @@ async fn allocations_per_user_are_capped() {
         clients.push(client);
     }
     let mut third = Client::udp(server.turn(), creds.clone()).await;
-    let response = third
-        .request(method::ALLOCATE, &|b| {
-            b.attr(attr::REQUESTED_TRANSPORT, &[17, 0, 0, 0]);
-        })
-        .await;
+    let response = third.request(method::ALLOCATE, &transport(17)).await;
     assert_eq!(response.error_code(), Some(486));
     // Another user is not affected; freeing one makes room.
     Client::udp(server.turn(), rest_credentials(SECRET, "modest"))
@@ -835,15 +800,9 @@ async fn allocations_per_user_are_capped() {
 #[tokio::test]
 async fn bandwidth_per_user_is_capped() {
     let server = start(&["--turn-user-bandwidth", "100k"]);
-    let mut a = Client::udp(server.turn(), rest_credentials(SECRET, "a")).await;
-    let mut b = Client::udp(server.turn(), rest_credentials(SECRET, "b")).await;
-    let relay_a = a.allocate().await;
-    let relay_b = b.allocate().await;
-    assert_eq!(
-        a.channel_bind(0x4000, relay_b).await.class(),
-        Class::Success
-    );
-    assert_eq!(b.create_permission(relay_a).await.class(), Class::Success);
+    let (mut a, relay_a, mut b, relay_b) = two_allocations(&server).await;
+    a.bind(0x4000, relay_b).await;
+    b.permit(relay_a).await;
     // 300 KB at once from a user allowed 100 KB/s: a burst of about one
     // second's worth goes through, the rest is dropped.
     for _ in 0..300 {
@@ -872,29 +831,7 @@ async fn welcome_carries_working_turn_credentials() {
         "--ice-server",
         "stun:stun.invalid:3478",
     ]);
-    let mut create = TcpStream::connect(server.addr).await.unwrap();
-    let request = format!(
-        "POST /api/rooms HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-        server.addr
-    );
-    create.write_all(request.as_bytes()).await.unwrap();
-    let mut answer = String::new();
-    create.read_to_string(&mut answer).await.unwrap();
-    let body: Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
-    let room = body["room"].as_str().unwrap().to_string();
-
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", server.addr))
-        .await
-        .unwrap();
-    let join = serde_json::json!({ "type": "join", "room": room }).to_string();
-    ws.send(WsMessage::text(join)).await.unwrap();
-    let welcome: Value = loop {
-        let frame = timeout(WAIT, ws.next()).await.unwrap().unwrap().unwrap();
-        if let WsMessage::Text(text) = frame {
-            break serde_json::from_str(&text).unwrap();
-        }
-    };
-    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    let welcome = server.welcome_in_new_room().await;
     let id = welcome["id"].as_str().unwrap();
     let ice = welcome["iceServers"].as_array().unwrap();
     let port = server.turn().port();
@@ -945,8 +882,7 @@ async fn disabled_or_external_turn_is_not_served() {
 fn an_explicit_turn_address_that_is_taken_stops_the_start() {
     let taken = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let status = Command::new(env!("CARGO_BIN_EXE_parlor"))
-        .args(["--listen", "127.0.0.1:0", "--turn-listen", &addr])
+    let status = support::command(&["--turn-listen", &addr])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()

@@ -6,10 +6,14 @@
 //! (`CI=true`), where a missing tool is a failure: install them with
 //! `apt-get install -y coturn`.
 
-use std::io::{BufRead, BufReader, Read};
+mod support;
+
+use std::io::Read;
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use support::{Process, Server};
 
 const SECRET: &str = "interop-secret";
 
@@ -44,67 +48,13 @@ fn tools_present() -> bool {
     false
 }
 
-/// A child process killed when dropped.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Parlor with TURN on a free port; returns the process and the TURN address.
-fn parlor(extra: &[&str]) -> (Process, SocketAddr) {
-    let (process, _, turn) = parlor_with(
-        &["--turn-listen", "127.0.0.1:0", "--turn-secret", SECRET],
-        extra,
-    );
-    (process, turn.expect("TURN is listening"))
-}
-
-/// Parlor with `base` and `extra` flags; returns the process, its HTTP
-/// address and its TURN address, if TURN runs.
-fn parlor_with(base: &[&str], extra: &[&str]) -> (Process, SocketAddr, Option<SocketAddr>) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_parlor"));
-    command
-        .args(["--listen", "127.0.0.1:0"])
-        .args(base)
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    for (key, _) in std::env::vars() {
-        if key.starts_with("PARLOR_") {
-            command.env_remove(key);
-        }
-    }
-    let mut child = command.spawn().expect("the parlor binary starts");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    let http: SocketAddr = line
-        .trim_end()
-        .strip_prefix("Parlor is running at http://")
-        .and_then(|rest| rest.strip_suffix('/'))
-        .and_then(|addr| addr.parse().ok())
-        .unwrap_or_else(|| panic!("unexpected startup line {line:?}"));
-    let mut turn = None;
-    if base.contains(&"--turn-listen") {
-        line.clear();
-        stdout.read_line(&mut line).unwrap();
-        turn = line
-            .trim_end()
-            .strip_prefix("Parlor STUN/TURN is listening on ")
-            .and_then(|rest| rest.strip_suffix(" (UDP and TCP)"))
-            .and_then(|addr| addr.parse().ok());
-    }
-    // Keep the pipe open for the server's lifetime.
-    std::thread::spawn(move || {
-        let mut sink = Vec::new();
-        let _ = stdout.read_to_end(&mut sink);
-    });
-    (Process(child), http, turn)
+/// Parlor with TURN on a free port; returns the server and the TURN address.
+fn parlor(extra: &[&str]) -> (Server, SocketAddr) {
+    let mut args = vec!["--turn-listen", "127.0.0.1:0", "--turn-secret", SECRET];
+    args.extend_from_slice(extra);
+    let server = Server::with_args(&args);
+    let turn = server.turn.expect("TURN is listening");
+    (server, turn)
 }
 
 fn free_port() -> u16 {
@@ -178,6 +128,21 @@ fn totals(output: &str) -> Option<(u64, u64)> {
     Some((number("tot_send_msgs=")?, number("tot_recv_msgs=")?))
 }
 
+/// Runs coturn's uclient (for at most 60 s) through the TURN server on
+/// 127.0.0.1:`port` with `credentials` (`-W secret -u user` for REST API
+/// ones, `-u user -w password`) to the peer on 127.0.0.1:`peer_port`, with
+/// `flags`; returns success and output.
+fn uclient(port: u16, credentials: &[&str], peer_port: u16, flags: &[&str]) -> (bool, String) {
+    let port = port.to_string();
+    let peer_port = peer_port.to_string();
+    let mut args = vec!["-p", &port];
+    args.extend_from_slice(credentials);
+    args.extend_from_slice(&["-e", "127.0.0.1", "-r", &peer_port]);
+    args.extend_from_slice(flags);
+    args.push("127.0.0.1");
+    run("turnutils_uclient", &args, Duration::from_secs(60))
+}
+
 /// uclient with REST API credentials (`-W secret`) through Parlor to an
 /// echo peer, with `flags`; every message must come back.
 fn uclient_round_trip(flags: &[&str]) {
@@ -186,24 +151,14 @@ fn uclient_round_trip(flags: &[&str]) {
     }
     let (_parlor, turn) = parlor(&["--turn-allowed-peers", "127.0.0.0/8"]);
     let (_peer, peer_port) = echo_peer();
-    let port = turn.port().to_string();
-    let peer_port = peer_port.to_string();
-    let mut args = vec![
-        "-p",
-        &port,
-        "-W",
-        SECRET,
-        "-u",
-        "interop",
-        "-e",
-        "127.0.0.1",
-        "-r",
-        &peer_port,
-    ];
-    args.extend_from_slice(&["-n", "30", "-m", "3", "-l", "120"]);
-    args.extend_from_slice(flags);
-    args.push("127.0.0.1");
-    let (ok, output) = run("turnutils_uclient", &args, Duration::from_secs(60));
+    let mut all = vec!["-n", "30", "-m", "3", "-l", "120"];
+    all.extend_from_slice(flags);
+    let (ok, output) = uclient(
+        turn.port(),
+        &["-W", SECRET, "-u", "interop"],
+        peer_port,
+        &all,
+    );
     let totals = totals(&output);
     assert!(ok, "uclient {flags:?} failed:\n{output}");
     match totals {
@@ -269,25 +224,11 @@ fn uclient_with_a_wrong_secret_is_refused() {
     }
     let (_parlor, turn) = parlor(&["--turn-allowed-peers", "127.0.0.0/8"]);
     let (_peer, peer_port) = echo_peer();
-    let (ok, output) = run(
-        "turnutils_uclient",
-        &[
-            "-p",
-            &turn.port().to_string(),
-            "-W",
-            "not-the-secret",
-            "-u",
-            "mallory",
-            "-e",
-            "127.0.0.1",
-            "-r",
-            &peer_port.to_string(),
-            "-n",
-            "5",
-            "-c",
-            "127.0.0.1",
-        ],
-        Duration::from_secs(60),
+    let (ok, output) = uclient(
+        turn.port(),
+        &["-W", "not-the-secret", "-u", "mallory"],
+        peer_port,
+        &["-n", "5", "-c"],
     );
     assert!(!ok, "uclient must fail:\n{output}");
     assert!(
@@ -303,25 +244,11 @@ fn uclient_cannot_reach_loopback_peers_by_default() {
     }
     let (_parlor, turn) = parlor(&[]);
     let (_peer, peer_port) = echo_peer();
-    let (ok, output) = run(
-        "turnutils_uclient",
-        &[
-            "-p",
-            &turn.port().to_string(),
-            "-W",
-            SECRET,
-            "-u",
-            "interop",
-            "-e",
-            "127.0.0.1",
-            "-r",
-            &peer_port.to_string(),
-            "-n",
-            "5",
-            "-c",
-            "127.0.0.1",
-        ],
-        Duration::from_secs(60),
+    let (ok, output) = uclient(
+        turn.port(),
+        &["-W", SECRET, "-u", "interop"],
+        peer_port,
+        &["-n", "5", "-c"],
     );
     assert!(!ok, "uclient must fail:\n{output}");
     assert!(
@@ -332,39 +259,19 @@ fn uclient_cannot_reach_loopback_peers_by_default() {
 
 /// The credentials in a `welcome`: joins a new room over WebSocket and
 /// returns the TURN entry of `iceServers`.
-fn welcome_turn_entry(http: SocketAddr) -> serde_json::Value {
-    use futures_util::{SinkExt, StreamExt};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio_tungstenite::tungstenite::Message;
+fn welcome_turn_entry(parlor: &Server) -> serde_json::Value {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(async {
-        let mut create = tokio::net::TcpStream::connect(http).await.unwrap();
-        let request = format!("POST /api/rooms HTTP/1.1\r\nHost: {http}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-        create.write_all(request.as_bytes()).await.unwrap();
-        let mut answer = String::new();
-        create.read_to_string(&mut answer).await.unwrap();
-        let body: serde_json::Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
-        let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{http}/ws")).await.unwrap();
-        let join = serde_json::json!({ "type": "join", "room": body["room"] }).to_string();
-        ws.send(Message::text(join)).await.unwrap();
-        loop {
-            let frame = tokio::time::timeout(Duration::from_secs(5), ws.next()).await.unwrap().unwrap().unwrap();
-            if let Message::Text(text) = frame {
-                let welcome: serde_json::Value = serde_json::from_str(&text).unwrap();
-                assert_eq!(welcome["type"], "welcome", "{welcome}");
-                return welcome["iceServers"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .find(|s| s.get("username").is_some())
-                    .cloned()
-                    .expect("a TURN entry with credentials");
-            }
-        }
-    })
+    let welcome = runtime.block_on(parlor.welcome_in_new_room());
+    welcome["iceServers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s.get("username").is_some())
+        .cloned()
+        .expect("a TURN entry with credentials")
 }
 
 /// External TURN mode: Parlor hands out credentials for a coturn started
@@ -413,35 +320,22 @@ fn coturn_accepts_the_credentials_parlor_hands_out() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let url = format!("turn:127.0.0.1:{port}?transport=udp");
-    let (_parlor, http, turn) = parlor_with(&["--turn-url", &url, "--turn-secret", secret], &[]);
-    assert!(turn.is_none(), "no built-in TURN with an external one");
-    let entry = welcome_turn_entry(http);
+    let parlor = Server::with_args(&["--turn-url", &url, "--turn-secret", secret]);
+    assert!(
+        parlor.turn.is_none(),
+        "no built-in TURN with an external one"
+    );
+    let entry = welcome_turn_entry(&parlor);
     assert_eq!(entry["urls"], serde_json::json!([url]));
     let username = entry["username"].as_str().unwrap().to_string();
     let password = entry["credential"].as_str().unwrap().to_string();
 
     let (_peer, peer_port) = echo_peer();
-    let (ok, output) = run(
-        "turnutils_uclient",
-        &[
-            "-p",
-            &port.to_string(),
-            "-u",
-            &username,
-            "-w",
-            &password,
-            "-e",
-            "127.0.0.1",
-            "-r",
-            &peer_port.to_string(),
-            "-n",
-            "20",
-            "-m",
-            "1",
-            "-c",
-            "127.0.0.1",
-        ],
-        Duration::from_secs(60),
+    let (ok, output) = uclient(
+        port,
+        &["-u", &username, "-w", &password],
+        peer_port,
+        &["-n", "20", "-m", "1", "-c"],
     );
     let _ = std::fs::remove_dir_all(&dir);
     assert!(
@@ -452,27 +346,11 @@ fn coturn_accepts_the_credentials_parlor_hands_out() {
     assert!(sent >= 20 && received == sent, "{output}");
 
     // And a credential that is not Parlor's is refused by coturn.
-    let (ok, output) = run(
-        "turnutils_uclient",
-        &[
-            "-p",
-            &port.to_string(),
-            "-u",
-            &username,
-            "-w",
-            "forged",
-            "-e",
-            "127.0.0.1",
-            "-r",
-            &peer_port.to_string(),
-            "-n",
-            "5",
-            "-m",
-            "1",
-            "-c",
-            "127.0.0.1",
-        ],
-        Duration::from_secs(60),
+    let (ok, output) = uclient(
+        port,
+        &["-u", &username, "-w", "forged"],
+        peer_port,
+        &["-n", "5", "-m", "1", "-c"],
     );
     assert!(!ok, "coturn must refuse a forged password:\n{output}");
 }

@@ -10,15 +10,9 @@ import assert from 'node:assert/strict';
 import * as h from './lib/harness.mjs';
 
 test('one-to-one call between two Chromium browsers', { timeout: 180_000 }, async (t) => {
-  const cleanup = new h.Cleanup();
-  t.after(() => cleanup.run());
+  const cleanup = h.cleanupAfter(t);
   const { url } = await h.startParlor(cleanup);
-  const [browserA, browserB] = await Promise.all([
-    h.launchChromium(cleanup, { origin: url }),
-    h.launchChromium(cleanup, { origin: url }),
-  ]);
-  const a = await h.newPage(browserA, 'A');
-  const b = await h.newPage(browserB, 'B');
+  const [a, b] = await h.launchPages(cleanup, url, ['A', 'B']);
 
   // A: start page, new one-to-one room, enter it, join as Ada.
   await h.open(a, `${url}/`);
@@ -59,8 +53,7 @@ test('one-to-one call between two Chromium browsers', { timeout: 180_000 }, asyn
   await h.screenshot(b, 'prejoin.png');
 
   // Measured run: B opens the link afresh, types a name and joins.
-  await h.open(b, link);
-  await h.joinAs(b, 'Bob');
+  await h.joinRoom(b, link, 'Bob');
 
   await t.test('both decode video and audio from the other', async () => {
     const [reportB, reportA] = await Promise.all([h.waitForMedia(b, 1), h.waitForMedia(a, 1)]);

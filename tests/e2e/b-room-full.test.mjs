@@ -9,30 +9,17 @@ import assert from 'node:assert/strict';
 import * as h from './lib/harness.mjs';
 
 test('a third person gets "room is full"; the call stays up', { timeout: 180_000 }, async (t) => {
-  const cleanup = new h.Cleanup();
-  t.after(() => cleanup.run());
+  const cleanup = h.cleanupAfter(t);
   const { url } = await h.startParlor(cleanup);
-  const [browserA, browserB, browserC] = await Promise.all([
-    h.launchChromium(cleanup, { origin: url }),
-    h.launchChromium(cleanup, { origin: url }),
-    h.launchChromium(cleanup, { origin: url }),
-  ]);
-  const a = await h.newPage(browserA, 'A');
-  const b = await h.newPage(browserB, 'B');
-  const c = await h.newPage(browserC, 'C');
-
-  await h.open(a, `${url}/`);
-  const link = await h.createRoom(a);
-  await a.click('#enter-room');
-  await h.joinAs(a, 'Ada');
+  const [a, b, c] = await h.launchPages(cleanup, url, ['A', 'B', 'C']);
+  const link = await h.hostRoom(a, url, 'Ada');
 
   // C arrives while there is still room, and lingers on the pre-join screen.
   await h.open(c, link);
   await c.waitForSelector('#prejoin-screen:not([hidden])');
   await c.waitForSelector('#pre-cam:not([disabled])');
 
-  await h.open(b, link);
-  await h.joinAs(b, 'Bob');
+  await h.joinRoom(b, link, 'Bob');
   await Promise.all([h.waitForMedia(a, 1), h.waitForMedia(b, 1)]);
   const before = await Promise.all([a, b].map((page) => page.evaluate(() => ({
     pcs: window.__parlorTest.pcs.length,

@@ -9,21 +9,16 @@ import assert from 'node:assert/strict';
 import * as h from './lib/harness.mjs';
 
 test('Chromium and Firefox ESR call each other', { timeout: 240_000 }, async (t) => {
-  const cleanup = new h.Cleanup();
-  t.after(() => cleanup.run());
+  const cleanup = h.cleanupAfter(t);
   const { url } = await h.startParlor(cleanup);
   const [chromium, firefox] = await Promise.all([h.launchChromium(cleanup, { origin: url }), h.launchFirefox(cleanup)]);
   const a = await h.newPage(chromium, 'A-chromium');
   const f = await h.newPage(firefox, 'F-firefox');
 
-  await h.open(a, `${url}/`);
-  const link = await h.createRoom(a);
-  await a.click('#enter-room');
-  await h.joinAs(a, 'Ada');
+  const link = await h.hostRoom(a, url, 'Ada');
 
   await t.test('Firefox joins (offers); both decode video and audio', async () => {
-    await h.open(f, link);
-    await h.joinAs(f, 'Fox');
+    await h.joinRoom(f, link, 'Fox');
     await Promise.all([h.waitForMedia(a, 1, 60_000), h.waitForMedia(f, 1, 60_000)]);
     assert.deepEqual(await h.tileNames(a), ['Fox']);
     assert.deepEqual(await h.tileNames(f), ['Ada']);

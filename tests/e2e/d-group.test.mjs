@@ -8,11 +8,9 @@ import assert from 'node:assert/strict';
 import * as h from './lib/harness.mjs';
 
 test('three people in a group room all see and hear each other', { timeout: 180_000 }, async (t) => {
-  const cleanup = new h.Cleanup();
-  t.after(() => cleanup.run());
+  const cleanup = h.cleanupAfter(t);
   const { url } = await h.startParlor(cleanup);
-  const browsers = await Promise.all([0, 1, 2].map(() => h.launchChromium(cleanup, { origin: url })));
-  const [a, b, c] = await Promise.all(browsers.map((browser, i) => h.newPage(browser, 'ABC'[i])));
+  const [a, b, c] = await h.launchPages(cleanup, url, ['A', 'B', 'C']);
 
   await h.open(a, `${url}/`);
   const link = await h.createRoom(a, { group: true });
@@ -21,10 +19,8 @@ test('three people in a group room all see and hear each other', { timeout: 180_
   await h.joinAs(a, 'Ada');
   await h.waitForText(a, '#call-status', /Waiting for others to join/);
 
-  await h.open(b, link);
-  await h.joinAs(b, 'Bob');
-  await h.open(c, link);
-  await h.joinAs(c, 'Cy');
+  await h.joinRoom(b, link, 'Bob');
+  await h.joinRoom(c, link, 'Cy');
 
   await t.test('each decodes the two others', async () => {
     await Promise.all([a, b, c].map((page) => h.waitForMedia(page, 2, 60_000)));

@@ -10,8 +10,7 @@ import assert from 'node:assert/strict';
 import * as h from './lib/harness.mjs';
 
 test('blocked camera and microphone: receive-only participant', { timeout: 180_000 }, async (t) => {
-  const cleanup = new h.Cleanup();
-  t.after(() => cleanup.run());
+  const cleanup = h.cleanupAfter(t);
   const { url } = await h.startParlor(cleanup);
   // Chromium without media permission gathers ICE candidates on the default
   // route only; with nothing but loopback it still connects through the srflx
@@ -29,12 +28,8 @@ test('blocked camera and microphone: receive-only participant', { timeout: 180_0
   const b = await h.newPage(browserB, 'B');
   const d = await h.newPage(browserD, 'D', { denyMedia: !realDenial });
 
-  await h.open(a, `${url}/`);
-  const link = await h.createRoom(a, { group: true });
-  await a.click('#enter-room');
-  await h.joinAs(a, 'Ada');
-  await h.open(b, link);
-  await h.joinAs(b, 'Bob');
+  const link = await h.hostRoom(a, url, 'Ada', { group: true });
+  await h.joinRoom(b, link, 'Bob');
   await Promise.all([h.waitForMedia(a, 1), h.waitForMedia(b, 1)]);
 
   await t.test('the pre-join screen says the devices are blocked', async () => {
@@ -56,7 +51,7 @@ test('blocked camera and microphone: receive-only participant', { timeout: 180_0
       window.__parlorTest.pcs.map((pc) => pc.localDescription?.sdp ?? ''),
     );
     for (const sdp of offers) {
-      // Audio, camera and screen m-lines (static/js/peer.js): D has neither
+      // Audio, camera and screen m-lines (static/js/call/peer.js): D has neither
       // microphone nor camera, so those two only receive; the screen one
       // may send, as blocked devices do not stop D from sharing a screen.
       const [audio, camera, screen] = sdp.split(/^(?=m=)/m).slice(1);

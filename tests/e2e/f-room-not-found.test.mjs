@@ -7,8 +7,7 @@ import assert from 'node:assert/strict';
 import * as h from './lib/harness.mjs';
 
 test('made-up room id: "room does not exist"', { timeout: 120_000 }, async (t) => {
-  const cleanup = new h.Cleanup();
-  t.after(() => cleanup.run());
+  const cleanup = h.cleanupAfter(t);
   const { url } = await h.startParlor(cleanup);
   const browser = await h.launchChromium(cleanup, { origin: url });
   const page = await h.newPage(browser, 'X');

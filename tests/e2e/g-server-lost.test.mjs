@@ -18,23 +18,13 @@ import * as h from './lib/harness.mjs';
 const SECRET = 'e2e-resume-secret-0123456789abcdef';
 
 test('losing the server connection: the call goes on and recovers', { timeout: 180_000 }, async (t) => {
-  const cleanup = new h.Cleanup();
-  t.after(() => cleanup.run());
+  const cleanup = h.cleanupAfter(t);
   let server = await h.startParlor(cleanup, ['--secret', SECRET]);
   const proxy = await h.startProxy(cleanup, server.url);
   const url = proxy.url;
-  const [browserA, browserB] = await Promise.all([
-    h.launchChromium(cleanup, { origin: url }),
-    h.launchChromium(cleanup, { origin: url }),
-  ]);
-  const a = await h.newPage(browserA, 'A');
-  const b = await h.newPage(browserB, 'B');
-  await h.open(a, `${url}/`);
-  const link = await h.createRoom(a);
-  await a.click('#enter-room');
-  await h.joinAs(a, 'Ada');
-  await h.open(b, link);
-  await h.joinAs(b, 'Bob');
+  const [a, b] = await h.launchPages(cleanup, url, ['A', 'B']);
+  const link = await h.hostRoom(a, url, 'Ada');
+  await h.joinRoom(b, link, 'Bob');
   await Promise.all([h.waitForMedia(a, 1), h.waitForMedia(b, 1)]);
 
   const received = (page) => page.evaluate(() => window.__parlorTest.received.slice());

@@ -34,8 +34,7 @@ function gridGeometry(page) {
 }
 
 test('four people in a group room', { timeout: 300_000 }, async (t) => {
-  const cleanup = new h.Cleanup();
-  t.after(() => cleanup.run());
+  const cleanup = h.cleanupAfter(t);
   const started = Date.now();
   const { pages } = await h.startCall(cleanup, NAMES, {
     chromium: { fakeDevices: 'fps=10' },

@@ -38,16 +38,9 @@ const sdpVersions = (page) =>
 const screenFrames = (report) => report.peers.reduce((sum, p) => sum + p.framesDecoded, 0);
 
 test('screen sharing in a group call', { timeout: 240_000 }, async (t) => {
-  const cleanup = new h.Cleanup();
-  t.after(() => cleanup.run());
-  const { pages, link } = await h.startCall(cleanup, ['Ada', 'Bob', 'Cy'], {
-    group: true,
-    join: 2,
-    chromium: { fakeDevices: 'fps=15' },
-    page: { camera: h.SMALL_CAMERA },
-  });
+  const cleanup = h.cleanupAfter(t);
+  const { pages, link } = await h.startCallWithLateJoiner(cleanup, ['Ada', 'Bob', 'Cy']);
   const [a, b, c] = pages;
-  await Promise.all([h.waitForMedia(a, 1), h.waitForMedia(b, 1)]);
 
   await t.test('B shares; A decodes the screen, shown large, and still sees B', async () => {
     assert.equal(await h.text(b, '#toggle-share .label'), 'Share screen');
@@ -82,8 +75,7 @@ test('screen sharing in a group call', { timeout: 240_000 }, async (t) => {
 
   await t.test('C joins while B shares (and A is muted), and learns both', async () => {
     await a.click('#toggle-mic');
-    await h.open(c, link);
-    await h.joinAs(c, 'Cy');
+    await h.joinRoom(c, link, 'Cy');
     await h.waitForMedia(c, 2, 60_000);
     const report = await waitForScreens(c, 1);
     assert.equal(report.views[0].label, 'Bob’s screen');

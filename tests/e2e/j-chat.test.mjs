@@ -54,16 +54,9 @@ async function say(page, text) {
 const CLOCK = /^\d{1,2}:\d{2}( ?[AP]M)?$/;
 
 test('chat: names, times, one order, and history for a late joiner', { timeout: 180_000 }, async (t) => {
-  const cleanup = new h.Cleanup();
-  t.after(() => cleanup.run());
-  const { pages, link } = await h.startCall(cleanup, ['Ada', 'Bob', 'Cy'], {
-    group: true,
-    join: 2,
-    chromium: { fakeDevices: 'fps=15' },
-    page: { camera: h.SMALL_CAMERA },
-  });
+  const cleanup = h.cleanupAfter(t);
+  const { pages, link } = await h.startCallWithLateJoiner(cleanup, ['Ada', 'Bob', 'Cy']);
   const [a, b, c] = pages;
-  await Promise.all([h.waitForMedia(a, 1), h.waitForMedia(b, 1)]);
 
   await t.test('a message reaches the other with a name and a time, and is counted while unread', async () => {
     assert.equal(await b.$eval('#chat-badge', (n) => n.hidden), true);
@@ -120,8 +113,7 @@ test('chat: names, times, one order, and history for a late joiner', { timeout: 
 
   await t.test('a late joiner finds the history, in the same order, and joins in', async () => {
     const expected = await chatLog(a);
-    await h.open(c, link);
-    await h.joinAs(c, 'Cy');
+    await h.joinRoom(c, link, 'Cy');
     await h.waitForText(c, '#chat-badge', /^8$/, 15_000);
     await c.click('#toggle-chat');
     const history = await waitForLog(c, 8);

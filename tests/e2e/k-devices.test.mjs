@@ -52,8 +52,7 @@ async function pick(page, id, label) {
 }
 
 test('choosing devices before and during a call', { timeout: 180_000 }, async (t) => {
-  const cleanup = new h.Cleanup();
-  t.after(() => cleanup.run());
+  const cleanup = h.cleanupAfter(t);
   const { pages, link } = await h.startCall(cleanup, ['Ada', 'Bob'], {
     join: 1,
     chromium: { fakeDevices: 'device-count=3,fps=15' },

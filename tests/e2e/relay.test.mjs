@@ -11,37 +11,42 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as h from './lib/harness.mjs';
-import { forceRelayPolicy, selectedPairs, startParlorWithDefaultTurn } from './lib/relay.mjs';
 
 const TCP_ONLY = { transport: 'tcp' };
 
-async function metric(url, name) {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-  return line ? Number(line.split(' ')[1]) : NaN;
+/**
+ * Parlor with TURN on its default port and loopback peers allowed, and A
+ * (Ada) and B (Bob) in a call, both pages forced to relay (`relay`: the
+ * options of forceRelayPolicy). Returns {url, turn, a, b}.
+ */
+async function relayCall(t, relay = {}) {
+  const cleanup = h.cleanupAfter(t);
+  const { url, turn } = await h.startParlorWithDefaultTurn(cleanup, ['--turn-allowed-peers', '127.0.0.0/8']);
+  const [a, b] = await h.launchPages(cleanup, url, ['A', 'B']);
+  for (const page of [a, b]) await page.evaluateOnNewDocument(h.forceRelayPolicy, relay);
+  const link = await h.hostRoom(a, url, 'Ada');
+  await h.joinRoom(b, link, 'Bob');
+  return { url, turn, a, b };
+}
+
+/**
+ * The page's one live peer connection (see h.selectedPairs), once its
+ * selected candidate pair has succeeded and `complete(pair)` holds.
+ */
+async function selectedPair(page, complete) {
+  const [info] = await h.until(
+    async () => {
+      const pcs = await h.selectedPairs(page);
+      return pcs.length === 1 && pcs[0].pair?.state === 'succeeded' && complete(pcs[0].pair) ? pcs : null;
+    },
+    { timeout: 20_000, what: `${page.label}: a selected, succeeded candidate pair` },
+  );
+  return info;
 }
 
 test('relay-only call through the built-in TURN server', { timeout: 180_000 }, async (t) => {
-  const cleanup = new h.Cleanup();
-  t.after(() => cleanup.run());
-  const { url, turn } = await startParlorWithDefaultTurn(cleanup, ['--turn-allowed-peers', '127.0.0.0/8']);
+  const { url, turn, a, b } = await relayCall(t);
   assert.equal(turn, '127.0.0.1:3478', 'TURN listens on its default address');
-
-  const [browserA, browserB] = await Promise.all([
-    h.launchChromium(cleanup, { origin: url }),
-    h.launchChromium(cleanup, { origin: url }),
-  ]);
-  const a = await h.newPage(browserA, 'A');
-  const b = await h.newPage(browserB, 'B');
-  await a.evaluateOnNewDocument(forceRelayPolicy);
-  await b.evaluateOnNewDocument(forceRelayPolicy);
-
-  await h.open(a, `${url}/`);
-  const link = await h.createRoom(a);
-  await a.click('#enter-room');
-  await h.joinAs(a, 'Ada');
-  await h.open(b, link);
-  await h.joinAs(b, 'Bob');
 
   await t.test('both decode video and audio', async () => {
     await Promise.all([h.waitForMedia(a, 1, 60_000), h.waitForMedia(b, 1, 60_000)]);
@@ -49,15 +54,7 @@ test('relay-only call through the built-in TURN server', { timeout: 180_000 }, a
 
   await t.test('the selected candidate pair is relay on both sides', async (t) => {
     for (const page of [a, b]) {
-      const [info] = await h.until(
-        async () => {
-          const pcs = await selectedPairs(page);
-          return pcs.length === 1 && pcs[0].pair?.state === 'succeeded' && pcs[0].pair.local && pcs[0].pair.remote
-            ? pcs
-            : null;
-        },
-        { timeout: 20_000, what: `${page.label}: a selected, succeeded candidate pair` },
-      );
+      const info = await selectedPair(page, (pair) => pair.local && pair.remote);
       t.diagnostic(`${page.label}: ${JSON.stringify(info.pair)}`);
       assert.equal(info.policy, 'relay', `${page.label} runs relay-only`);
       assert.equal(info.state, 'connected');
@@ -85,11 +82,11 @@ test('relay-only call through the built-in TURN server', { timeout: 180_000 }, a
   });
 
   await t.test('the server counts allocations and relayed bytes', async () => {
-    assert.ok((await metric(url, 'parlor_turn_allocations')) >= 2, 'at least one allocation per browser');
+    assert.ok((await h.metric(url, 'parlor_turn_allocations')) >= 2, 'at least one allocation per browser');
     // Seconds of video and audio, both ways.
-    assert.ok((await metric(url, 'parlor_turn_relayed_bytes_total{direction="to_client"}')) > 20_000);
-    assert.ok((await metric(url, 'parlor_turn_relayed_bytes_total{direction="to_peer"}')) > 20_000);
-    assert.equal(await metric(url, 'parlor_turn_auth_failures_total'), 0);
+    assert.ok((await h.metric(url, 'parlor_turn_relayed_bytes_total{direction="to_client"}')) > 20_000);
+    assert.ok((await h.metric(url, 'parlor_turn_relayed_bytes_total{direction="to_peer"}')) > 20_000);
+    assert.equal(await h.metric(url, 'parlor_turn_auth_failures_total'), 0);
   });
 
   h.assertNoPageErrors(a, b);
@@ -98,33 +95,10 @@ test('relay-only call through the built-in TURN server', { timeout: 180_000 }, a
 // The same with the browsers reaching TURN over TCP only (the way through
 // firewalls that block UDP): RFC 8656 framing on a stream, UDP relays.
 test('relay-only call with TURN over TCP', { timeout: 180_000 }, async (t) => {
-  const cleanup = new h.Cleanup();
-  t.after(() => cleanup.run());
-  const { url } = await startParlorWithDefaultTurn(cleanup, ['--turn-allowed-peers', '127.0.0.0/8']);
-  const [browserA, browserB] = await Promise.all([
-    h.launchChromium(cleanup, { origin: url }),
-    h.launchChromium(cleanup, { origin: url }),
-  ]);
-  const a = await h.newPage(browserA, 'A');
-  const b = await h.newPage(browserB, 'B');
-  await a.evaluateOnNewDocument(forceRelayPolicy, TCP_ONLY);
-  await b.evaluateOnNewDocument(forceRelayPolicy, TCP_ONLY);
-
-  await h.open(a, `${url}/`);
-  const link = await h.createRoom(a);
-  await a.click('#enter-room');
-  await h.joinAs(a, 'Ada');
-  await h.open(b, link);
-  await h.joinAs(b, 'Bob');
+  const { a, b } = await relayCall(t, TCP_ONLY);
   await Promise.all([h.waitForMedia(a, 1, 60_000), h.waitForMedia(b, 1, 60_000)]);
   for (const page of [a, b]) {
-    const [info] = await h.until(
-      async () => {
-        const pcs = await selectedPairs(page);
-        return pcs.length === 1 && pcs[0].pair?.state === 'succeeded' && pcs[0].pair.local ? pcs : null;
-      },
-      { timeout: 20_000, what: `${page.label}: a selected, succeeded candidate pair` },
-    );
+    const info = await selectedPair(page, (pair) => pair.local);
     t.diagnostic(`${page.label}: ${JSON.stringify(info.pair)}`);
     assert.equal(info.pair.local.type, 'relay');
     assert.equal(info.pair.local.relayProtocol, 'tcp', `${page.label} reaches TURN over TCP`);
