@@ -55,6 +55,7 @@ impl AddressTable {
         }
     }
 
+    /// Whether `ip` (already a [`client_key`]) escapes the per-address caps.
     fn is_exempt(&self, ip: IpAddr) -> bool {
         ip.is_loopback() && !self.limits.limit_loopback
     }
@@ -73,6 +74,7 @@ impl AddressTable {
         ip: IpAddr,
         now: Instant,
     ) -> Result<(), ConnectionRefused> {
+        let ip = client_key(ip);
         if self.connections >= self.limits.max_connections {
             return Err(ConnectionRefused::ServerFull);
         }
@@ -91,6 +93,7 @@ impl AddressTable {
     }
 
     pub(crate) fn close_connection(&mut self, ip: IpAddr, now: Instant) {
+        let ip = client_key(ip);
         if self.is_exempt(ip) {
             self.connections = self.connections.saturating_sub(1);
         } else if let Some(address) = self.addresses.get_mut(&ip) {
@@ -104,6 +107,7 @@ impl AddressTable {
 
     /// Takes a room-creation token for `ip`.
     pub(crate) fn create_room(&mut self, ip: IpAddr, now: Instant) -> bool {
+        let ip = client_key(ip);
         self.is_exempt(ip) || self.entry(ip, now).room_creations.try_take(now)
     }
 
@@ -121,6 +125,21 @@ impl AddressTable {
     #[cfg(test)]
     fn is_empty(&self) -> bool {
         self.addresses.is_empty()
+    }
+}
+
+/// The address a client is counted under: IPv4 written as IPv6
+/// (`::ffff:127.0.0.1`, as a listener on `[::]` sees IPv4 clients) is the
+/// IPv4 address it stands for, and an IPv6 address stands for its /64,
+/// because one subscriber is routinely given a whole /64 and could
+/// otherwise take a fresh address for each connection.
+pub(crate) fn client_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) if !v6.is_loopback() => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(bits.into())
+        }
+        other => other,
     }
 }
 
@@ -228,6 +247,57 @@ mod tests {
     }
 
     #[test]
+    fn ipv4_written_as_ipv6_is_the_same_client() {
+        let t0 = Instant::now();
+        let rate = Rate {
+            per_second: 1.0,
+            burst: 1,
+        };
+        // A listener on [::] sees IPv4 loopback clients so: still exempt.
+        let mapped_loopback: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
+        let mut table = AddressTable::new(limits(10, 1, rate));
+        assert_eq!(table.open_connection(mapped_loopback, t0), Ok(()));
+        assert_eq!(table.open_connection(mapped_loopback, t0), Ok(()));
+        assert!(table.create_room(mapped_loopback, t0));
+        assert!(table.create_room(mapped_loopback, t0));
+        // And a mapped client address shares the caps of its IPv4 form.
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        let plain: IpAddr = "192.0.2.7".parse().unwrap();
+        assert_eq!(table.open_connection(mapped, t0), Ok(()));
+        assert_eq!(
+            table.open_connection(plain, t0),
+            Err(ConnectionRefused::AddressFull)
+        );
+        assert!(table.create_room(plain, t0));
+        assert!(!table.create_room(mapped, t0));
+        table.close_connection(plain, t0);
+        assert_eq!(table.open_connection(mapped, t0), Ok(()));
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_per_64() {
+        let t0 = Instant::now();
+        let rate = Rate {
+            per_second: 1.0,
+            burst: 1,
+        };
+        let mut table = AddressTable::new(limits(10, 1, rate));
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let elsewhere: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(table.open_connection(a, t0), Ok(()));
+        assert_eq!(
+            table.open_connection(b, t0),
+            Err(ConnectionRefused::AddressFull)
+        );
+        assert_eq!(table.open_connection(elsewhere, t0), Ok(()));
+        assert!(table.create_room(b, t0));
+        assert!(!table.create_room(a, t0));
+        table.close_connection(b, t0);
+        assert_eq!(table.open_connection(b, t0), Ok(()));
+    }
+
+    #[test]
     fn connections_per_address_are_capped_and_released() {
         let t0 = Instant::now();
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
@@ -267,7 +337,7 @@ mod tests {
     fn room_creation_is_rate_limited_per_address() {
         let t0 = Instant::now();
         let ip: IpAddr = "2001:db8::1".parse().unwrap();
-        let other: IpAddr = "2001:db8::2".parse().unwrap();
+        let other: IpAddr = "2001:db8:0:1::2".parse().unwrap();
         let mut table = AddressTable::new(limits(
             10,
             10,
