@@ -87,3 +87,19 @@ async fn malformed_chat_is_refused() {
         .await;
     assert_eq!(a.recv_json().await["type"], "chat");
 }
+
+#[tokio::test]
+async fn the_history_of_a_room_is_forgotten_when_it_empties() {
+    let server = Server::start();
+    let room = server.create_room(None).await;
+    let (mut a, _) = server.joined(&room, Some("Ada")).await;
+    a.send_json(json!({ "type": "chat", "text": "private" }))
+        .await;
+    assert_eq!(a.recv_json().await["type"], "chat");
+    a.leave().await;
+    assert_eq!(server.members(&room).await, Some(0));
+
+    // The room is still there, but what was said in it is not.
+    let (mut b, _) = server.joined(&room, None).await;
+    b.expect_silence(Duration::from_millis(300)).await;
+}

@@ -30,7 +30,7 @@ pub(crate) const MAX_PARKED_BYTES: usize = 1024 * 1024;
 
 /// Most chat messages a room remembers for newcomers.
 pub(crate) const MAX_CHAT_HISTORY: usize = 200;
-/// Most bytes of chat text a room remembers.
+/// Most bytes of chat a room remembers: text, names and peer ids.
 pub(crate) const MAX_CHAT_HISTORY_BYTES: usize = 128 * 1024;
 
 /// A chat message as the room remembers it.
@@ -41,6 +41,13 @@ pub(crate) struct ChatEntry {
     pub(crate) text: String,
     /// Unix time in milliseconds.
     pub(crate) time: u64,
+}
+
+impl ChatEntry {
+    /// The bytes it holds, as counted against [`MAX_CHAT_HISTORY_BYTES`].
+    fn size(&self) -> usize {
+        self.from.len() + self.name.as_ref().map_or(0, String::len) + self.text.len()
+    }
 }
 
 /// Whether a member's connection is up.
@@ -225,12 +232,16 @@ impl Room {
             .is_some_and(|m| matches!(m.presence, Presence::Away { since: s, .. } if s == since))
     }
 
-    /// Removes the member with `peer_id`, if there is one.
+    /// Removes the member with `peer_id`, if there is one. The last one
+    /// out takes the chat with it: nobody is left to whom it was said, and
+    /// an empty room kept for a day should cost next to nothing.
     pub(super) fn remove(&mut self, peer_id: &str, now: SystemTime) -> Option<Member> {
         let index = self.members.iter().position(|m| m.peer.id == peer_id)?;
         let member = self.members.remove(index);
         if self.members.is_empty() {
             self.empty_since = Some(now);
+            self.chat = VecDeque::new();
+            self.chat_bytes = 0;
         }
         Some(member)
     }
@@ -245,11 +256,11 @@ impl Room {
 
     /// Remembers a chat message, forgetting the oldest beyond the limits.
     pub(super) fn remember_chat(&mut self, entry: ChatEntry) {
-        self.chat_bytes += entry.text.len();
+        self.chat_bytes += entry.size();
         self.chat.push_back(entry);
         while self.chat.len() > MAX_CHAT_HISTORY || self.chat_bytes > MAX_CHAT_HISTORY_BYTES {
             let oldest = self.chat.pop_front().expect("not empty while over a limit");
-            self.chat_bytes -= oldest.text.len();
+            self.chat_bytes -= oldest.size();
         }
     }
 
@@ -353,6 +364,39 @@ mod tests {
         room.remember_chat(entry(9999, MAX_CHAT_HISTORY_BYTES - 10));
         assert!(room.chat_history().map(|e| e.text.len()).sum::<usize>() <= MAX_CHAT_HISTORY_BYTES);
         assert_eq!(room.chat_history().last().unwrap().time, 9999);
+    }
+
+    #[test]
+    fn names_count_towards_the_history_bytes() {
+        let mut room = Room::new(RoomKind::Mesh, 2, SystemTime::now());
+        for n in 0..MAX_CHAT_HISTORY {
+            room.remember_chat(ChatEntry {
+                from: "p".repeat(22),
+                name: Some("n".repeat(256)),
+                text: "x".repeat(1000),
+                time: n as u64,
+            });
+        }
+        let kept: usize = room
+            .chat_history()
+            .map(|e| e.from.len() + e.name.as_ref().map_or(0, String::len) + e.text.len())
+            .sum();
+        assert!(kept <= MAX_CHAT_HISTORY_BYTES, "{kept}");
+    }
+
+    #[test]
+    fn the_last_one_out_takes_the_chat_with_it() {
+        let t0 = SystemTime::now();
+        let mut room = Room::new(RoomKind::Mesh, 2, t0);
+        room.admit(member(1)).unwrap();
+        room.remember_chat(ChatEntry {
+            from: "p1".into(),
+            name: None,
+            text: "x".repeat(2000),
+            time: 1,
+        });
+        room.remove("p1", t0);
+        assert_eq!(room.chat_history().count(), 0);
     }
 
     #[test]
