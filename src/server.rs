@@ -15,7 +15,7 @@ use crate::limits::AddressGate;
 use crate::metrics;
 use crate::rooms::MemoryStore;
 use crate::shutdown::Shutdown;
-use crate::signaling::{Hub, HubSettings, LocalConnections, Metrics};
+use crate::signaling::{Hub, HubSettings, LocalConnections, Metrics, OutboxLimits};
 use crate::turn::{TurnMetrics, TurnServer};
 use crate::web::{self, Certificate};
 
@@ -51,7 +51,10 @@ impl Server {
         let hub = Arc::new(Hub::new(
             HubSettings {
                 max_capacity: config.max_room_capacity.into(),
-                send_queue: config.send_queue as usize,
+                send_queue: OutboxLimits {
+                    messages: config.send_queue as usize,
+                    bytes: config.send_queue_bytes,
+                },
                 resume_key: config.resume_key(),
                 resume_grace: config.resume_grace,
                 ice_servers,

@@ -130,3 +130,27 @@ async fn calls_resume_across_a_restart_with_the_same_secret() {
         .await;
     ws.expect_error("bad-request", Some("join")).await;
 }
+
+#[tokio::test]
+async fn every_message_kept_for_a_lost_member_reaches_it() {
+    // 256 messages is the documented most that waits for a lost member;
+    // with its `welcome` they are more than the 256 of --send-queue.
+    let server = Server::start();
+    let (room, (mut a, a_welcome), (b, b_welcome)) = server.two_in_room().await;
+    drop(b.into_tcp());
+    a.expect_silence(Duration::from_millis(300)).await;
+    for n in 0..256 {
+        a.signal(&b_welcome.id, json!({ "n": n })).await;
+    }
+    a.expect_silence(Duration::from_millis(100)).await;
+    assert_eq!(server.members(&room).await, Some(2), "the seat is held");
+
+    let (mut b, welcome) = resume(&server, &room, &token(&b_welcome)).await;
+    assert_eq!(welcome["resumed"], true);
+    for n in 0..256 {
+        b.expect_signal(&a_welcome.id, json!({ "n": n })).await;
+    }
+    b.signal(&a_welcome.id, json!({ "still": "here" })).await;
+    a.expect_signal(&b_welcome.id, json!({ "still": "here" }))
+        .await;
+}

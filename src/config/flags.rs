@@ -67,6 +67,19 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) send_queue: u32,
 
+    /// Bytes queued for one client before it counts as too slow and is
+    /// disconnected (e.g. 1M, 512K): what bounds the memory one client that
+    /// does not read can hold.
+    #[arg(long, env = "PARLOR_SEND_QUEUE_BYTES", default_value = "1M",
+          value_parser = parse_bytes, value_name = "BYTES")]
+    pub(crate) send_queue_bytes: usize,
+
+    /// Longest a write to one client may wait for it to read; a client that
+    /// stops reading is disconnected after this, whatever it keeps sending.
+    #[arg(long, env = "PARLOR_WRITE_TIMEOUT", default_value = "10s",
+          value_parser = parse_positive_duration, value_name = "DURATION")]
+    pub(crate) write_timeout: Duration,
+
     /// Most WebSocket connections at once.
     #[arg(long, env = "PARLOR_MAX_CONNECTIONS", default_value_t = 20_000)]
     pub(crate) max_connections: u32,
@@ -266,6 +279,23 @@ fn parse_positive_duration(text: &str) -> Result<Duration, String> {
     }
 }
 
+/// A size in bytes: a whole number with an optional K or M (powers of 1024).
+fn parse_bytes(text: &str) -> Result<usize, String> {
+    let (digits, unit) = match text.trim().to_ascii_uppercase() {
+        t if t.ends_with('K') => (t[..t.len() - 1].to_owned(), 1024),
+        t if t.ends_with('M') => (t[..t.len() - 1].to_owned(), 1024 * 1024),
+        t => (t, 1),
+    };
+    let n: usize = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size like 1048576, 512K or 1M"))?;
+    match n.checked_mul(unit) {
+        Some(bytes) if bytes >= 64 * 1024 + 1024 => Ok(bytes),
+        Some(_) => Err("must be at least 65K, the largest message and then some".into()),
+        None => Err("too large".into()),
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
     Text,
@@ -304,5 +334,14 @@ mod tests {
         assert_eq!(config.room_idle_timeout, Duration::from_secs(90));
         assert_eq!(config.ice_servers, ["stun:a:3478", "stun:b:3478"]);
         assert!(Config::try_parse_from(["parlor", "--max-room-capacity", "1"]).is_err());
+    }
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_bytes("1M"), Ok(1024 * 1024));
+        assert_eq!(parse_bytes("512k"), Ok(512 * 1024));
+        assert_eq!(parse_bytes("100000"), Ok(100_000));
+        assert!(parse_bytes("1K").is_err(), "smaller than one message");
+        assert!(parse_bytes("lots").is_err());
     }
 }

@@ -89,6 +89,7 @@ impl Config {
             ping_interval: self.ping_interval,
             ping_timeout: self.ping_timeout,
             message_rate: self.message_rate,
+            write_timeout: self.write_timeout,
         }
     }
 

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use axum::extract::ws::Utf8Bytes;
 
 use super::metrics::{Metrics, Out};
-use super::outbox::{Outbox, Push};
+use super::outbox::{Eviction, Outbox, Push};
 use crate::rooms::Seat;
 
 /// Reaches the connection that holds a seat, wherever it is.
@@ -27,7 +27,7 @@ pub(crate) trait Delivery: Send + Sync {
     /// connection of the same seat stays attached.
     fn detach(&self, seat: &Seat, outbox: &Arc<Outbox>);
     /// Closes whatever connection holds peer `peer` of `room`: it has been
-    /// replaced by a newer one.
+    /// replaced by a newer one, and is told so.
     fn evict(&self, room: &str, peer: &str);
     /// Queues `message` for peer `peer` of `room`; nothing happens if no
     /// connection holds that seat any more.
@@ -94,7 +94,7 @@ impl Delivery for LocalConnections {
 
     fn evict(&self, room: &str, peer: &str) {
         if let Some(outbox) = self.outbox(room, peer) {
-            outbox.evict();
+            outbox.evict(Eviction::Replaced);
         }
     }
 
@@ -108,16 +108,32 @@ impl Delivery for LocalConnections {
 
 /// Queues `message` on `outbox`, counting what became of it.
 pub(crate) fn push(metrics: &Metrics, outbox: &Outbox, message: Utf8Bytes, kind: Out) {
-    match outbox.push(message) {
+    count(metrics, outbox.push(message), kind);
+}
+
+/// Queues `message` on `outbox` past its limits: see [`Outbox::push_owed`].
+pub(crate) fn push_owed(metrics: &Metrics, outbox: &Outbox, message: Utf8Bytes, kind: Out) {
+    count(metrics, outbox.push_owed(message), kind);
+}
+
+fn count(metrics: &Metrics, pushed: Push, kind: Out) {
+    match pushed {
         Push::Queued => metrics.message_out(kind),
-        Push::Overflowed => metrics.slow_client_dropped(),
-        Push::Refused => {}
+        // Counted by the session as it closes, like every other way a
+        // client turns out too slow.
+        Push::Overflowed | Push::Refused => {}
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::signaling::outbox::OutboxLimits;
+
+    const LIMITS: OutboxLimits = OutboxLimits {
+        messages: 8,
+        bytes: 1024,
+    };
 
     fn seat(room: &str, peer: &str, epoch: u64) -> Seat {
         Seat {
@@ -130,8 +146,8 @@ mod tests {
     #[test]
     fn messages_reach_only_the_attached_seat() {
         let table = LocalConnections::new(Arc::default());
-        let a = Arc::new(Outbox::new(8));
-        let b = Arc::new(Outbox::new(8));
+        let a = Arc::new(Outbox::new(LIMITS));
+        let b = Arc::new(Outbox::new(LIMITS));
         table.attach(&seat("r1", "p", 1), a.clone());
         table.attach(&seat("r2", "p", 1), b.clone());
         table.deliver("r1", "p", "one".into(), Out::Signal);
@@ -144,8 +160,8 @@ mod tests {
     #[test]
     fn a_stale_connection_does_not_detach_its_successor() {
         let table = LocalConnections::new(Arc::default());
-        let old = Arc::new(Outbox::new(8));
-        let new = Arc::new(Outbox::new(8));
+        let old = Arc::new(Outbox::new(LIMITS));
+        let new = Arc::new(Outbox::new(LIMITS));
         table.attach(&seat("r", "p", 1), old.clone());
         table.attach(&seat("r", "p", 2), new.clone());
         table.detach(&seat("r", "p", 1), &old);

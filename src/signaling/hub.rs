@@ -16,10 +16,10 @@ use std::time::{Duration, SystemTime};
 
 use axum::extract::ws::Utf8Bytes;
 
-use super::delivery::{Delivery, push};
+use super::delivery::{Delivery, push, push_owed};
 use super::metrics::{Metrics, Out};
 use super::order::RoomOrder;
-use super::outbox::Outbox;
+use super::outbox::{Outbox, OutboxLimits};
 use super::protocol::ServerMessage;
 use crate::metrics::{Exposition, Source};
 use crate::rooms::{
@@ -34,8 +34,8 @@ pub(crate) const DEFAULT_CAPACITY: u64 = 2;
 pub(crate) struct HubSettings {
     /// The largest capacity a client may ask for.
     pub(crate) max_capacity: u64,
-    /// Messages queued for one connection before it counts as too slow.
-    pub(crate) send_queue: usize,
+    /// What may wait for one connection before it counts as too slow.
+    pub(crate) send_queue: OutboxLimits,
     pub(crate) resume_key: ResumeKey,
     /// How long a lost connection's seat is held for it to resume.
     pub(crate) resume_grace: Duration,
@@ -191,12 +191,15 @@ impl Hub {
             kind: joined.kind,
             resumed: joined.resumed,
         };
-        push(&self.metrics, outbox, welcome.encode().into(), Out::Welcome);
+        // What the member is owed goes in whatever the outbox's limits: the
+        // store bounds it (parked messages, chat history), and losing any
+        // of it would break the promise that nothing kept is lost.
+        push_owed(&self.metrics, outbox, welcome.encode().into(), Out::Welcome);
         for message in joined.parked {
-            push(&self.metrics, outbox, message.into(), Out::Signal);
+            push_owed(&self.metrics, outbox, message.into(), Out::Signal);
         }
         for entry in &joined.history {
-            push(&self.metrics, outbox, encode_chat(entry, true), Out::Chat);
+            push_owed(&self.metrics, outbox, encode_chat(entry, true), Out::Chat);
         }
         let peer_joined: Utf8Bytes = ServerMessage::PeerJoined { peer: &joined.peer }
             .encode()

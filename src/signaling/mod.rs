@@ -21,5 +21,6 @@ mod session;
 pub(crate) use delivery::LocalConnections;
 pub(crate) use hub::{Hub, HubSettings};
 pub(crate) use metrics::Metrics;
+pub(crate) use outbox::OutboxLimits;
 pub(crate) use protocol::MAX_FRAME_BYTES;
 pub(crate) use session::{SessionSettings, run as run_session};

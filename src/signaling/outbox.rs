@@ -11,9 +11,18 @@ use std::sync::{Mutex, MutexGuard};
 use axum::extract::ws::Utf8Bytes;
 use tokio::sync::Notify;
 
+/// How much may wait in one outbox before its connection counts as too
+/// slow: messages and bytes, whichever is reached first. Counting bytes
+/// too is what bounds memory: 256 relayed signals of 64 KiB would be 16 MiB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct OutboxLimits {
+    pub(crate) messages: usize,
+    pub(crate) bytes: usize,
+}
+
 pub(crate) struct Outbox {
     queue: Mutex<Queue>,
-    capacity: usize,
+    limits: OutboxLimits,
     /// Wakes the writer: a message is waiting.
     ready: Notify,
     /// Wakes the reader: the connection must close.
@@ -22,9 +31,22 @@ pub(crate) struct Outbox {
 
 struct Queue {
     messages: VecDeque<Utf8Bytes>,
+    /// Bytes of text in `messages`.
+    bytes: usize,
     /// Set when a message did not fit: nothing after it is queued either,
     /// so the client sees its messages end, never a gap.
     overflowed: bool,
+    /// Why the connection must close, once it must.
+    eviction: Option<Eviction>,
+}
+
+/// Why a connection is told to close by someone other than its reader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Eviction {
+    /// Its outbox overflowed, or its client stopped draining it.
+    TooSlow,
+    /// A newer connection took its seat with the resume token.
+    Replaced,
 }
 
 /// What became of a message given to [`Outbox::push`].
@@ -38,13 +60,15 @@ pub(crate) enum Push {
 }
 
 impl Outbox {
-    pub(crate) fn new(capacity: usize) -> Self {
+    pub(crate) fn new(limits: OutboxLimits) -> Self {
         Outbox {
             queue: Mutex::new(Queue {
                 messages: VecDeque::new(),
+                bytes: 0,
                 overflowed: false,
+                eviction: None,
             }),
-            capacity,
+            limits,
             ready: Notify::new(),
             evicted: Notify::new(),
         }
@@ -54,33 +78,61 @@ impl Outbox {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Queues `text` if it fits within the limits; otherwise the connection
+    /// is evicted as too slow.
     pub(crate) fn push(&self, text: Utf8Bytes) -> Push {
         let mut queue = self.lock();
         if queue.overflowed {
             return Push::Refused;
         }
-        if queue.messages.len() >= self.capacity {
+        if queue.messages.len() >= self.limits.messages
+            || queue.bytes + text.len() > self.limits.bytes
+        {
             queue.overflowed = true;
             // The connection is closing: free what it will never read.
             queue.messages = VecDeque::new();
+            queue.bytes = 0;
             drop(queue);
-            self.evict();
+            self.evict(Eviction::TooSlow);
             return Push::Overflowed;
         }
+        self.queue_locked(queue, text)
+    }
+
+    /// Queues `text` whatever the outbox holds: for what the server has
+    /// promised to deliver (a `welcome` and the messages kept for the
+    /// member), which the room store bounds on its own.
+    pub(crate) fn push_owed(&self, text: Utf8Bytes) -> Push {
+        let queue = self.lock();
+        if queue.overflowed {
+            return Push::Refused;
+        }
+        self.queue_locked(queue, text)
+    }
+
+    fn queue_locked(&self, mut queue: MutexGuard<'_, Queue>, text: Utf8Bytes) -> Push {
+        queue.bytes += text.len();
         queue.messages.push_back(text);
         drop(queue);
         self.ready.notify_one();
         Push::Queued
     }
 
-    /// Tells the connection's reader to close the connection.
-    pub(crate) fn evict(&self) {
+    /// Tells the connection's reader to close the connection; the first
+    /// reason given is the one the client is told.
+    pub(crate) fn evict(&self, why: Eviction) {
+        self.lock().eviction.get_or_insert(why);
         self.evicted.notify_one();
     }
 
-    /// Completes once the connection has been evicted.
-    pub(crate) async fn evicted(&self) {
-        self.evicted.notified().await;
+    /// Completes once the connection has been evicted, with the reason.
+    pub(crate) async fn evicted(&self) -> Eviction {
+        loop {
+            if let Some(why) = self.lock().eviction {
+                return why;
+            }
+            self.evicted.notified().await;
+        }
     }
 
     /// The next message, waiting for one if need be.
@@ -95,7 +147,10 @@ impl Outbox {
     }
 
     pub(crate) fn try_next(&self) -> Option<Utf8Bytes> {
-        self.lock().messages.pop_front()
+        let mut queue = self.lock();
+        let text = queue.messages.pop_front()?;
+        queue.bytes -= text.len();
+        Some(text)
     }
 }
 
@@ -106,7 +161,7 @@ mod tests {
 
     #[tokio::test]
     async fn delivers_in_order_and_wakes_the_writer() {
-        let outbox = std::sync::Arc::new(Outbox::new(4));
+        let outbox = std::sync::Arc::new(Outbox::new(limits(4, 1024)));
         let writer = {
             let outbox = outbox.clone();
             tokio::spawn(async move { [outbox.next().await, outbox.next().await] })
@@ -121,9 +176,44 @@ mod tests {
         assert_eq!(got, ["a", "b"].map(Utf8Bytes::from));
     }
 
+    fn limits(messages: usize, bytes: usize) -> OutboxLimits {
+        OutboxLimits { messages, bytes }
+    }
+
+    #[tokio::test]
+    async fn bytes_are_bounded_too() {
+        let outbox = Outbox::new(limits(256, 10));
+        assert_eq!(outbox.push("12345".into()), Push::Queued);
+        assert_eq!(outbox.try_next().as_deref(), Some("12345"));
+        assert_eq!(outbox.push("1234567890".into()), Push::Queued);
+        assert_eq!(outbox.push("x".into()), Push::Overflowed);
+        let why = tokio::time::timeout(Duration::from_secs(5), outbox.evicted())
+            .await
+            .expect("eviction is signalled");
+        assert_eq!(why, Eviction::TooSlow);
+    }
+
+    #[tokio::test]
+    async fn what_is_owed_is_queued_past_the_limits() {
+        let outbox = Outbox::new(limits(1, 4));
+        assert_eq!(outbox.push_owed("welcome".into()), Push::Queued);
+        assert_eq!(outbox.push_owed("parked".into()), Push::Queued);
+        assert_eq!(outbox.try_next().as_deref(), Some("welcome"));
+        assert_eq!(outbox.try_next().as_deref(), Some("parked"));
+        assert_eq!(outbox.push("ok".into()), Push::Queued);
+    }
+
+    #[tokio::test]
+    async fn the_first_reason_to_evict_is_kept() {
+        let outbox = Outbox::new(limits(1, 4));
+        outbox.evict(Eviction::Replaced);
+        outbox.evict(Eviction::TooSlow);
+        assert_eq!(outbox.evicted().await, Eviction::Replaced);
+    }
+
     #[tokio::test]
     async fn overflow_evicts_and_takes_nothing_more() {
-        let outbox = Outbox::new(2);
+        let outbox = Outbox::new(limits(2, 1024));
         assert_eq!(outbox.push("1".into()), Push::Queued);
         assert_eq!(outbox.push("2".into()), Push::Queued);
         assert_eq!(outbox.push("3".into()), Push::Overflowed);

@@ -18,7 +18,7 @@ use tokio::sync::oneshot;
 use tokio::time::{Instant, MissedTickBehavior, interval, sleep_until, timeout};
 
 use super::hub::Hub;
-use super::outbox::Outbox;
+use super::outbox::{Eviction, Outbox};
 use super::protocol::{ClientMessage, ServerMessage, parse_client_message};
 use crate::limits::{Admission, Rate, TokenBucket};
 use crate::rooms::{ErrorCode, Refusal, Seat};
@@ -40,17 +40,28 @@ pub(crate) struct SessionSettings {
     pub(crate) ping_interval: Duration,
     pub(crate) ping_timeout: Duration,
     pub(crate) message_rate: Rate,
+    /// Longest a write to the client may wait for it to read: a client
+    /// that stops draining its socket is evicted after this, whatever else
+    /// it keeps sending (a pong resets only the ping timeout).
+    pub(crate) write_timeout: Duration,
 }
 
 /// Why a session ended, and the close frame it owes the client, if any.
 enum Ending {
-    /// The client closed the WebSocket: it means to go.
+    /// The client closed the WebSocket: it means to go. Its close frame is
+    /// answered (RFC 6455, 5.5.1).
     ClientLeft,
     /// The connection broke: the member may come back.
     Lost,
     Silent,
     Oversized,
+    /// The client broke the WebSocket framing rules: answered with 1002.
+    ProtocolError,
+    /// A text frame that is not UTF-8: answered with 1007.
+    NotUtf8,
     TooSlow,
+    /// A newer connection took this one's seat with its resume token.
+    Replaced,
     ServerShutdown,
 }
 
@@ -73,6 +84,7 @@ pub(crate) async fn run(
         outbox.clone(),
         close_rx,
         settings.ping_interval,
+        settings.write_timeout,
     ));
 
     let mut session = Session {
@@ -94,23 +106,38 @@ pub(crate) async fn run(
     .await;
 
     let close = match ending {
-        Ending::ClientLeft | Ending::Lost => None,
+        Ending::Lost => None,
+        // The WebSocket already queued the answer to the client's close
+        // frame; the writer only has to flush it.
+        Ending::ClientLeft => Some(None),
         Ending::Silent => {
             hub.metrics().ping_timeout();
             None
         }
         Ending::Oversized => {
             hub.metrics().oversized_frame();
-            Some((close_code::SIZE, "frame larger than 64 KiB"))
+            Some(Some((close_code::SIZE, "frame larger than 64 KiB")))
         }
-        Ending::TooSlow => Some((close_code::POLICY, "too slow to keep up with messages")),
-        Ending::ServerShutdown => Some((close_code::AWAY, "the server is restarting")),
+        Ending::ProtocolError => Some(Some((close_code::PROTOCOL, "WebSocket protocol error"))),
+        Ending::NotUtf8 => Some(Some((close_code::INVALID, "text frame is not UTF-8"))),
+        Ending::TooSlow => {
+            hub.metrics().slow_client_dropped();
+            Some(Some((
+                close_code::POLICY,
+                "too slow to keep up with messages",
+            )))
+        }
+        Ending::Replaced => Some(Some((
+            close_code::POLICY,
+            "replaced by a newer connection that resumed this seat",
+        ))),
+        Ending::ServerShutdown => Some(Some((close_code::AWAY, "the server is restarting"))),
     };
-    if let Some((code, reason)) = close {
-        let _ = close_tx.send(CloseFrame {
+    if let Some(frame) = close {
+        let _ = close_tx.send(frame.map(|(code, reason)| CloseFrame {
             code,
             reason: reason.into(),
-        });
+        }));
         if timeout(CLOSE_FLUSH_TIMEOUT, &mut writer).await.is_ok() {
             return;
         }
@@ -145,11 +172,7 @@ async fn read_loop(
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                     Some(Ok(Message::Close(_))) => return Ending::ClientLeft,
                     None => return Ending::Lost,
-                    Some(Err(err)) => return if is_oversized(err) {
-                        Ending::Oversized
-                    } else {
-                        Ending::Lost
-                    },
+                    Some(Err(err)) => return read_error(err),
                 }
                 // Frames already buffered are ready at once, so without this
                 // a burst is handled in one go while the writers it woke
@@ -161,24 +184,33 @@ async fn read_loop(
                     tokio::task::yield_now().await;
                 }
             }
-            () = outbox.evicted() => return Ending::TooSlow,
+            why = outbox.evicted() => return match why {
+                Eviction::TooSlow => Ending::TooSlow,
+                Eviction::Replaced => Ending::Replaced,
+            },
             () = sleep_until(deadline) => return Ending::Silent,
         }
     }
 }
 
-fn is_oversized(err: axum::Error) -> bool {
-    matches!(
-        err.into_inner().downcast_ref::<tungstenite::Error>(),
-        Some(tungstenite::Error::Capacity(_))
-    )
+/// How a failed read ends the session.
+fn read_error(err: axum::Error) -> Ending {
+    match err.into_inner().downcast_ref::<tungstenite::Error>() {
+        Some(tungstenite::Error::Capacity(_)) => Ending::Oversized,
+        Some(tungstenite::Error::Protocol(_)) => Ending::ProtocolError,
+        Some(tungstenite::Error::Utf8(_)) => Ending::NotUtf8,
+        _ => Ending::Lost,
+    }
 }
 
+/// Writes the outbox and pings until told to close. A write that the client
+/// does not take within `write_timeout` evicts the connection as too slow.
 async fn write_loop(
     mut sink: SplitSink<WebSocket, Message>,
     outbox: Arc<Outbox>,
-    mut close: oneshot::Receiver<CloseFrame>,
+    mut close: oneshot::Receiver<Option<CloseFrame>>,
     ping_interval: Duration,
+    write_timeout: Duration,
 ) {
     let mut pings = interval(ping_interval);
     pings.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -187,16 +219,31 @@ async fn write_loop(
         let sent = tokio::select! {
             biased;
             frame = &mut close => {
-                if let Ok(frame) = frame {
-                    let _ = sink.send(Message::Close(Some(frame))).await;
-                }
+                let closing = async {
+                    match frame {
+                        Ok(Some(frame)) => sink.send(Message::Close(Some(frame))).await,
+                        // Flushes the answer to the client's own close frame.
+                        Ok(None) => sink.close().await,
+                        Err(_) => Ok(()),
+                    }
+                };
+                let _ = timeout(write_timeout, closing).await;
                 return;
             }
-            text = outbox.next() => write_batch(&mut sink, &outbox, text).await,
-            _ = pings.tick() => sink.send(Message::Ping(Default::default())).await,
+            text = outbox.next() => {
+                timeout(write_timeout, write_batch(&mut sink, &outbox, text)).await
+            }
+            _ = pings.tick() => {
+                timeout(write_timeout, sink.send(Message::Ping(Default::default()))).await
+            }
         };
-        if sent.is_err() {
-            return;
+        match sent {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return,
+            Err(_) => {
+                outbox.evict(Eviction::TooSlow);
+                return;
+            }
         }
     }
 }

@@ -203,6 +203,11 @@ impl WsTx {
     pub async fn try_send_text(&mut self, text: String) -> Result<(), tungstenite::Error> {
         self.sink.send(Message::text(text)).await
     }
+
+    /// Sends any frame (a pong, say), reporting failure instead of panicking.
+    pub async fn try_send_message(&mut self, message: Message) -> Result<(), tungstenite::Error> {
+        self.sink.send(message).await
+    }
 }
 
 impl WsRx {
