@@ -90,6 +90,12 @@ pub(crate) fn parse_client_message(text: &str) -> Result<ClientMessage<'_>, Pars
                 Some(name) if name.chars().count() > MAX_NAME_CHARS => {
                     return Err(refuse("name is longer than 64 characters"));
                 }
+                Some(name) if name.chars().any(is_unfit_for_a_name) => {
+                    return Err(refuse(
+                        "name may not hold control characters, line breaks or \
+                         characters that change the text's direction",
+                    ));
+                }
                 Some(name) if name.trim().is_empty() => None,
                 other => other,
             };
@@ -207,6 +213,19 @@ impl ServerMessage<'_> {
     }
 }
 
+/// Characters a name may not hold: it is shown to the others beside their
+/// picture and in chat, so nothing that breaks lines, hides in logs (NUL)
+/// or reverses the text around it (U+202E makes "gpj.exe" read "exe.jpg").
+fn is_unfit_for_a_name(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{2028}' | '\u{2029}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2066}'..='\u{2069}'
+        )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,6 +247,25 @@ mod tests {
         match parse_client_message(r#"{"type":"join","room":"abc"}"#).unwrap() {
             ClientMessage::Join { name, .. } => assert_eq!(name, None),
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn names_may_not_break_lines_or_turn_text_around() {
+        for bad in [
+            "A\\u0000B",
+            "A\\nB",
+            "A\\rB",
+            "\\u202Egpj.exe",
+            "A\\u2066B",
+            "A\\u0085",
+        ] {
+            let join = format!(r#"{{"type":"join","room":"r","name":"{bad}"}}"#);
+            assert_eq!(refused(&join).refusal.code, ErrorCode::BadRequest, "{bad}");
+        }
+        for good in ["Ada Lovelace", "Zoë", "محمد", "李雷", "👩‍💻 dev"] {
+            let join = format!(r#"{{"type":"join","room":"r","name":"{good}"}}"#);
+            assert!(parse_client_message(&join).is_ok(), "{good}");
         }
     }
 
