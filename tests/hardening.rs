@@ -16,9 +16,23 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 /// Opens a WebSocket, with an `Origin` header if given: `Ok(())` when it
 /// was accepted, else the refusal's status and JSON error code.
 async fn upgrade(server: &Server, origin: Option<&str>) -> Result<(), (u16, String)> {
+    upgrade_as(server, origin, None).await
+}
+
+/// [`upgrade`] with the `Host` header a browser would send for `host`.
+async fn upgrade_as(
+    server: &Server,
+    origin: Option<&str>,
+    host: Option<&str>,
+) -> Result<(), (u16, String)> {
     let mut request = format!("ws://{}/ws", server.addr)
         .into_client_request()
         .unwrap();
+    if let Some(host) = host {
+        request
+            .headers_mut()
+            .insert("Host", HeaderValue::from_str(host).unwrap());
+    }
     if let Some(origin) = origin {
         request
             .headers_mut()
@@ -137,6 +151,30 @@ async fn only_the_servers_own_origin_may_open_the_websocket() {
 }
 
 #[tokio::test]
+async fn the_origin_check_holds_against_dns_rebinding_and_other_schemes() {
+    let server = Server::start();
+    let port = server.addr.port();
+    // A page of evil.example whose name now resolves to this server: its
+    // Origin matches the Host its browser sends, yet it is not the server.
+    let rebound = format!("evil.example:{port}");
+    assert_eq!(
+        upgrade_as(&server, Some(&format!("http://{rebound}")), Some(&rebound)).await,
+        refused(403, "bad-request")
+    );
+    // Another scheme is another origin.
+    assert_eq!(
+        upgrade(&server, Some(&format!("https://{}", server.addr))).await,
+        refused(403, "bad-request")
+    );
+    // The names a plain server is reached by without DNS still work.
+    let local = format!("localhost:{port}");
+    assert_eq!(
+        upgrade_as(&server, Some(&format!("http://{local}")), Some(&local)).await,
+        Ok(())
+    );
+}
+
+#[tokio::test]
 async fn logs_name_rooms_and_peers_but_no_secrets() {
     let secret = "turn-secret-never-logged";
     let mut server = Server::with_logs(&[
@@ -179,10 +217,22 @@ async fn logs_name_rooms_and_peers_but_no_secrets() {
         .filter(|l| l["fields"]["message"] == "joined")
         .count();
     assert_eq!(joins, 2, "{logs}");
+    // The room is named by a tag, the same on every line of that room;
+    // its id is the key to the call and is never logged.
+    let tags: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["fields"]["message"] == "joined" || l["fields"]["message"] == "left")
+        .map(|l| &l["fields"]["room"])
+        .collect();
     assert!(
-        lines.iter().any(|l| l["fields"]["message"] == "left"
-            && l["fields"]["peer"] == b_welcome.id.as_str()
-            && l["fields"]["room"] == room.as_str()),
+        tags.len() == 3 && tags.iter().all(|t| t.is_string() && *t == tags[0]),
+        "{logs}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["fields"]["message"] == "left"
+                && l["fields"]["peer"] == b_welcome.id.as_str()),
         "{logs}"
     );
     let credential = a_welcome.raw["iceServers"]
@@ -195,6 +245,7 @@ async fn logs_name_rooms_and_peers_but_no_secrets() {
     let token = a_welcome.raw["resume"].as_str().unwrap().to_owned();
     for secret in [
         secret,
+        &room,
         "sdp-ice-password",
         "ufrag-secret",
         "v=0",

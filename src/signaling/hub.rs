@@ -10,6 +10,8 @@
 //! Queuing never blocks; a client whose queue is full is too slow to keep
 //! up and is told to go, so memory stays bounded.
 
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, SystemTime};
@@ -51,6 +53,8 @@ pub(crate) struct Hub {
     metrics: Arc<Metrics>,
     /// Connections open now, members or not.
     open: AtomicUsize,
+    /// Keys the room tags of the logs; random per process.
+    log_key: RandomState,
 }
 
 impl Hub {
@@ -67,7 +71,15 @@ impl Hub {
             order: RoomOrder::new(),
             metrics,
             open: AtomicUsize::new(0),
+            log_key: RandomState::new(),
         }
+    }
+
+    /// What the logs call `room`: a room id is the key to a call, and logs
+    /// travel further than calls should, so they carry a keyed hash of it
+    /// instead, enough to follow one room through the log of this process.
+    fn tag(&self, room: &str) -> String {
+        format!("{:016x}", self.log_key.hash_one(room))
     }
 
     pub(crate) fn metrics(&self) -> &Metrics {
@@ -96,7 +108,7 @@ impl Hub {
             let keep_seat = lost && !self.settings.resume_grace.is_zero();
             let _turn = self.order.turn(&seat.room).await;
             if let Some(left) = self.store.disconnect(seat, now(), keep_seat).await {
-                tracing::info!(room = %left.room, peer = %left.peer_id, "left: connection closed");
+                tracing::info!(room = %self.tag(&left.room), peer = %left.peer_id, "left: connection closed");
                 self.tell_left(left);
             }
             self.delivery.detach(seat, outbox);
@@ -111,7 +123,7 @@ impl Hub {
         for away in self.store.away_past(now, self.settings.resume_grace).await {
             let _turn = self.order.turn(&away.room).await;
             if let Some(left) = self.store.release_away(&away, now).await {
-                tracing::info!(room = %left.room, peer = %left.peer_id, "left: did not resume in time");
+                tracing::info!(room = %self.tag(&left.room), peer = %left.peer_id, "left: did not resume in time");
                 self.tell_left(left);
             }
         }
@@ -213,7 +225,7 @@ impl Hub {
         } else if resume_token.is_some() {
             self.metrics.rejoined();
         }
-        tracing::info!(room, peer = %joined.peer.id, resumed = joined.resumed, "joined");
+        tracing::info!(room = %self.tag(room), peer = %joined.peer.id, resumed = joined.resumed, "joined");
         Ok(joined.seat)
     }
 
@@ -222,7 +234,7 @@ impl Hub {
         let _turn = self.order.turn(&seat.room).await;
         let left = self.store.leave(seat, now()).await?;
         self.delivery.detach(seat, outbox);
-        tracing::info!(room = %left.room, peer = %left.peer_id, "left");
+        tracing::info!(room = %self.tag(&left.room), peer = %left.peer_id, "left");
         self.tell_left(left);
         Ok(())
     }
@@ -257,7 +269,7 @@ impl Hub {
             Route::Now => self.delivery.deliver(&seat.room, to, message, Out::Signal),
             Route::Parked => {}
             Route::SeatReleased(left) => {
-                tracing::info!(room = %left.room, peer = %left.peer_id, "left: too much waited for it");
+                tracing::info!(room = %self.tag(&left.room), peer = %left.peer_id, "left: too much waited for it");
                 self.tell_left(left);
             }
         }
