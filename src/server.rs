@@ -74,6 +74,7 @@ impl Server {
             shutdown: Shutdown::new(),
             metrics: Arc::new(registry),
             allowed_origins: web::allowed_origins(&config.allowed_origins),
+            tls: tls.is_some(),
         };
         Ok(Server {
             listener,

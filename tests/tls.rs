@@ -110,6 +110,12 @@ async fn https_serves_the_api_with_the_printed_certificate() {
     tls.read_to_string(&mut answer).await.unwrap();
     assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
     assert!(answer.contains("\"capacity\":2"), "{answer}");
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("strict-transport-security: max-age=31536000"),
+        "HTTPS answers carry HSTS: {answer}"
+    );
 
     let wrong = "00"
         .repeat(32)

@@ -39,6 +39,9 @@ pub(crate) struct AppState {
     /// Web origins allowed to open the WebSocket besides the server's own,
     /// lower case, without a trailing slash.
     pub(crate) allowed_origins: Arc<[String]>,
+    /// Whether the server speaks HTTPS: its own origin is then `https:`,
+    /// and answers carry `Strict-Transport-Security`.
+    pub(crate) tls: bool,
 }
 
 /// Normalizes `--allowed-origin` values for [`AppState::allowed_origins`].
@@ -50,7 +53,8 @@ pub(crate) fn allowed_origins(origins: &[String]) -> Arc<[String]> {
 }
 
 pub(crate) fn router(state: AppState) -> Router {
-    Router::new()
+    let tls = state.tls;
+    let router = Router::new()
         .route("/", get(app_page))
         .route("/r/{room}", get(app_page))
         .route("/static/{*path}", get(static_file))
@@ -62,7 +66,24 @@ pub(crate) fn router(state: AppState) -> Router {
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::map_response(security_headers))
-        .with_state(state)
+        .with_state(state);
+    if tls {
+        router.layer(middleware::map_response(strict_transport_security))
+    } else {
+        router
+    }
+}
+
+/// Under TLS, tells browsers to come back only over HTTPS for a year, so
+/// that nobody on the path can serve them a plain-HTTP imitation (with a
+/// room link in its address). Not sent over plain HTTP, where it means
+/// nothing.
+async fn strict_transport_security(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static("max-age=31536000"),
+    );
+    response
 }
 
 /// Headers every answer carries. The room id is the secret of a call, so no
@@ -219,7 +240,7 @@ async fn websocket(
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    if !origin_allowed(&headers, &state.allowed_origins) {
+    if !origin_allowed(&headers, &state.allowed_origins, state.tls) {
         let refusal = Refusal::bad_request("this page's origin may not use this server");
         return error_response(StatusCode::FORBIDDEN, &refusal);
     }
@@ -259,7 +280,14 @@ async fn websocket(
 /// Guards against cross-site WebSocket hijacking: a browser always sends
 /// `Origin`, and only the server's own origin (or an allowed one) may open a
 /// session. Clients that are not browsers send no `Origin` and are let in.
-fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
+///
+/// The server's own origin is the scheme it speaks with the `Host` the
+/// browser used. Over HTTPS that name is one the certificate vouches for.
+/// Over plain HTTP it proves nothing: a site whose name an attacker points
+/// at this server (DNS rebinding) sends a matching `Host`. So plain HTTP
+/// trusts `Host` only when no DNS answer is involved: `localhost` or an IP
+/// address; any other name must be listed with `--allowed-origin`.
+fn origin_allowed(headers: &HeaderMap, allowed: &[String], tls: bool) -> bool {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return true;
     };
@@ -270,11 +298,34 @@ fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
     if allowed.contains(&origin) {
         return true;
     }
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    match (origin.split_once("://"), host) {
-        (Some((_, origin_host)), Some(host)) => origin_host.eq_ignore_ascii_case(host),
-        _ => false,
+    let scheme = if tls { "https" } else { "http" };
+    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
+        return false;
+    };
+    match origin.split_once("://") {
+        Some((origin_scheme, origin_host)) => {
+            origin_scheme == scheme
+                && origin_host.eq_ignore_ascii_case(host)
+                && (tls || needs_no_dns(host))
+        }
+        None => false,
     }
+}
+
+/// True when `host` (a `Host` header: name or address, maybe a port) is
+/// `localhost` or an IP address.
+fn needs_no_dns(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        // [v6]:port
+        Some(rest) => {
+            return rest
+                .split(']')
+                .next()
+                .is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok());
+        }
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::Ipv4Addr>().is_ok()
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
@@ -314,28 +365,68 @@ mod tests {
         let allowed = ["https://app.example.org".to_owned()];
         assert!(origin_allowed(
             &headers(Some("http://localhost:8080"), "localhost:8080"),
-            &[]
+            &[],
+            false
+        ));
+        assert!(origin_allowed(
+            &headers(Some("http://127.0.0.1:8080"), "127.0.0.1:8080"),
+            &[],
+            false
+        ));
+        assert!(origin_allowed(
+            &headers(Some("http://[::1]:8080"), "[::1]:8080"),
+            &[],
+            false
         ));
         assert!(origin_allowed(
             &headers(Some("https://App.Example.org"), "parlor:8080"),
-            &allowed
+            &allowed,
+            false
         ));
-        assert!(origin_allowed(&headers(None, "localhost:8080"), &[]));
+        assert!(origin_allowed(
+            &headers(Some("https://meet.example.org"), "meet.example.org"),
+            &[],
+            true
+        ));
+        assert!(origin_allowed(&headers(None, "localhost:8080"), &[], false));
+    }
+
+    #[test]
+    fn a_name_over_plain_http_or_another_scheme_is_refused() {
+        // DNS rebinding: the attacker's name, resolved to this server.
+        assert!(!origin_allowed(
+            &headers(Some("http://evil.example:8080"), "evil.example:8080"),
+            &[],
+            false
+        ));
+        assert!(!origin_allowed(
+            &headers(Some("https://localhost:8080"), "localhost:8080"),
+            &[],
+            false
+        ));
+        assert!(!origin_allowed(
+            &headers(Some("http://meet.example.org"), "meet.example.org"),
+            &[],
+            true
+        ));
     }
 
     #[test]
     fn other_origins_are_refused() {
         assert!(!origin_allowed(
             &headers(Some("https://evil.example"), "localhost:8080"),
-            &[]
+            &[],
+            false
         ));
         assert!(!origin_allowed(
             &headers(Some("http://localhost:8081"), "localhost:8080"),
-            &[]
+            &[],
+            false
         ));
         assert!(!origin_allowed(
             &headers(Some("null"), "localhost:8080"),
-            &[]
+            &[],
+            false
         ));
     }
 }
