@@ -31,6 +31,7 @@ pub struct Server {
     app: web::AppState,
     room_idle_timeout: Duration,
     resume_grace: Duration,
+    http: web::HttpLimits,
 }
 
 impl Server {
@@ -84,6 +85,7 @@ impl Server {
             app,
             room_idle_timeout: config.room_idle_timeout,
             resume_grace: config.resume_grace,
+            http: config.http_limits(),
         })
     }
 
@@ -114,28 +116,55 @@ impl Server {
         let hub = self.app.hub.clone();
         let stopping = self.app.shutdown.clone();
         let app = web::router(self.app).into_make_service_with_connect_info::<web::ClientAddr>();
-        let shutdown = async move {
-            shutdown.await;
-            stopping.begin();
-        };
-        let result = match self.tls {
-            Some(certificate) => {
-                let listener = web::TlsListener::new(self.listener, certificate.config)?;
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(shutdown)
-                    .await
+        let begun = Arc::new(std::sync::OnceLock::new());
+        let shutdown = {
+            let (stopping, begun) = (stopping.clone(), begun.clone());
+            async move {
+                shutdown.await;
+                let _ = begun.set(tokio::time::Instant::now());
+                stopping.begin();
             }
-            None => {
-                axum::serve(web::PlainListener(self.listener), app)
-                    .with_graceful_shutdown(shutdown)
-                    .await
+        };
+        let serve = async {
+            match self.tls {
+                Some(certificate) => {
+                    let listener = web::TlsListener::new(self.listener, certificate.config)?;
+                    axum::serve(web::Guarded::new(listener, self.http), app)
+                        .with_graceful_shutdown(shutdown)
+                        .await
+                }
+                None => {
+                    let listener = web::PlainListener(self.listener);
+                    axum::serve(web::Guarded::new(listener, self.http), app)
+                        .with_graceful_shutdown(shutdown)
+                        .await
+                }
+            }
+        };
+        // Whatever clients do (a request sent half way, a WebSocket that
+        // never closes), the process ends within SHUTDOWN_GRACE of the
+        // signal: the HTTP server's own draining waits for every request.
+        let deadline = {
+            let stopping = stopping.clone();
+            async move {
+                stopping.started().await;
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            }
+        };
+        let result = tokio::select! {
+            result = serve => result,
+            () = deadline => {
+                tracing::warn!("closing with HTTP requests still unfinished");
+                Ok(())
             }
         };
         // WebSocket sessions outlive the HTTP server's own draining.
-        if tokio::time::timeout(SHUTDOWN_GRACE, hub.drained())
-            .await
-            .is_err()
-        {
+        let until = begun
+            .get()
+            .copied()
+            .unwrap_or_else(tokio::time::Instant::now)
+            + SHUTDOWN_GRACE;
+        if tokio::time::timeout_at(until, hub.drained()).await.is_err() {
             tracing::warn!("closing with WebSocket connections still open");
         }
         sweeper.abort();

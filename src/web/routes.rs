@@ -147,7 +147,7 @@ struct CreateRoom {
 
 async fn create_room(
     State(state): State<AppState>,
-    ConnectInfo(ClientAddr(client)): ConnectInfo<ClientAddr>,
+    ConnectInfo(ClientAddr(client, _)): ConnectInfo<ClientAddr>,
     body: Bytes,
 ) -> Response {
     let request = if body.iter().all(u8::is_ascii_whitespace) {
@@ -236,7 +236,7 @@ async fn room_status(State(state): State<AppState>, Path(room): Path<String>) ->
 
 async fn websocket(
     State(state): State<AppState>,
-    ConnectInfo(ClientAddr(client)): ConnectInfo<ClientAddr>,
+    ConnectInfo(ClientAddr(client, connection)): ConnectInfo<ClientAddr>,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
@@ -262,6 +262,7 @@ async fn websocket(
             return error_response(StatusCode::SERVICE_UNAVAILABLE, &refusal);
         }
     };
+    connection.upgrading();
     upgrade
         .read_buffer_size(READ_BUFFER_BYTES)
         .max_message_size(signaling::MAX_FRAME_BYTES)
