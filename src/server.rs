@@ -30,6 +30,7 @@ pub struct Server {
     turn_metrics: Arc<TurnMetrics>,
     app: web::AppState,
     room_idle_timeout: Duration,
+    unjoined_room_timeout: Duration,
     resume_grace: Duration,
     http: web::HttpLimits,
 }
@@ -84,6 +85,7 @@ impl Server {
             turn_metrics,
             app,
             room_idle_timeout: config.room_idle_timeout,
+            unjoined_room_timeout: config.unjoined_room_timeout,
             resume_grace: config.resume_grace,
             http: config.http_limits(),
         })
@@ -110,6 +112,7 @@ impl Server {
         let sweeper = tokio::spawn(sweep(
             self.app.clone(),
             self.room_idle_timeout,
+            self.unjoined_room_timeout,
             self.resume_grace,
         ));
         let _turn = self.turn.map(|turn| turn.spawn(self.turn_metrics));
@@ -202,17 +205,17 @@ async fn bind_turn(
 
 /// Gives up seats not resumed in time, and forgets idle rooms and
 /// addresses, each often enough for its own timeout.
-async fn sweep(app: web::AppState, idle: Duration, grace: Duration) {
+async fn sweep(app: web::AppState, idle: Duration, unjoined: Duration, grace: Duration) {
     let period = |timeout: Duration| {
         (timeout / 4).clamp(Duration::from_millis(100), Duration::from_secs(60))
     };
-    let mut idle_ticks = tokio::time::interval(period(idle));
+    let mut idle_ticks = tokio::time::interval(period(idle.min(unjoined)));
     let mut away_ticks = tokio::time::interval(period(grace).min(Duration::from_secs(1)));
     loop {
         tokio::select! {
             _ = idle_ticks.tick() => {
                 app.addresses.prune();
-                let forgotten = app.hub.forget_idle(idle).await;
+                let forgotten = app.hub.forget_idle(idle, unjoined).await;
                 if forgotten > 0 {
                     tracing::debug!(forgotten, "forgot idle rooms");
                 }

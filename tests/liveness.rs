@@ -401,3 +401,23 @@ async fn a_silent_member_yields_peer_left_after_ping_timeout_plus_grace() {
     assert!(elapsed <= Duration::from_millis(4000), "after {elapsed:?}");
     drop(b_tcp);
 }
+
+#[tokio::test]
+async fn rooms_nobody_joined_are_forgotten_sooner() {
+    let server = Server::with_args(&["--unjoined-room-timeout", "1s"]);
+    let unjoined = server.create_room(None).await;
+    let used = server.create_room(None).await;
+    let (a, _) = server.joined(&used, None).await;
+    a.close().await;
+    eventually(
+        Duration::from_secs(4),
+        "unjoined room forgotten",
+        || async { server.members(&unjoined).await.is_none() },
+    )
+    .await;
+    assert_eq!(
+        server.members(&used).await,
+        Some(0),
+        "a room someone joined waits for --room-idle-timeout"
+    );
+}

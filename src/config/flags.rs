@@ -37,6 +37,13 @@ pub struct Config {
           value_parser = humantime::parse_duration)]
     pub(crate) room_idle_timeout: Duration,
 
+    /// How long a room that nobody has joined is kept after its creation,
+    /// when that is shorter than --room-idle-timeout: so that rooms made
+    /// by the thousand and never used do not hold --max-rooms for a day.
+    #[arg(long, env = "PARLOR_UNJOINED_ROOM_TIMEOUT", default_value = "10m",
+          value_parser = humantime::parse_duration)]
+    pub(crate) unjoined_room_timeout: Duration,
+
     /// How often the server pings each WebSocket client.
     #[arg(long, env = "PARLOR_PING_INTERVAL", default_value = "10s",
           value_parser = humantime::parse_duration)]

@@ -49,6 +49,7 @@ pub(crate) fn check_store<S: RoomStore + Inspect>(make: impl Fn(StoreLimits) -> 
     run(empty_rooms_are_forgotten_after_idle_time_only(&make(
         limits,
     )));
+    run(rooms_nobody_joined_are_forgotten_sooner(&make(limits)));
     run(room_count_is_capped(&make(StoreLimits { max_rooms: 1 })));
 }
 
@@ -432,6 +433,26 @@ async fn empty_rooms_are_forgotten_after_idle_time_only(store: &impl RoomStore) 
     assert_eq!(store.occupancy(), Occupancy::default());
 }
 
+async fn rooms_nobody_joined_are_forgotten_sooner(store: &impl RoomStore) {
+    let t0 = t0();
+    let timeout = secs(600);
+    let unjoined = create(store, 2).await;
+    let used = create(store, 2).await;
+    let member = join(store, &used, t0).await;
+    store.leave(&member.seat, t0 + secs(1)).await.unwrap();
+    assert_eq!(
+        store.forget_unjoined_rooms(t0 + secs(599), timeout).await,
+        0
+    );
+    assert_eq!(store.forget_unjoined_rooms(t0 + timeout, timeout).await, 1);
+    assert!(store.room_summary(&unjoined).await.is_none());
+    assert!(
+        store.room_summary(&used).await.is_some(),
+        "a room someone joined waits for the idle timeout"
+    );
+    assert_eq!(store.occupancy().rooms, 1);
+}
+
 async fn room_count_is_capped(store: &impl RoomStore) {
     create(store, 2).await;
     assert_eq!(
@@ -555,6 +576,7 @@ pub(crate) mod properties {
                     }
                     Event::ForgetIdle => {
                         store.forget_idle_rooms(now, idle).await;
+                        store.forget_unjoined_rooms(now, idle / 2).await;
                         false
                     }
                 };

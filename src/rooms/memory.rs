@@ -324,11 +324,19 @@ impl MemoryStore {
     }
 
     fn forget_idle_rooms_now(&self, now: SystemTime, idle: Duration) -> usize {
+        self.forget_rooms_where(|room| room.is_idle(now, idle))
+    }
+
+    fn forget_unjoined_rooms_now(&self, now: SystemTime, timeout: Duration) -> usize {
+        self.forget_rooms_where(|room| room.is_unjoined_past(now, timeout))
+    }
+
+    fn forget_rooms_where(&self, forget: impl Fn(&Room) -> bool) -> usize {
         let mut forgotten = 0;
         for shard in self.shards.iter() {
             let mut shard = lock(shard);
             let before = shard.rooms.len();
-            shard.rooms.retain(|_, room| !room.is_idle(now, idle));
+            shard.rooms.retain(|_, room| !forget(room));
             forgotten += before - shard.rooms.len();
         }
         self.rooms.fetch_sub(forgotten, Relaxed);
@@ -442,6 +450,10 @@ impl RoomStore for MemoryStore {
 
     fn forget_idle_rooms(&self, now: SystemTime, idle: Duration) -> StoreFuture<'_, usize> {
         ready(self.forget_idle_rooms_now(now, idle))
+    }
+
+    fn forget_unjoined_rooms(&self, now: SystemTime, timeout: Duration) -> StoreFuture<'_, usize> {
+        ready(self.forget_unjoined_rooms_now(now, timeout))
     }
 
     fn occupancy(&self) -> Occupancy {

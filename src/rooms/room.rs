@@ -119,6 +119,9 @@ pub(super) struct Room {
     chat_bytes: usize,
     /// The epoch the next taker of a seat gets.
     next_epoch: u64,
+    /// When it was created, while nobody has ever joined it; `None` once
+    /// someone has. Rooms nobody joins are forgotten sooner.
+    unjoined_since: Option<SystemTime>,
 }
 
 impl Room {
@@ -131,6 +134,7 @@ impl Room {
             chat: VecDeque::new(),
             chat_bytes: 0,
             next_epoch: 1,
+            unjoined_since: Some(now),
         }
     }
 
@@ -191,6 +195,7 @@ impl Room {
             presence: Presence::Here { epoch },
         });
         self.empty_since = None;
+        self.unjoined_since = None;
         Ok(epoch)
     }
 
@@ -268,6 +273,13 @@ impl Room {
         self.chat.iter()
     }
 
+    /// True when nobody has ever joined the room, made `timeout` or more
+    /// before `now`.
+    pub(super) fn is_unjoined_past(&self, now: SystemTime, timeout: Duration) -> bool {
+        self.unjoined_since
+            .is_some_and(|since| elapsed(since, now) >= timeout)
+    }
+
     /// True when the room has been empty for at least `idle` at `now`.
     pub(super) fn is_idle(&self, now: SystemTime, idle: Duration) -> bool {
         self.empty_since
@@ -331,6 +343,18 @@ mod tests {
         assert!(room.remove("p1", left_at).unwrap().is_held_at(1));
         assert!(!room.is_idle(left_at + Duration::from_secs(9), idle));
         assert!(room.is_idle(left_at + idle, idle));
+    }
+
+    #[test]
+    fn only_a_room_nobody_joined_counts_as_unjoined() {
+        let t0 = SystemTime::now();
+        let timeout = Duration::from_secs(600);
+        let mut room = Room::new(RoomKind::Mesh, 2, t0);
+        assert!(!room.is_unjoined_past(t0 + Duration::from_secs(599), timeout));
+        assert!(room.is_unjoined_past(t0 + timeout, timeout));
+        room.admit(member(1)).unwrap();
+        room.remove("p1", t0);
+        assert!(!room.is_unjoined_past(t0 + timeout * 10, timeout));
     }
 
     #[test]

@@ -195,6 +195,11 @@ pub(crate) trait RoomStore: Send + Sync {
     /// Forgets rooms that have been empty for `idle`; returns how many.
     fn forget_idle_rooms(&self, now: SystemTime, idle: Duration) -> StoreFuture<'_, usize>;
 
+    /// Forgets rooms that nobody has joined since their creation `timeout`
+    /// or more ago; returns how many. Rooms cost nothing to create but a
+    /// place under `--max-rooms`: unused ones must not hold it for long.
+    fn forget_unjoined_rooms(&self, now: SystemTime, timeout: Duration) -> StoreFuture<'_, usize>;
+
     /// Rooms and members now; cheap, for every metrics scrape.
     fn occupancy(&self) -> Occupancy;
 }

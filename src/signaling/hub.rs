@@ -288,9 +288,12 @@ impl Hub {
         push(&self.metrics, outbox, text.into(), Out::Error);
     }
 
-    /// Forgets rooms that have been empty for `idle`.
-    pub(crate) async fn forget_idle(&self, idle: Duration) -> usize {
-        self.store.forget_idle_rooms(now(), idle).await
+    /// Forgets rooms that have been empty for `idle`, and rooms nobody
+    /// joined within `unjoined` of their creation.
+    pub(crate) async fn forget_idle(&self, idle: Duration, unjoined: Duration) -> usize {
+        let now = now();
+        self.store.forget_idle_rooms(now, idle).await
+            + self.store.forget_unjoined_rooms(now, unjoined).await
     }
 
     fn tell_left(&self, left: Left) {
