@@ -76,6 +76,7 @@ impl Server {
             shutdown: Shutdown::new(),
             metrics: Arc::new(registry),
             allowed_origins: web::allowed_origins(&config.allowed_origins),
+            trusted_proxies: config.trust_forwarded_for.clone().into(),
             tls: tls.is_some(),
         };
         Ok(Server {

@@ -274,3 +274,38 @@ async fn sigterm_closes_every_session_with_going_away_and_exits() {
         other => panic!("expected a 1001 close frame, got {other:?}"),
     }
 }
+
+/// `POST /api/rooms` as a proxy forwarding for `client`; the status.
+async fn create_for(server: &Server, client: &str) -> u16 {
+    support::http_request(
+        server.addr,
+        "POST",
+        "/api/rooms",
+        None,
+        &[("X-Forwarded-For", client)],
+    )
+    .await
+    .status
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_is_limited_on_its_own() {
+    let server = Server::with_args(&[
+        "--trust-forwarded-for",
+        "127.0.0.0/8",
+        "--room-creation-rate",
+        "2/min,burst=2",
+    ]);
+    assert_eq!(create_for(&server, "203.0.113.1").await, 201);
+    assert_eq!(create_for(&server, "203.0.113.1").await, 201);
+    assert_eq!(create_for(&server, "203.0.113.1").await, 429);
+    // Another client behind the same proxy is not affected, and a forged
+    // address at the left of the list changes nothing.
+    assert_eq!(create_for(&server, "203.0.113.2").await, 201);
+    assert_eq!(create_for(&server, "9.9.9.9, 203.0.113.1").await, 429);
+    // Without the flag the header means nothing: loopback stays exempt.
+    let plain = Server::with_args(&["--room-creation-rate", "2/min,burst=2"]);
+    for _ in 0..3 {
+        assert_eq!(create_for(&plain, "203.0.113.1").await, 201);
+    }
+}

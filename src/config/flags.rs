@@ -128,6 +128,18 @@ pub struct Config {
     #[arg(long, env = "PARLOR_LIMIT_LOOPBACK")]
     pub(crate) limit_loopback: bool,
 
+    /// Reverse proxies whose X-Forwarded-For header names the client, as
+    /// address ranges (comma-separated, e.g. 127.0.0.1/32). The per-IP
+    /// limits then count the client, not the proxy, and apply to loopback
+    /// clients too. The header is ignored from anyone else.
+    #[arg(
+        long,
+        env = "PARLOR_TRUST_FORWARDED_FOR",
+        value_delimiter = ',',
+        value_name = "CIDR"
+    )]
+    pub(crate) trust_forwarded_for: Vec<crate::turn::Cidr>,
+
     /// Web origins allowed to open the WebSocket besides the server's own
     /// (comma-separated, e.g. https://parlor.example.org). Browsers always
     /// send Origin, so this stops other sites from using a visitor's

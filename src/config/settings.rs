@@ -106,7 +106,9 @@ impl Config {
             max_connections: self.max_connections,
             max_connections_per_address: self.max_connections_per_ip,
             room_creation_rate: self.room_creation_rate,
-            limit_loopback: self.limit_loopback,
+            // Behind a trusted proxy the clients are told apart: loopback
+            // is then only the proxy itself or a local user, limited too.
+            limit_loopback: self.limit_loopback || !self.trust_forwarded_for.is_empty(),
         }
     }
 

@@ -3,6 +3,7 @@
 //! web client embedded in the binary.
 
 mod assets;
+mod forwarded;
 mod listener;
 mod routes;
 mod tls;

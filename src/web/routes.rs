@@ -14,12 +14,14 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::assets;
+use super::forwarded::client_ip;
 use super::listener::ClientAddr;
 use crate::limits::{AddressGate, ConnectionRefused};
 use crate::metrics;
 use crate::rooms::{ErrorCode, Refusal, RoomKind};
 use crate::shutdown::Shutdown;
 use crate::signaling::{self, Hub, SessionSettings};
+use crate::turn::Cidr;
 
 /// Socket read chunk of a WebSocket. Small, because it is allocated for
 /// every connection, idle or not; it grows to fit each larger frame.
@@ -39,6 +41,8 @@ pub(crate) struct AppState {
     /// Web origins allowed to open the WebSocket besides the server's own,
     /// lower case, without a trailing slash.
     pub(crate) allowed_origins: Arc<[String]>,
+    /// Proxies whose `X-Forwarded-For` names the client (see `forwarded`).
+    pub(crate) trusted_proxies: Arc<[Cidr]>,
     /// Whether the server speaks HTTPS: its own origin is then `https:`,
     /// and answers carry `Strict-Transport-Security`.
     pub(crate) tls: bool,
@@ -147,9 +151,11 @@ struct CreateRoom {
 
 async fn create_room(
     State(state): State<AppState>,
-    ConnectInfo(ClientAddr(client, _)): ConnectInfo<ClientAddr>,
+    ConnectInfo(ClientAddr(peer, _)): ConnectInfo<ClientAddr>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let client = client_ip(peer.ip(), &headers, &state.trusted_proxies);
     let request = if body.iter().all(u8::is_ascii_whitespace) {
         CreateRoom {
             capacity: None,
@@ -174,7 +180,7 @@ async fn create_room(
         Some(Ok(kind)) => Some(kind),
         Some(Err(refusal)) => return error_response(StatusCode::BAD_REQUEST, &refusal),
     };
-    if !state.addresses.may_create_room(client.ip()) {
+    if !state.addresses.may_create_room(client) {
         state.hub.metrics().error(ErrorCode::RateLimited);
         let refusal = Refusal::new(
             ErrorCode::RateLimited,
@@ -236,10 +242,11 @@ async fn room_status(State(state): State<AppState>, Path(room): Path<String>) ->
 
 async fn websocket(
     State(state): State<AppState>,
-    ConnectInfo(ClientAddr(client, connection)): ConnectInfo<ClientAddr>,
+    ConnectInfo(ClientAddr(peer, connection)): ConnectInfo<ClientAddr>,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    let client = client_ip(peer.ip(), &headers, &state.trusted_proxies);
     if !origin_allowed(&headers, &state.allowed_origins, state.tls) {
         let refusal = Refusal::bad_request("this page's origin may not use this server");
         return error_response(StatusCode::FORBIDDEN, &refusal);
@@ -248,7 +255,7 @@ async fn websocket(
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .map(str::to_owned);
-    let admission = match state.addresses.admit(client.ip()) {
+    let admission = match state.addresses.admit(client) {
         Ok(admission) => admission,
         Err(refused) => {
             state.hub.metrics().error(ErrorCode::RateLimited);
