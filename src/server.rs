@@ -59,6 +59,7 @@ impl Server {
                 },
                 resume_key: config.resume_key(),
                 resume_grace: config.resume_grace,
+                room_idle_timeout: config.room_idle_timeout,
                 ice_servers,
             },
             Arc::new(MemoryStore::new(config.store_limits())),

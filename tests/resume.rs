@@ -97,13 +97,38 @@ async fn the_seat_is_given_up_when_the_grace_period_ends() {
     drop(b.into_tcp());
     a.expect_silence(Duration::from_millis(300)).await;
     a.expect_peer_left(&b_welcome.id).await;
-    // Coming back late still works: same id, but as a newcomer.
-    let (_b, welcome) = resume(&server, &room, &token(&b_welcome)).await;
-    assert_eq!(welcome["id"], b_welcome.id.as_str());
-    assert!(welcome.get("resumed").is_none());
-    a.expect_peer_joined(&b_welcome.id, None).await;
-    assert_eq!(server.metric("parlor_rejoins_total").await, 1);
+    // The token expired with its seat: coming back late is a new join.
+    let mut late = server.ws().await;
+    late.send_json(json!({ "type": "join", "room": room, "resume": token(&b_welcome) }))
+        .await;
+    let refused = late.expect_error("bad-request", Some("join")).await;
+    assert!(
+        refused["message"].as_str().unwrap().contains("given up"),
+        "{refused}"
+    );
+    a.expect_silence(Duration::from_millis(200)).await;
+    let (_b, welcome) = server.joined(&room, None).await;
+    assert_ne!(welcome.id, b_welcome.id, "a new join, a new peer id");
+    a.expect_peer_joined(&welcome.id, None).await;
     assert_eq!(server.metric("parlor_resumes_total").await, 0);
+}
+
+#[tokio::test]
+async fn a_token_does_not_bring_back_a_room_that_expired() {
+    let server = Server::with_args(&["--room-idle-timeout", "1s"]);
+    let room = server.create_room(None).await;
+    let (a, a_welcome) = server.joined(&room, None).await;
+    a.close().await;
+    support::eventually(Duration::from_secs(5), "the room expires", || async {
+        server.members(&room).await.is_none()
+    })
+    .await;
+    let mut ws = server.ws().await;
+    ws.send_json(json!({ "type": "join", "room": room, "resume": token(&a_welcome) }))
+        .await;
+    ws.expect_error("room-not-found", Some("join")).await;
+    assert_eq!(server.members(&room).await, None);
+    assert_eq!(server.metric("parlor_rooms").await, 0);
 }
 
 #[tokio::test]

@@ -50,6 +50,7 @@ pub(crate) fn check_store<S: RoomStore + Inspect>(make: impl Fn(StoreLimits) -> 
         limits,
     )));
     run(rooms_nobody_joined_are_forgotten_sooner(&make(limits)));
+    run(a_spent_or_expired_token_takes_nothing_back(&make(limits)));
     run(room_count_is_capped(&make(StoreLimits { max_rooms: 1 })));
 }
 
@@ -89,11 +90,14 @@ async fn join(store: &dyn RoomStore, room: &str, now: SystemTime) -> Joined {
     store.join(request(room, None, None), now).await.unwrap()
 }
 
+/// A genuine claim to a seat, made by a server before this store's rooms.
 fn claim(peer: &str, capacity: usize) -> Resume {
     Resume {
         peer_id: peer.into(),
         capacity,
         kind: RoomKind::Mesh,
+        issued: t0() - secs(1),
+        remakes_until: t0() + secs(3600),
     }
 }
 
@@ -451,6 +455,42 @@ async fn rooms_nobody_joined_are_forgotten_sooner(store: &impl RoomStore) {
         "a room someone joined waits for the idle timeout"
     );
     assert_eq!(store.occupancy().rooms, 1);
+}
+
+async fn a_spent_or_expired_token_takes_nothing_back(store: &impl RoomStore) {
+    let t0 = t0();
+    let room = create(store, 2).await;
+    let a = join(store, &room, t0).await;
+    store.leave(&a.seat, t0 + secs(1)).await.unwrap();
+    // A token made in this room's life, for the seat A gave up.
+    let spent = Resume {
+        issued: t0,
+        ..claim(&a.peer.id, 2)
+    };
+    let before = store.room_summary(&room).await;
+    assert_eq!(
+        code(
+            store
+                .join(request(&room, None, Some(spent)), t0 + secs(2))
+                .await
+        ),
+        ErrorCode::BadRequest
+    );
+    assert_eq!(store.room_summary(&room).await, before, "nothing changed");
+    // A token too old to tell an expired room from a forgotten one.
+    let expired = Resume {
+        remakes_until: t0 + secs(10),
+        ..claim("gone", 2)
+    };
+    assert_eq!(
+        code(
+            store
+                .join(request("expired-room", None, Some(expired)), t0 + secs(10))
+                .await
+        ),
+        ErrorCode::RoomNotFound
+    );
+    assert!(store.room_summary("expired-room").await.is_none());
 }
 
 async fn room_count_is_capped(store: &impl RoomStore) {

@@ -139,6 +139,13 @@ impl MemoryStore {
         now: SystemTime,
     ) -> Result<Joined, Refusal> {
         if !shard.rooms.contains_key(&room_id) {
+            if now >= resume.remakes_until {
+                // Old enough to belong to a room that expired.
+                return Err(Refusal::new(
+                    ErrorCode::RoomNotFound,
+                    "this room does not exist any more",
+                ));
+            }
             // The store forgot the room (the server restarted): make it again.
             self.reserve_room()?;
             let room = Room::new(resume.kind, resume.capacity, now);
@@ -157,6 +164,13 @@ impl MemoryStore {
                     None => (Vec::new(), true),
                 };
                 (epoch, peer, true, parked, replaced)
+            }
+            None if resume.issued >= room.created() => {
+                // Made in this room's present life for a seat that is gone.
+                return Err(Refusal::bad_request(
+                    "this seat was given up (you left, or did not come back in time); \
+                     join the room again without the token",
+                ));
             }
             None => {
                 let peer = PeerInfo {

@@ -122,6 +122,9 @@ pub(super) struct Room {
     /// When it was created, while nobody has ever joined it; `None` once
     /// someone has. Rooms nobody joins are forgotten sooner.
     unjoined_since: Option<SystemTime>,
+    /// When this room was made, here (by `POST /api/rooms`, or again by a
+    /// resume after the store lost it).
+    created: SystemTime,
 }
 
 impl Room {
@@ -135,7 +138,12 @@ impl Room {
             chat_bytes: 0,
             next_epoch: 1,
             unjoined_since: Some(now),
+            created: now,
         }
+    }
+
+    pub(super) fn created(&self) -> SystemTime {
+        self.created
     }
 
     pub(super) fn kind(&self) -> RoomKind {

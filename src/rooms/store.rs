@@ -39,6 +39,15 @@ pub(crate) struct Resume {
     /// forgot it (the server restarted).
     pub(crate) capacity: usize,
     pub(crate) kind: RoomKind,
+    /// When the token was made. A token made in the room's present life
+    /// whose seat is gone is spent: the member left, or did not come back
+    /// in time.
+    pub(crate) issued: SystemTime,
+    /// Until when the token may make the room again if the store does not
+    /// know it. A room is forgotten only once empty for the idle timeout,
+    /// so a younger token means the store lost it (a restart); an older
+    /// one may belong to a room that expired, and must not bring it back.
+    pub(crate) remakes_until: SystemTime,
 }
 
 /// A request to enter a room.

@@ -41,6 +41,9 @@ pub(crate) struct HubSettings {
     pub(crate) resume_key: ResumeKey,
     /// How long a lost connection's seat is held for it to resume.
     pub(crate) resume_grace: Duration,
+    /// How long an empty room is kept: how long a resume token may make
+    /// its room again (see [`crate::rooms::Resume`]).
+    pub(crate) room_idle_timeout: Duration,
     /// The `iceServers` of each `welcome`, with per-member TURN credentials.
     pub(crate) ice_servers: IceServers,
 }
@@ -167,13 +170,17 @@ impl Hub {
         resume_token: Option<&str>,
         host: Option<&str>,
     ) -> Result<Seat, Refusal> {
-        let resume =
-            match resume_token {
-                Some(token) => Some(self.settings.resume_key.verify(room, token).ok_or_else(
-                    || Refusal::bad_request("the resume token is not valid for this room"),
-                )?),
-                None => None,
-            };
+        let resume = match resume_token {
+            Some(token) => Some(
+                self.settings
+                    .resume_key
+                    .verify(room, token, self.settings.room_idle_timeout)
+                    .ok_or_else(|| {
+                        Refusal::bad_request("the resume token is not valid for this room")
+                    })?,
+            ),
+            None => None,
+        };
         let request = JoinRequest {
             room: room.to_owned(),
             name,
@@ -189,7 +196,7 @@ impl Hub {
         let token = self
             .settings
             .resume_key
-            .sign(room, &joined.peer.id, joined.capacity);
+            .sign(room, &joined.peer.id, joined.capacity, now());
         let ice_servers =
             self.settings
                 .ice_servers
