@@ -90,13 +90,14 @@ pub(crate) fn parse_client_message(text: &str) -> Result<ClientMessage<'_>, Pars
                 Some(name) if name.chars().count() > MAX_NAME_CHARS => {
                     return Err(refuse("name is longer than 64 characters"));
                 }
+                // Before the check below: a blank name ("\t") is none.
+                Some(name) if name.trim().is_empty() => None,
                 Some(name) if name.chars().any(is_unfit_for_a_name) => {
                     return Err(refuse(
                         "name may not hold control characters, line breaks or \
                          characters that change the text's direction",
                     ));
                 }
-                Some(name) if name.trim().is_empty() => None,
                 other => other,
             };
             Ok(ClientMessage::Join {
@@ -253,6 +254,7 @@ mod tests {
     #[test]
     fn names_may_not_break_lines_or_turn_text_around() {
         for bad in [
+            "A\\tB",
             "A\\u0000B",
             "A\\nB",
             "A\\rB",
