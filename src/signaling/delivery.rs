@@ -127,13 +127,20 @@ mod tests {
         }
     }
 
+    /// A table with one connection attached to each of `seats`, in order.
+    fn table_with<const N: usize>(seats: [Seat; N]) -> (LocalConnections, [Arc<Outbox>; N]) {
+        let table = LocalConnections::new(Arc::default());
+        let outboxes = seats.map(|seat| {
+            let outbox = Arc::new(Outbox::new(8));
+            table.attach(&seat, outbox.clone());
+            outbox
+        });
+        (table, outboxes)
+    }
+
     #[test]
     fn messages_reach_only_the_attached_seat() {
-        let table = LocalConnections::new(Arc::default());
-        let a = Arc::new(Outbox::new(8));
-        let b = Arc::new(Outbox::new(8));
-        table.attach(&seat("r1", "p", 1), a.clone());
-        table.attach(&seat("r2", "p", 1), b.clone());
+        let (table, [a, b]) = table_with([seat("r1", "p", 1), seat("r2", "p", 1)]);
         table.deliver("r1", "p", "one".into(), Out::Signal);
         table.deliver("r1", "q", "lost".into(), Out::Signal);
         assert_eq!(a.try_next().as_deref(), Some("one"));
@@ -143,11 +150,7 @@ mod tests {
 
     #[test]
     fn a_stale_connection_does_not_detach_its_successor() {
-        let table = LocalConnections::new(Arc::default());
-        let old = Arc::new(Outbox::new(8));
-        let new = Arc::new(Outbox::new(8));
-        table.attach(&seat("r", "p", 1), old.clone());
-        table.attach(&seat("r", "p", 2), new.clone());
+        let (table, [old, new]) = table_with([seat("r", "p", 1), seat("r", "p", 2)]);
         table.detach(&seat("r", "p", 1), &old);
         table.deliver("r", "p", "still here".into(), Out::Signal);
         assert_eq!(new.try_next().as_deref(), Some("still here"));
