@@ -114,8 +114,8 @@ impl MemoryStore {
         self.members.fetch_add(1, Relaxed);
         Ok(Joined {
             seat: Seat {
-                room: request.room,
-                peer: peer.id.clone(),
+                room: request.room.into(),
+                peer: peer.id.as_str().into(),
                 epoch,
             },
             kind: room.kind(),
@@ -172,8 +172,8 @@ impl MemoryStore {
         };
         Ok(Joined {
             seat: Seat {
-                room: room_id,
-                peer: peer.id.clone(),
+                room: room_id.into(),
+                peer: peer.id.as_str().into(),
                 epoch,
             },
             kind: room.kind(),
@@ -227,11 +227,11 @@ impl MemoryStore {
         if !keep_seat {
             return self.remove_member(&mut shard, &seat.room, &seat.peer, now);
         }
-        let room = shard.rooms.get_mut(&seat.room)?;
+        let room = shard.rooms.get_mut(&*seat.room)?;
         if room.mark_away(&seat.peer, seat.epoch, now) {
             shard.away.push_back(AwaySeat {
-                room: seat.room.clone(),
-                peer: seat.peer.clone(),
+                room: seat.room.to_string(),
+                peer: seat.peer.to_string(),
                 since: now,
             });
         }
@@ -253,12 +253,12 @@ impl MemoryStore {
                 "no other peer with that id is in your room",
             )
         };
-        if from.peer == to {
+        if *from.peer == *to {
             return Err(peer_not_found());
         }
         let member = shard
             .rooms
-            .get_mut(&from.room)
+            .get_mut(&*from.room)
             .and_then(|room| room.member_mut(to))
             .ok_or_else(peer_not_found)?;
         if member.is_here() {
@@ -282,10 +282,10 @@ impl MemoryStore {
             .clone();
         let room = shard
             .rooms
-            .get_mut(&from.room)
+            .get_mut(&*from.room)
             .ok_or_else(Refusal::not_in_room)?;
         let entry = ChatEntry {
-            from: from.peer.clone(),
+            from: from.peer.to_string(),
             name,
             text,
             time: unix_millis(now),
@@ -346,7 +346,7 @@ fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
 fn held<'a>(shard: &'a Shard, seat: &Seat) -> Option<&'a Member> {
     shard
         .rooms
-        .get(&seat.room)?
+        .get(&*seat.room)?
         .member(&seat.peer)
         .filter(|m| m.is_held_at(seat.epoch))
 }

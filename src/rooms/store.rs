@@ -14,6 +14,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::{ChatEntry, PeerInfo, Refusal, RoomKind};
@@ -26,8 +27,10 @@ pub(crate) type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>
 /// cannot touch the seat it no longer holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Seat {
-    pub(crate) room: String,
-    pub(crate) peer: String,
+    /// Shared, not copied, by whoever keeps the seat (a session, the
+    /// delivery's table): an idle connection's bytes count.
+    pub(crate) room: Arc<str>,
+    pub(crate) peer: Arc<str>,
     pub(crate) epoch: u64,
 }
 
