@@ -795,6 +795,34 @@ test('call: a restarted server gives our seat back with our id: connections that
   call.hangUp();
 });
 
+test('call: a peer kept across a restart that never comes back is gone once its connection fails', async (t) => {
+  const { call, server, connections, pcs, events } = newCall({
+    answers: [welcome({ peers: [{ id: 'a', name: 'Bob' }, { id: 'b', name: 'Cy' }] })],
+  });
+  await call.start();
+  await settle();
+  pcs[0].setConnectionState('connected');
+  pcs[1].setConnectionState('connected');
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  connections[0].drop();
+  server.answers.push(welcome({ peers: [] }));
+  await runRetry(t);
+  assert.deepEqual([...call.peers.keys()], ['a', 'b'], 'both kept while media flows');
+  // Cy comes back; Bob closed his tab while the server was down.
+  connections[1].receive('peer-joined', { peer: { id: 'b', name: 'Cy' } });
+  pcs[1].setConnectionState('failed');
+  assert.equal(call.peers.has('b'), true, 'one who came back is mended by an ICE restart, not dropped');
+  pcs[0].setConnectionState('disconnected');
+  assert.equal(call.peers.has('a'), true);
+  pcs[0].setConnectionState('failed');
+  assert.equal(call.peers.has('a'), false);
+  assert.deepEqual(
+    events.filter((e) => e.type === 'peer-removed').map((e) => [e.peer.id, e.reason]),
+    [['a', 'left']],
+  );
+  call.hangUp();
+});
+
 test('call: a known id joining again keeps its connection while it carries media', async () => {
   const { call, connections, pcs, events } = newCall();
   await call.start();

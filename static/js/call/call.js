@@ -81,6 +81,12 @@ export class Call extends EventTarget {
   #outbox = [];
   #lostAt = 0;
   #retryTimer = 0;
+  /**
+   * Peers kept when a restarted server gave our seat back, whom it has not
+   * announced again yet: one whose connection fails is taken as gone, since
+   * no peer-left will ever come for it.
+   */
+  #unconfirmed = new Set();
   /** Keys of the chat messages shown, so that history sent again after a re-join is not shown twice. */
   #seen = new Set();
   #onMediaChange = () => this.#localMediaChanged();
@@ -208,8 +214,12 @@ export class Call extends EventTarget {
     const present = new Set(others.map((info) => info.id));
     const queued = this.#outbox;
     this.#outbox = [];
+    this.#unconfirmed.clear();
     for (const [id, peer] of [...this.peers]) {
-      if (carriesMedia(peer)) continue;
+      if (carriesMedia(peer)) {
+        if (!present.has(id)) this.#awaitReturn(id, peer);
+        continue;
+      }
       this.peers.delete(id);
       peer.close();
       this.dispatchEvent(new CustomEvent('peer-removed', { detail: { peer, reason: 'reconnect' } }));
@@ -227,6 +237,19 @@ export class Call extends EventTarget {
       const peer = this.#addPeer(info, { polite: false });
       peer.start();
     }
+  }
+
+  #awaitReturn(id, peer) {
+    this.#unconfirmed.add(id);
+    const check = () => {
+      if (!this.#unconfirmed.has(id)) {
+        peer.removeEventListener('state', check);
+      } else if (peer.state === 'failed' || peer.state === 'closed') {
+        peer.removeEventListener('state', check);
+        this.#peerLeft(id);
+      }
+    };
+    peer.addEventListener('state', check);
   }
 
   #send(to, data) {
@@ -254,6 +277,7 @@ export class Call extends EventTarget {
   #peerJoined(info) {
     if (!info?.id || info.id === this.selfId) return;
     const old = this.peers.get(info.id);
+    this.#unconfirmed.delete(info.id);
     if (old && carriesMedia(old)) {
       // A known id whose connection to us carries media: its seat was given
       // back after the server forgot it (a restart), and it keeps its end of
@@ -272,6 +296,7 @@ export class Call extends EventTarget {
   }
 
   #peerLeft(id) {
+    this.#unconfirmed.delete(id);
     const peer = this.peers.get(id);
     if (!peer) return;
     this.peers.delete(id);
