@@ -56,10 +56,20 @@ pub struct Config {
           value_parser = humantime::parse_duration)]
     pub(crate) resume_grace: Duration,
 
-    /// Key that signs resume tokens. Give every start the same key to let
-    /// calls resume across a restart; random at each start when not set.
+    /// Key that signs resume tokens. When not set, a key made once and kept
+    /// in --state-dir is used, so calls resume across a restart anyway;
+    /// give one (the same to every start) to share it between machines.
     #[arg(long, env = "PARLOR_SECRET", hide_env_values = true)]
     pub(crate) secret: Option<String>,
+
+    /// Folder for what a restart must not forget: the resume-token key and
+    /// the TURN secret (unless --secret and --turn-secret give them) and
+    /// the list of rooms, so that calls and invite links survive a restart.
+    /// Made with mode 0700 if missing [default: $STATE_DIRECTORY, else
+    /// $XDG_STATE_HOME/parlor, else ~/.local/state/parlor, else
+    /// parlor-state-UID in the temporary folder].
+    #[arg(long, env = "PARLOR_STATE_DIR", value_name = "DIR")]
+    pub(crate) state_dir: Option<PathBuf>,
 
     /// Messages queued for one client before it counts as too slow and is
     /// disconnected.

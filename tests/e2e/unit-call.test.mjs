@@ -746,6 +746,96 @@ test('call: when the seat is gone it joins afresh and negotiates again with ever
   call.hangUp();
 });
 
+test('call: a restarted server gives our seat back with our id: connections that carry media stay, the rest start over', async (t) => {
+  const { call, server, connections, pcs, events, signals } = newCall({
+    answers: [welcome({ peers: [{ id: 'a', name: 'Bob' }, { id: 'b', name: 'Cy' }, { id: 'c', name: 'Dee' }] })],
+  });
+  await call.start();
+  await settle();
+  const [bob, cy, dee] = ['a', 'b', 'c'].map((id) => call.peers.get(id));
+  pcs[0].setConnectionState('connected');
+  pcs[1].setConnectionState('disconnected');
+  pcs[2].setConnectionState('failed');
+  const offers = (id) => signals(id, 'description').filter((m) => m.data.description.type === 'offer').length;
+  const before = { a: offers('a'), b: offers('b'), c: offers('c') };
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  connections[0].drop();
+  call.setMic(false); // written while away
+  // The server restarted: it takes the token, makes the room again and
+  // seats us with our id, as a join (no "resumed"). Bob is not back yet.
+  server.answers.push(welcome({ resume: 'seat-2', peers: [{ id: 'b', name: 'Cy' }, { id: 'c', name: 'Dee' }, { id: 'e', name: 'Eve' }] }));
+  await runRetry(t);
+  assert.equal(call.phase, 'joined');
+  assert.equal(call.peers.get('a'), bob, 'media flows to Bob: kept, though he is not back yet');
+  assert.equal(call.peers.get('b'), cy, 'a connection that blinked is kept too');
+  assert.notEqual(call.peers.get('c'), dee, 'a failed one starts over');
+  assert.equal(call.peers.get('c').polite, false, 'with us as the newcomer');
+  assert.equal(call.peers.get('e').polite, false, 'and so does someone new');
+  assert.deepEqual([pcs[0].closed, pcs[1].closed, pcs[2].closed], [false, false, true]);
+  assert.deepEqual(
+    events.filter((e) => e.type === 'peer-removed').map((e) => [e.peer.id, e.reason]),
+    [['c', 'reconnect']],
+  );
+  await settle();
+  assert.equal(offers('a'), before.a, 'no renegotiation with Bob');
+  assert.equal(offers('b'), before.b, 'nor with Cy');
+  assert.equal(offers('c'), before.c + 1);
+  assert.equal(offers('e'), 1);
+  assert.deepEqual(connections[1].sent.filter((m) => m.to === 'b' && 'media' in m.data).at(-1).data.media.audio, false, 'Cy hears our state now');
+
+  // Bob comes back with his id: his connection goes on, he hears our state.
+  const removed = events.filter((e) => e.type === 'peer-removed').length;
+  connections[1].receive('peer-joined', { peer: { id: 'a', name: 'Bob' } });
+  await settle();
+  assert.equal(call.peers.get('a'), bob);
+  assert.equal(pcs[0].closed, false);
+  assert.equal(events.filter((e) => e.type === 'peer-removed').length, removed);
+  assert.equal(signals('a', 'media').at(-1).data.media.audio, false);
+  assert.equal(offers('a'), before.a);
+  call.hangUp();
+});
+
+test('call: a peer kept across a restart that never comes back is gone once its connection fails', async (t) => {
+  const { call, server, connections, pcs, events } = newCall({
+    answers: [welcome({ peers: [{ id: 'a', name: 'Bob' }, { id: 'b', name: 'Cy' }] })],
+  });
+  await call.start();
+  await settle();
+  pcs[0].setConnectionState('connected');
+  pcs[1].setConnectionState('connected');
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  connections[0].drop();
+  server.answers.push(welcome({ peers: [] }));
+  await runRetry(t);
+  assert.deepEqual([...call.peers.keys()], ['a', 'b'], 'both kept while media flows');
+  // Cy comes back; Bob closed his tab while the server was down.
+  connections[1].receive('peer-joined', { peer: { id: 'b', name: 'Cy' } });
+  pcs[1].setConnectionState('failed');
+  assert.equal(call.peers.has('b'), true, 'one who came back is mended by an ICE restart, not dropped');
+  pcs[0].setConnectionState('disconnected');
+  assert.equal(call.peers.has('a'), true);
+  pcs[0].setConnectionState('failed');
+  assert.equal(call.peers.has('a'), false);
+  assert.deepEqual(
+    events.filter((e) => e.type === 'peer-removed').map((e) => [e.peer.id, e.reason]),
+    [['a', 'left']],
+  );
+  call.hangUp();
+});
+
+test('call: a known id joining again keeps its connection while it carries media', async () => {
+  const { call, connections, pcs, events } = newCall();
+  await call.start();
+  connections[0].receive('peer-joined', { peer: { id: 'c', name: 'Cy' } });
+  const cy = call.peers.get('c');
+  pcs[0].setConnectionState('connected');
+  connections[0].receive('peer-joined', { peer: { id: 'c', name: 'Cy' } });
+  assert.equal(call.peers.get('c'), cy);
+  assert.equal(pcs[0].closed, false);
+  assert.deepEqual(events.map((e) => e.type), ['peer-added']);
+  call.hangUp();
+});
+
 test('call: refusals at the start end the call (room full, unreachable)', async () => {
   const full = newCall({ answers: [new ProtocolError('room-full', 'the room is full')] });
   await assert.rejects(full.call.start(), (error) => error.code === 'room-full');
