@@ -33,7 +33,7 @@ mod rooms;
 pub mod server;
 pub mod shutdown;
 mod signaling;
-pub mod state;
+mod state;
 pub mod turn;
 mod web;
 

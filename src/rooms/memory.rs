@@ -95,6 +95,24 @@ impl MemoryStore {
         }
     }
 
+    fn restore_room_now(
+        &self,
+        room: &str,
+        kind: RoomKind,
+        capacity: usize,
+        now: SystemTime,
+    ) -> Result<bool, Refusal> {
+        let mut shard = self.shard(room);
+        if shard.rooms.contains_key(room) {
+            return Ok(false);
+        }
+        self.reserve_room()?;
+        shard
+            .rooms
+            .insert(room.to_owned(), Room::new(kind, capacity, now));
+        Ok(true)
+    }
+
     fn join_now(&self, request: JoinRequest, now: SystemTime) -> Result<Joined, Refusal> {
         let mut shard = self.shard(&request.room);
         if let Some(resume) = request.resume {
@@ -374,6 +392,16 @@ impl RoomStore for MemoryStore {
         now: SystemTime,
     ) -> StoreFuture<'_, Result<String, Refusal>> {
         ready(self.create_room_now(kind, capacity, now))
+    }
+
+    fn restore_room<'a>(
+        &'a self,
+        room: &'a str,
+        kind: RoomKind,
+        capacity: usize,
+        now: SystemTime,
+    ) -> StoreFuture<'a, Result<bool, Refusal>> {
+        ready(self.restore_room_now(room, kind, capacity, now))
     }
 
     fn room_summary<'a>(&'a self, room: &'a str) -> StoreFuture<'a, Option<RoomSummary>> {

@@ -137,6 +137,16 @@ pub(crate) trait RoomStore: Send + Sync {
         now: SystemTime,
     ) -> StoreFuture<'_, Result<String, Refusal>>;
 
+    /// Makes room `room` again, empty, unless it exists: a room the server
+    /// knew before it restarted. True if it was made.
+    fn restore_room<'a>(
+        &'a self,
+        room: &'a str,
+        kind: RoomKind,
+        capacity: usize,
+        now: SystemTime,
+    ) -> StoreFuture<'a, Result<bool, Refusal>>;
+
     fn room_summary<'a>(&'a self, room: &'a str) -> StoreFuture<'a, Option<RoomSummary>>;
 
     /// Enters a room, or takes a seat back with a verified resume claim.

@@ -29,7 +29,7 @@ pub(crate) const TURN_SECRET: &str = "turn.secret";
 
 /// An opened state directory.
 #[derive(Debug, Clone)]
-pub struct StateDir {
+pub(crate) struct StateDir {
     path: PathBuf,
 }
 
@@ -37,7 +37,7 @@ impl StateDir {
     /// Opens `path`, making it (and its parents) if missing, the directory
     /// itself with mode 0700. An existing directory is used as it is, but
     /// one that others can write to is refused: they could swap the keys.
-    pub fn open(path: &Path) -> io::Result<StateDir> {
+    pub(crate) fn open(path: &Path) -> io::Result<StateDir> {
         DirBuilder::new().recursive(true).mode(0o700).create(path)?;
         let meta = fs::metadata(path)?;
         if !meta.is_dir() {
@@ -56,10 +56,6 @@ impl StateDir {
         Ok(StateDir {
             path: path.to_path_buf(),
         })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     pub(crate) fn file(&self, name: &str) -> PathBuf {
@@ -126,7 +122,7 @@ pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// `$HOME/.local/state/parlor`, else (no home, as for some services) a
 /// folder of this user's own in the temporary directory, which survives a
 /// restart of the server though not of the machine.
-pub fn default_dir() -> PathBuf {
+pub(crate) fn default_dir() -> PathBuf {
     default_dir_from(|name| std::env::var_os(name))
 }
 

@@ -32,7 +32,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use super::{StateDir, write_private};
-use crate::rooms::{JoinRequest, ResumeKey, RoomStore};
+use crate::rooms::{RoomKind, RoomStore};
 
 /// The list's file in the state directory.
 pub(crate) const ROOMS: &str = "rooms";
@@ -152,24 +152,14 @@ impl KeptRooms {
     /// with a claim signed here and given up at once. Rooms it knows already
     /// are left alone. Returns how many were made.
     pub(crate) async fn restore(&self, store: &dyn RoomStore, now: SystemTime) -> usize {
-        let key = ResumeKey::new(&crate::random::bytes::<32>());
         let mut made = 0;
         for (room, capacity) in self.list() {
-            if store.room_summary(&room).await.is_some() {
-                continue;
-            }
-            let peer = URL_SAFE_NO_PAD.encode(crate::random::bytes::<8>());
-            let resume = key.verify(&room, &key.sign(&room, &peer, capacity));
-            let request = JoinRequest {
-                room: room.clone(),
-                name: None,
-                resume,
-            };
-            match store.join(request, now).await {
-                Ok(joined) => {
-                    let _ = store.leave(&joined.seat, now).await;
-                    made += 1;
-                }
+            match store
+                .restore_room(&room, RoomKind::Mesh, capacity, now)
+                .await
+            {
+                Ok(true) => made += 1,
+                Ok(false) => {}
                 Err(refusal) => {
                     tracing::warn!(room = %room, %refusal.message, "cannot make a kept room again");
                 }
@@ -234,6 +224,7 @@ mod tests {
     use std::os::unix::fs::MetadataExt;
 
     use super::*;
+    use crate::rooms::JoinRequest;
     use crate::rooms::{MemoryStore, RoomKind, StoreLimits};
     use crate::state::tests::Scratch;
 
