@@ -42,6 +42,7 @@ use std::time::{Duration, Instant};
 use super::Settings;
 use super::allocation::{Allocation, Caps};
 use super::auth::Auth;
+use super::filter::OwnAddresses;
 use super::metrics::{Discard, TurnMetrics};
 use super::stun::{Class, Message, TransactionId, attr, channel_data, method};
 use crate::limits::TokenBucket;
@@ -193,6 +194,8 @@ struct Pending {
 pub(crate) struct Core<H: Handles> {
     settings: Settings,
     advertised: Advertised,
+    /// The server's own addresses, refused as peers but for relayed ones.
+    own: OwnAddresses,
     auth: Auth,
     metrics: Arc<TurnMetrics>,
     caps: Caps,
@@ -214,9 +217,23 @@ impl<H: Handles> Core<H> {
         metrics: Arc<TurnMetrics>,
         seed: u64,
     ) -> Self {
+        let ports = settings.relay_ports;
+        let mut own = OwnAddresses::new(settings.listen.port(), (ports.low, ports.high));
+        for ip in [
+            Some(settings.listen.ip()),
+            settings.external_ip,
+            advertised.v4,
+            advertised.v6,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            own.add(ip);
+        }
         Core {
             settings,
             advertised,
+            own,
             auth,
             metrics,
             caps: Caps::default(),
@@ -227,6 +244,15 @@ impl<H: Handles> Core<H> {
             next_id: 0,
             rng: Rng::new(seed),
             last_prune: None,
+        }
+    }
+
+    /// Adds to the server's own addresses, which the relay refuses as
+    /// peers: the shell's, such as every interface address when it listens
+    /// on an unspecified address.
+    pub(crate) fn add_own_addresses(&mut self, ips: impl IntoIterator<Item = IpAddr>) {
+        for ip in ips {
+            self.own.add(ip);
         }
     }
 
@@ -305,6 +331,10 @@ impl<H: Handles> Core<H> {
         };
         if !entry.alloc.permits(peer.ip(), now) {
             self.metrics.dropped(Discard::NoPermission);
+            return Outcome::Silent;
+        }
+        if !self.own.permits(peer, &self.settings.filter) {
+            self.metrics.peer_refused();
             return Outcome::Silent;
         }
         if !take_bandwidth(&mut self.users, &entry.user, data.len(), now) {

@@ -370,6 +370,11 @@ impl<H: Handles> Core<H> {
             _ => return Err(BAD_REQUEST),
         };
         self.check_peer(peer, relayed)?;
+        if !self.own.permits(peer, &self.settings.filter) {
+            self.metrics.peer_refused();
+            tracing::debug!(%peer, "TURN peer refused: an address of the server itself");
+            return Err(FORBIDDEN);
+        }
         let entry = self.allocations.get_mut(&key).ok_or(MISMATCH)?;
         match entry.alloc.bind_channel(number, peer, now) {
             Ok(()) => Ok(Success::Empty),

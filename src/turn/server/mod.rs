@@ -129,7 +129,14 @@ impl TurnServer {
         };
         let auth = Auth::new(self.settings.realm.clone(), self.settings.secret.clone());
         let seed = u64::from_ne_bytes(crate::random::bytes());
-        let core = Core::new(self.settings, advertised, auth, metrics.clone(), seed);
+        let listen_ip = self.settings.listen.ip();
+        let mut core = Core::new(self.settings, advertised, auth, metrics.clone(), seed);
+        if listen_ip.is_unspecified() {
+            // Listening everywhere: every address of the machine is the
+            // server's own.
+            let interfaces = if_addrs::get_if_addrs().unwrap_or_default();
+            core.add_own_addresses(interfaces.iter().map(|i| i.ip()));
+        }
         let shared = Arc::new(Shared {
             core: Mutex::new(core),
             metrics,

@@ -7,6 +7,7 @@
 //! caps, reservations), [`relay`] (refresh, permissions, channels,
 //! bandwidth, expiry) and [`fuzz`] (random input never panics).
 
+mod abuse;
 mod allocate;
 mod fuzz;
 mod relay;
