@@ -55,6 +55,16 @@ pub(crate) use plan::{PortPlan, Rng};
 const RESERVATION_LIFETIME: Duration = Duration::from_secs(30);
 /// How often the sweep prunes expired permissions and channels.
 const PRUNE_INTERVAL: Duration = Duration::from_secs(30);
+/// Unauthenticated answers (Binding responses, 401 and 438 challenges, 400
+/// to requests without credentials) per source address: a burst, then a
+/// steady rate. Such answers go to whatever source a datagram claims, so
+/// without a limit the server amplifies floods at spoofed victims.
+const UNAUTHENTICATED_BURST: f64 = 32.0;
+const UNAUTHENTICATED_PER_SECOND: f64 = 16.0;
+/// Most source addresses tracked for that rate; past it (a flood from
+/// many spoofed sources), new sources are not answered until the sweep
+/// forgets sources whose bucket is full again.
+const UNAUTHENTICATED_SOURCES: usize = 65_536;
 
 /// The 5-tuple of a client, given the one listening address: its transport
 /// and its address.
@@ -203,6 +213,8 @@ pub(crate) struct Core<H: Handles> {
     pending: HashMap<ClientKey, Pending>,
     users: HashMap<Arc<str>, User>,
     reservations: HashMap<u64, Reservation<H>>,
+    /// The rate of unauthenticated answers, per source address.
+    unauthenticated: HashMap<IpAddr, TokenBucket>,
     next_id: u64,
     rng: Rng,
     last_prune: Option<Instant>,
@@ -241,6 +253,7 @@ impl<H: Handles> Core<H> {
             pending: HashMap::new(),
             users: HashMap::new(),
             reservations: HashMap::new(),
+            unauthenticated: HashMap::new(),
             next_id: 0,
             rng: Rng::new(seed),
             last_prune: None,
@@ -287,6 +300,9 @@ impl<H: Handles> Core<H> {
         };
         match (msg.class, msg.method) {
             (Class::Request, method::BINDING) => {
+                if !self.may_answer_unauthenticated(key, now.mono) {
+                    return Outcome::Silent;
+                }
                 self.binding(&msg, key.addr(), out);
                 Outcome::Reply
             }
@@ -304,6 +320,28 @@ impl<H: Handles> Core<H> {
             // Binding indications are keepalives; clients send no responses.
             _ => Outcome::Silent,
         }
+    }
+
+    /// Whether an unauthenticated answer may go to the source of `key`
+    /// now; counts it if so.
+    fn may_answer_unauthenticated(&mut self, key: ClientKey, now: Instant) -> bool {
+        let ip = key.addr().ip().to_canonical();
+        let full = self.unauthenticated.len() >= UNAUTHENTICATED_SOURCES;
+        let allowed = match self.unauthenticated.get_mut(&ip) {
+            Some(bucket) => bucket.try_take(now),
+            None if full => false,
+            None => {
+                let mut bucket =
+                    TokenBucket::with(UNAUTHENTICATED_PER_SECOND, UNAUTHENTICATED_BURST, now);
+                let taken = bucket.try_take(now);
+                self.unauthenticated.insert(ip, bucket);
+                taken
+            }
+        };
+        if !allowed {
+            self.metrics.dropped(Discard::RateLimited);
+        }
+        allowed
     }
 
     /// Relays `data` from `key` to `peer` (or to the peer of a channel), if
@@ -408,6 +446,8 @@ impl<H: Handles> Core<H> {
             }
             self.last_prune = Some(now);
         }
+        self.unauthenticated
+            .retain(|_, bucket| !bucket.is_full(now));
         self.metrics.set_allocations(self.allocations.len());
         released
     }

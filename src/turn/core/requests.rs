@@ -177,21 +177,30 @@ impl<H: Handles> Core<H> {
     ) -> Outcome<'p, H> {
         let client = key.addr();
         let reply = Reply::to(msg);
-        let (username, user, mac_key) = match self.auth.check(msg, client, now.unix) {
+        let verdict = self.auth.check(msg, client, now.unix);
+        if !matches!(verdict, Verdict::Accept { .. })
+            && !self.may_answer_unauthenticated(key, now.mono)
+        {
+            if matches!(verdict, Verdict::Reject) {
+                self.metrics.auth_failure();
+            }
+            return Outcome::Silent;
+        }
+        let (username, user, mac_key) = match verdict {
             Verdict::Accept {
                 username,
                 user,
                 key,
             } => (username, user, key),
             Verdict::Challenge => {
-                return self.challenge(msg, client, 401, "Unauthorized", now, out);
+                return self.challenge(msg, client, 401, now, out);
             }
             Verdict::StaleNonce => {
-                return self.challenge(msg, client, 438, "Stale Nonce", now, out);
+                return self.challenge(msg, client, 438, now, out);
             }
             Verdict::Reject => {
                 self.metrics.auth_failure();
-                return self.challenge(msg, client, 401, "Unauthorized", now, out);
+                return self.challenge(msg, client, 401, now, out);
             }
             Verdict::BadRequest => {
                 tracing::debug!(%client, "TURN request with MESSAGE-INTEGRITY but no credentials");
@@ -239,19 +248,20 @@ impl<H: Handles> Core<H> {
         }
     }
 
-    /// A 401 or 438 carrying REALM and a fresh NONCE.
+    /// A 401 or 438 carrying REALM and a fresh NONCE. It answers anyone
+    /// who asks, so it is kept small: no reason phrase (RFC 8489 leaves it
+    /// to the server; clients act on the code).
     fn challenge<'p>(
         &self,
         msg: &Message<'_>,
         client: SocketAddr,
         code: u16,
-        reason: &str,
         now: Now,
         out: &mut Vec<u8>,
     ) -> Outcome<'p, H> {
         let nonce = self.auth.nonce(client, now.unix);
         let mut b = Builder::new(out, msg.method, Class::Error, msg.transaction_id);
-        b.error_code(code, reason)
+        b.error_code(code, "")
             .attr(attr::REALM, self.auth.realm().as_bytes())
             .attr(attr::NONCE, nonce.as_bytes());
         if msg.has_fingerprint {

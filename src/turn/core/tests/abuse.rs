@@ -5,6 +5,83 @@
 
 use super::*;
 
+/// A bare request with no attributes: the smallest STUN message there is.
+fn bare(method: u16, n: u8) -> Vec<u8> {
+    let mut packet = Vec::new();
+    Builder::new(&mut packet, method, Class::Request, [n; 12]);
+    packet
+}
+
+/// How many of `count` packets from `from` got an answer.
+fn answered(shell: &mut Shell, from: &str, count: u8, packet: impl Fn(u8) -> Vec<u8>) -> usize {
+    let key = ClientKey::Udp(addr(from));
+    (0..count)
+        .filter(|n| shell.send(key, &packet(*n)).is_some())
+        .count()
+}
+
+#[test]
+fn unauthenticated_answers_are_rate_limited_per_source() {
+    let mut shell = Shell::new(settings());
+    // A burst of 32, then 16 a second, per source address.
+    assert_eq!(
+        answered(&mut shell, "203.0.113.9:1000", 100, |n| bare(
+            method::ALLOCATE,
+            n
+        )),
+        32
+    );
+    assert_eq!(
+        answered(&mut shell, "203.0.113.9:2000", 10, |n| bare(
+            method::BINDING,
+            n
+        )),
+        0,
+        "the limit is per address, not per port"
+    );
+    assert!(shell.metric("parlor_turn_dropped_packets_total{reason=\"rate_limited\"}") >= 78);
+    // Other sources are answered meanwhile.
+    assert_eq!(
+        answered(&mut shell, "203.0.113.10:1000", 5, |n| bare(
+            method::BINDING,
+            n
+        )),
+        5
+    );
+    shell.advance(Duration::from_secs(1));
+    assert_eq!(
+        answered(&mut shell, "203.0.113.9:1000", 100, |n| bare(
+            method::BINDING,
+            n
+        )),
+        16
+    );
+    // Once the bucket is full again, the sweep forgets the source.
+    shell.advance(Duration::from_secs(10));
+    shell.sweep();
+    assert!(shell.core.unauthenticated.is_empty());
+    // Signed requests are not counted: a client with credentials goes on.
+    let mut alice = shell.client("203.0.113.11:1000", "alice");
+    for _ in 0..40 {
+        let reply = shell.refresh(&mut alice, 600);
+        assert_eq!(error_code(&reply), Some(437));
+    }
+}
+
+#[test]
+fn challenges_are_small() {
+    let mut shell = Shell::new(settings());
+    let reply = shell
+        .send(
+            ClientKey::Udp(addr("203.0.113.9:1000")),
+            &bare(method::ALLOCATE, 1),
+        )
+        .unwrap();
+    assert_eq!(error_code(&reply), Some(401));
+    // Header, ERROR-CODE without a reason phrase, REALM "parlor", NONCE.
+    assert!(reply.len() <= 20 + 8 + 12 + 36, "{} bytes", reply.len());
+}
+
 #[test]
 fn the_relay_does_not_reach_the_servers_own_addresses() {
     // Relayed addresses advertised on a public address, as with
