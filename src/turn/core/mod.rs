@@ -44,7 +44,7 @@ use super::allocation::{Allocation, Caps};
 use super::auth::Auth;
 use super::filter::OwnAddresses;
 use super::metrics::{Discard, TurnMetrics};
-use super::stun::{Class, Message, TransactionId, attr, channel_data, method};
+use super::stun::{Class, Error, Message, TransactionId, attr, channel_data, method};
 use crate::limits::TokenBucket;
 
 pub(crate) use allocate::{OpenRelay, Opened, RelaySource};
@@ -294,9 +294,20 @@ impl<H: Handles> Core<H> {
                 return Outcome::Silent;
             }
         }
-        let Ok(msg) = Message::parse(packet) else {
-            self.metrics.dropped(Discard::Malformed);
-            return Outcome::Silent;
+        let msg = match Message::parse(packet) {
+            Ok(msg) => msg,
+            Err(Error::BadCookie) if requests::is_classic_binding(packet) => {
+                if !self.may_answer_unauthenticated(key, now.mono) {
+                    return Outcome::Silent;
+                }
+                requests::classic_binding(packet, canonical(key.addr()), out);
+                self.metrics.binding_request();
+                return Outcome::Reply;
+            }
+            Err(_) => {
+                self.metrics.dropped(Discard::Malformed);
+                return Outcome::Silent;
+            }
         };
         match (msg.class, msg.method) {
             (Class::Request, method::BINDING) => {

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use super::super::allocation::{BindError, granted_lifetime};
 use super::super::auth::Verdict;
-use super::super::stun::{Builder, Class, Message, TransactionId, attr, channel_data, method};
+use super::super::stun::{
+    Builder, Class, HEADER_LEN, Message, TransactionId, attr, channel_data, method,
+};
 use super::allocate::Allocated;
 use super::{ClientKey, Core, Handles, Now, Outcome, canonical};
 
@@ -148,6 +150,37 @@ fn known_request_attribute(kind: u16) -> bool {
 /// some clients.
 fn known_binding_attribute(kind: u16) -> bool {
     matches!(kind, attr::USERNAME | attr::PRIORITY | attr::USE_CANDIDATE)
+}
+
+/// Whether `packet`, which is not an RFC 8489 message for want of the
+/// magic cookie, is an RFC 3489 Binding request: type 0x0001 and a length
+/// that matches.
+pub(super) fn is_classic_binding(packet: &[u8]) -> bool {
+    packet.len() >= HEADER_LEN
+        && packet[..2] == [0x00, 0x01]
+        && usize::from(u16::from_be_bytes([packet[2], packet[3]])) == packet.len() - HEADER_LEN
+        && packet.len().is_multiple_of(4)
+}
+
+/// The answer to an RFC 3489 Binding request, as RFC 8489 section 12.2
+/// has a server give it: a Binding success response with the request's
+/// 128-bit transaction id and MAPPED-ADDRESS (the client does not know
+/// XOR-MAPPED-ADDRESS), and nothing else.
+pub(super) fn classic_binding(request: &[u8], from: SocketAddr, out: &mut Vec<u8>) {
+    out.clear();
+    let (family, ip): (u8, Vec<u8>) = match from.ip() {
+        std::net::IpAddr::V4(ip) => (1, ip.octets().to_vec()),
+        std::net::IpAddr::V6(ip) => (2, ip.octets().to_vec()),
+    };
+    let value_len = 4 + ip.len();
+    out.extend_from_slice(&[0x01, 0x01]);
+    out.extend_from_slice(&((4 + value_len) as u16).to_be_bytes());
+    out.extend_from_slice(&request[4..HEADER_LEN]);
+    out.extend_from_slice(&attr::MAPPED_ADDRESS.to_be_bytes());
+    out.extend_from_slice(&(value_len as u16).to_be_bytes());
+    out.extend_from_slice(&[0, family]);
+    out.extend_from_slice(&from.port().to_be_bytes());
+    out.extend_from_slice(&ip);
 }
 
 impl<H: Handles> Core<H> {

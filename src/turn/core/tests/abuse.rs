@@ -83,6 +83,49 @@ fn challenges_are_small() {
 }
 
 #[test]
+fn classic_binding_requests_get_a_mapped_address() {
+    let mut shell = Shell::new(settings());
+    let mut request = vec![0x00, 0x01, 0x00, 0x00];
+    request.extend_from_slice(&[0xA5; 16]);
+    let reply = shell
+        .send(ClientKey::Udp(addr("203.0.113.9:1000")), &request)
+        .expect("an answer");
+    assert_eq!(
+        reply,
+        [
+            &[0x01, 0x01, 0x00, 0x0C][..],
+            &[0xA5; 16],
+            &[
+                0x00, 0x01, 0x00, 0x08, 0x00, 0x01, 0x03, 0xE8, 203, 0, 113, 9
+            ],
+        ]
+        .concat()
+    );
+    // Over TCP too, and for IPv6 clients.
+    let reply = shell
+        .send(ClientKey::Tcp(addr("[2001:4860::1]:1000")), &request)
+        .unwrap();
+    assert_eq!(&reply[..4], &[0x01, 0x01, 0x00, 24]);
+    assert_eq!(&reply[24..28], &[0x00, 0x02, 0x03, 0xE8]);
+    // Anything else without the magic cookie is dropped.
+    let mut other = request.clone();
+    other[1] = 0x03;
+    assert!(
+        shell
+            .send(ClientKey::Udp(addr("203.0.113.9:1000")), &other)
+            .is_none()
+    );
+    let mut short = request.clone();
+    short[3] = 4;
+    assert!(
+        shell
+            .send(ClientKey::Udp(addr("203.0.113.9:1000")), &short)
+            .is_none()
+    );
+    assert_eq!(shell.metric("parlor_turn_binding_requests_total"), 2);
+}
+
+#[test]
 fn the_relay_does_not_reach_the_servers_own_addresses() {
     // Relayed addresses advertised on a public address, as with
     // --turn-external-ip; the server listens on port 3478.
