@@ -153,13 +153,31 @@ fn known_binding_attribute(kind: u16) -> bool {
 }
 
 /// Whether `packet`, which is not an RFC 8489 message for want of the
-/// magic cookie, is an RFC 3489 Binding request: type 0x0001 and a length
-/// that matches.
+/// magic cookie, is an RFC 3489 Binding request: type 0x0001, a length
+/// that matches, and only attributes RFC 3489 defines (0x0001-0x000B),
+/// each within the message. An RFC 8489 request with a damaged cookie
+/// (say, one with a FINGERPRINT) is not one.
 pub(super) fn is_classic_binding(packet: &[u8]) -> bool {
-    packet.len() >= HEADER_LEN
-        && packet[..2] == [0x00, 0x01]
-        && usize::from(u16::from_be_bytes([packet[2], packet[3]])) == packet.len() - HEADER_LEN
-        && packet.len().is_multiple_of(4)
+    if packet.len() < HEADER_LEN
+        || packet[..2] != [0x00, 0x01]
+        || usize::from(u16::from_be_bytes([packet[2], packet[3]])) != packet.len() - HEADER_LEN
+        || !packet.len().is_multiple_of(4)
+    {
+        return false;
+    }
+    let mut rest = &packet[HEADER_LEN..];
+    while !rest.is_empty() {
+        let [t0, t1, l0, l1, ..] = *rest else {
+            return false;
+        };
+        let kind = u16::from_be_bytes([t0, t1]);
+        let len = usize::from(u16::from_be_bytes([l0, l1]));
+        if !(0x0001..=0x000B).contains(&kind) || !len.is_multiple_of(4) || rest.len() < 4 + len {
+            return false;
+        }
+        rest = &rest[4 + len..];
+    }
+    true
 }
 
 /// The answer to an RFC 3489 Binding request, as RFC 8489 section 12.2

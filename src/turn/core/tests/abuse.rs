@@ -115,6 +115,25 @@ fn classic_binding_requests_get_a_mapped_address() {
             .send(ClientKey::Udp(addr("203.0.113.9:1000")), &other)
             .is_none()
     );
+    // A damaged RFC 8489 request (a FINGERPRINT) is no RFC 3489 one.
+    let mut damaged = Vec::new();
+    Builder::new(&mut damaged, method::BINDING, Class::Request, [7; 12]).fingerprint();
+    damaged[4] ^= 0xff;
+    assert!(
+        shell
+            .send(ClientKey::Udp(addr("203.0.113.9:1000")), &damaged)
+            .is_none()
+    );
+    // RFC 3489's CHANGE-REQUEST is fine (the server has one address, so
+    // it answers from it anyway).
+    let mut change = vec![0x00, 0x01, 0x00, 0x08];
+    change.extend_from_slice(&[0xA6; 16]);
+    change.extend_from_slice(&[0x00, 0x03, 0x00, 0x04, 0, 0, 0, 0]);
+    assert!(
+        shell
+            .send(ClientKey::Udp(addr("203.0.113.9:1000")), &change)
+            .is_some()
+    );
     let mut short = request.clone();
     short[3] = 4;
     assert!(
@@ -122,7 +141,7 @@ fn classic_binding_requests_get_a_mapped_address() {
             .send(ClientKey::Udp(addr("203.0.113.9:1000")), &short)
             .is_none()
     );
-    assert_eq!(shell.metric("parlor_turn_binding_requests_total"), 2);
+    assert_eq!(shell.metric("parlor_turn_binding_requests_total"), 3);
 }
 
 #[test]
