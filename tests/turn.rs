@@ -627,7 +627,7 @@ async fn peer_filter_refuses_loopback_by_default() {
     }
     // A public address is fine (nothing is sent to it here).
     assert_eq!(
-        a.create_permission("198.51.100.1:5000".parse().unwrap())
+        a.create_permission("1.1.1.1:5000".parse().unwrap())
             .await
             .class(),
         Class::Success
