@@ -889,3 +889,30 @@ fn an_explicit_turn_address_that_is_taken_stops_the_start() {
         .unwrap();
     assert!(!status.success());
 }
+
+#[test]
+fn an_ipv6_turn_address_that_offers_no_ipv4_relays_stops_the_start() {
+    // One IPv6 address gives IPv6 relays only, and clients ask for IPv4
+    // ones unless they say otherwise: refused at start, with the way out.
+    let child = support::command(&["--turn-listen", "[::1]:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    let Ok(output) = rx.recv_timeout(Duration::from_secs(10)) else {
+        let _ = std::process::Command::new("kill")
+            .arg(pid.to_string())
+            .status();
+        panic!("parlor started with --turn-listen [::1]:0");
+    };
+    let output = output.unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("IPv4 relay") && stderr.contains("[::]"),
+        "{stderr}"
+    );
+}

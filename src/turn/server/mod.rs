@@ -95,6 +95,18 @@ impl TurnServer {
         if relay_v4.is_none() && relay_v6.is_none() {
             return Err(io::Error::other("no address to relay from"));
         }
+        if relay_v4.is_none() {
+            // Clients ask for IPv4 relayed addresses unless they say
+            // otherwise, and browsers never say otherwise: every Allocate
+            // would get 440.
+            return Err(io::Error::other(format!(
+                "{} is one IPv6 address, from which no IPv4 relay can be offered, and \
+                 clients ask for IPv4 relays by default; listen on [::]:{} to serve \
+                 both families, or on an IPv4 address",
+                local.ip(),
+                settings.listen.port()
+            )));
+        }
         for relay in [relay_v4, relay_v6].into_iter().flatten() {
             tracing::info!(
                 listen = %local,
