@@ -501,12 +501,6 @@ pub mod channel_data {
     /// stays compatible with both.
     pub const CHANNELS: std::ops::RangeInclusive<u16> = 0x4000..=0x7FFF;
 
-    /// Channel numbers a server lets a client bind: RFC 8656 section 12
-    /// makes 0x5000-0xFFFF reserved, and a ChannelBind for them a 400.
-    /// ChannelData in the rest of [`CHANNELS`] is still framed (it cannot
-    /// be STUN), and dropped for want of a binding.
-    pub const BINDABLE: std::ops::RangeInclusive<u16> = 0x4000..=0x4FFF;
-
     /// Total length on a stream, where ChannelData is padded to four bytes.
     pub fn stream_frame_len(header: &[u8]) -> Option<usize> {
         if header.len() < 4 {

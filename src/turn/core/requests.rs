@@ -423,7 +423,7 @@ impl<H: Handles> Core<H> {
             Some([a, b, _, _]) => u16::from_be_bytes([*a, *b]),
             _ => return Err(BAD_REQUEST),
         };
-        if !channel_data::BINDABLE.contains(&number) {
+        if !channel_data::CHANNELS.contains(&number) {
             return Err(BAD_REQUEST);
         }
         let peer = match msg.get_xor_address(attr::XOR_PEER_ADDRESS) {

@@ -145,21 +145,6 @@ fn classic_binding_requests_get_a_mapped_address() {
 }
 
 #[test]
-fn channel_numbers_past_0x4fff_are_refused() {
-    let mut shell = Shell::new(settings());
-    let mut alice = shell.client("203.0.113.1:5000", "alice");
-    let reply = shell.allocate(&mut alice, |_| {});
-    assert_eq!(class(&reply), Class::Success);
-    let peer = addr("198.51.100.1:4000");
-    for number in [0x5000, 0x6000, 0x7FFF] {
-        let reply = shell.channel_bind(&mut alice, number, peer);
-        assert_eq!(error_code(&reply), Some(400), "{number:#x}");
-    }
-    let reply = shell.channel_bind(&mut alice, 0x4FFF, peer);
-    assert_eq!(class(&reply), Class::Success);
-}
-
-#[test]
 fn the_relay_does_not_reach_the_servers_own_addresses() {
     // Relayed addresses advertised on a public address, as with
     // --turn-external-ip; the server listens on port 3478.
