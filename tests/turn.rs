@@ -916,3 +916,28 @@ fn an_ipv6_turn_address_that_offers_no_ipv4_relays_stops_the_start() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn a_tcp_client_that_does_not_read_holds_little_memory() {
+    // A peer floods a TCP client that never reads. The frames queued for
+    // it were bounded by count (128 frames of up to 64 KiB: about 8 MB per
+    // client); they are bounded by bytes now.
+    let server = start(&["--turn-user-bandwidth", "0"]);
+    let mut client = Client::tcp(server.turn(), rest_credentials(SECRET, "slow")).await;
+    let relayed = client.allocate().await;
+    let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    client.permit(peer.local_addr().unwrap()).await;
+    let before = server.rss_bytes();
+    let datagram = vec![7u8; 60_000];
+    let congested = "parlor_turn_dropped_packets_total{reason=\"congested\"}";
+    let mut sent = 0;
+    while server.metric(congested).await < 200 {
+        assert!(sent < 5_000, "the server never found the client congested");
+        for _ in 0..20 {
+            peer.send_to(&datagram, relayed).await.unwrap();
+            sent += 1;
+        }
+    }
+    let grown = server.rss_bytes().saturating_sub(before);
+    assert!(grown < 4 << 20, "{grown} bytes more for one client");
+}

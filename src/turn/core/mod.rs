@@ -31,6 +31,7 @@ mod allocate;
 mod frame;
 mod plan;
 mod requests;
+mod stream;
 #[cfg(test)]
 mod tests;
 
@@ -50,6 +51,7 @@ use crate::limits::TokenBucket;
 pub(crate) use allocate::{OpenRelay, Opened, RelaySource};
 pub(crate) use frame::{HEADROOM, MAX_DATAGRAM, channel_data_frame, data_indication_frame};
 pub(crate) use plan::{PortPlan, Rng};
+pub(crate) use stream::{Budget, QUEUE_BYTES};
 
 /// How long a port reserved by EVEN-PORT's R bit waits to be claimed.
 const RESERVATION_LIFETIME: Duration = Duration::from_secs(30);

@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::net::{TcpListener, UdpSocket};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 use super::Settings;
@@ -45,7 +45,7 @@ use sockets::RelayIp;
 #[derive(Clone, Copy)]
 enum Origin<'a> {
     Udp,
-    Tcp(&'a mpsc::Sender<Vec<u8>>),
+    Tcp(&'a tcp::TcpSink),
 }
 
 /// What the tasks share: the core and the listening UDP socket.

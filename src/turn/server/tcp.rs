@@ -1,7 +1,9 @@
 //! TURN over TCP (the client leg; relayed addresses stay UDP): the accept
 //! loop with its cap on connections, and per connection a reader that cuts
 //! the stream into STUN and ChannelData frames for the core and a writer
-//! that drains a bounded queue. A connection's allocation ends with it.
+//! that drains a queue bounded in frames and in bytes ([`Budget`]), so that
+//! a client that never reads loses frames past [`QUEUE_BYTES`] rather than
+//! holding up to 128 big ones. A connection's allocation ends with it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,15 +14,39 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
 
-use super::super::core::ClientKey;
+use super::super::core::{Budget, ClientKey, QUEUE_BYTES};
 use super::super::metrics::Discard;
 use super::super::stun::{self, channel_data};
 use super::{Origin, Shared};
 
-/// Frames queued for one TCP client before new ones are dropped.
+/// Frames queued for one TCP client before new ones are dropped (besides
+/// the queue's byte budget, [`QUEUE_BYTES`]).
 const TCP_QUEUE: usize = 128;
 /// A TCP connection without an allocation is closed after this much silence.
 const TCP_IDLE: Duration = Duration::from_secs(30);
+
+/// Where frames for a TCP client go: its writer's queue, bounded in frames
+/// and in bytes.
+#[derive(Clone)]
+pub(super) struct TcpSink {
+    tx: mpsc::Sender<Vec<u8>>,
+    queued: Arc<Budget>,
+}
+
+impl TcpSink {
+    /// Queues a copy of `frame`, or drops it if the queue is full (in
+    /// frames or bytes) or the connection gone; true if queued.
+    pub(super) fn try_send(&self, frame: &[u8]) -> bool {
+        if !self.queued.take(frame.len()) {
+            return false;
+        }
+        if self.tx.try_send(frame.to_vec()).is_err() {
+            self.queued.give(frame.len());
+            return false;
+        }
+        true
+    }
+}
 
 pub(super) async fn accept(shared: Arc<Shared>, listener: TcpListener, slots: Arc<Semaphore>) {
     loop {
@@ -63,7 +89,12 @@ async fn serve(shared: Arc<Shared>, stream: TcpStream, remote: SocketAddr) {
     let key = ClientKey::Tcp(remote);
     let (mut reader, writer) = stream.into_split();
     let (tx, rx) = mpsc::channel(TCP_QUEUE);
-    let writer = tokio::spawn(write_loop(writer, rx));
+    let queued = Arc::new(Budget::new(QUEUE_BYTES));
+    let sink = TcpSink {
+        tx,
+        queued: queued.clone(),
+    };
+    let writer = tokio::spawn(write_loop(writer, rx, queued));
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut out = Vec::with_capacity(512);
     'connection: loop {
@@ -81,10 +112,10 @@ async fn serve(shared: Arc<Shared>, stream: TcpStream, remote: SocketAddr) {
                 break;
             }
             let frame = &buf[start..start + len];
-            if shared.handle_client_packet(key, Origin::Tcp(&tx), frame, &mut out) {
+            if shared.handle_client_packet(key, Origin::Tcp(&sink), frame, &mut out) {
                 // A reply that does not fit the queue is lost like a UDP
                 // datagram; the client retransmits.
-                let _ = tx.try_send(out.clone());
+                let _ = sink.try_send(&out);
             }
             start += len;
         }
@@ -100,12 +131,16 @@ async fn serve(shared: Arc<Shared>, stream: TcpStream, remote: SocketAddr) {
         }
     }
     shared.forget(key);
-    drop(tx);
+    drop(sink);
     // Let queued replies go out, briefly.
     let _ = tokio::time::timeout(Duration::from_secs(1), writer).await;
 }
 
-async fn write_loop(mut writer: OwnedWriteHalf, mut rx: mpsc::Receiver<Vec<u8>>) {
+async fn write_loop(
+    mut writer: OwnedWriteHalf,
+    mut rx: mpsc::Receiver<Vec<u8>>,
+    queued: Arc<Budget>,
+) {
     let mut batch = Vec::with_capacity(16 * 1024);
     while let Some(first) = rx.recv().await {
         batch.clear();
@@ -116,8 +151,13 @@ async fn write_loop(mut writer: OwnedWriteHalf, mut rx: mpsc::Receiver<Vec<u8>>)
                 Err(_) => break,
             }
         }
-        if writer.write_all(&batch).await.is_err() {
+        let written = writer.write_all(&batch).await;
+        queued.give(batch.len());
+        if written.is_err() {
             return;
+        }
+        if batch.capacity() > 128 * 1024 {
+            batch = Vec::with_capacity(16 * 1024);
         }
     }
 }
@@ -134,5 +174,24 @@ mod tests {
         assert_eq!(frame_len(&[0x40, 0, 0, 1]), Ok(Some(8)));
         assert_eq!(frame_len(&[0x80]), Err(()));
         assert_eq!(frame_len(&[0xC0, 0, 0, 0]), Err(()));
+    }
+
+    #[tokio::test]
+    async fn a_client_that_does_not_read_holds_a_bounded_queue() {
+        let (tx, mut rx) = mpsc::channel(TCP_QUEUE);
+        let queued = Arc::new(Budget::new(QUEUE_BYTES));
+        let sink = TcpSink {
+            tx,
+            queued: queued.clone(),
+        };
+        let frame = vec![0u8; 60_000];
+        let sent = (0..TCP_QUEUE).filter(|_| sink.try_send(&frame)).count();
+        assert_eq!(sent, QUEUE_BYTES / frame.len());
+        // Small frames still fit in what is left, up to the byte budget.
+        assert!(sink.try_send(&[0u8; 100]));
+        // The writer gives the bytes back as it writes them.
+        let first = rx.recv().await.unwrap();
+        queued.give(first.len());
+        assert!(sink.try_send(&frame));
     }
 }
