@@ -917,6 +917,74 @@ fn an_ipv6_turn_address_that_offers_no_ipv4_relays_stops_the_start() {
     );
 }
 
+/// Whether the server closes `stream` (end of stream or reset) within
+/// `limit`, answering nothing.
+async fn closed_within(stream: &mut TcpStream, limit: Duration) -> bool {
+    let mut buf = [0u8; 256];
+    matches!(
+        timeout(limit, stream.read(&mut buf)).await,
+        Ok(Ok(0) | Err(_))
+    )
+}
+
+#[tokio::test]
+async fn tcp_connections_from_one_address_are_capped() {
+    // 32 at once per address by default (--turn-tcp-per-ip).
+    let server = start(&[]);
+    let mut held = Vec::new();
+    for _ in 0..32 {
+        held.push(TcpStream::connect(server.turn()).await.unwrap());
+    }
+    // The last one admitted is served.
+    let last = held.last_mut().unwrap();
+    last.write_all(&binding_request()).await.unwrap();
+    let mut reply = [0u8; 20];
+    timeout(WAIT, last.read_exact(&mut reply))
+        .await
+        .expect("an answer")
+        .unwrap();
+    // One more is closed at once, unanswered.
+    let mut extra = TcpStream::connect(server.turn()).await.unwrap();
+    let _ = extra.write_all(&binding_request()).await;
+    assert!(closed_within(&mut extra, WAIT).await, "over the cap");
+    // UDP is not affected.
+    let mut udp = Client::udp(server.turn(), rest_credentials(SECRET, "u")).await;
+    udp.send_raw(&binding_request()).await;
+    assert!(matches!(udp.recv().await, Packet::Stun(_)));
+}
+
+#[tokio::test]
+async fn a_trickled_frame_does_not_keep_a_tcp_connection_open() {
+    // One byte a second never completes a frame: the connection is closed
+    // 10 s after the frame's first byte, although bytes keep coming (the
+    // idle timeout was 30 s from the last byte, so trickling held it open
+    // for ever).
+    let server = start(&[]);
+    let mut stream = TcpStream::connect(server.turn()).await.unwrap();
+    let request = binding_request();
+    let started = tokio::time::Instant::now();
+    let mut pace = tokio::time::interval(Duration::from_secs(1));
+    let mut buf = [0u8; 64];
+    let mut sent = 0;
+    let closed = loop {
+        tokio::select! {
+            read = stream.read(&mut buf) => break matches!(read, Ok(0) | Err(_)),
+            _ = pace.tick() => {
+                if started.elapsed() > Duration::from_secs(16) {
+                    break false;
+                }
+                if stream.write_all(&request[sent..sent + 1]).await.is_err() {
+                    break true;
+                }
+                sent += 1;
+            }
+        }
+    };
+    assert!(closed, "still open after {:?}", started.elapsed());
+    assert!(sent < request.len());
+    assert!(started.elapsed() >= Duration::from_secs(9));
+}
+
 #[tokio::test]
 async fn a_tcp_client_that_does_not_read_holds_little_memory() {
     // A peer floods a TCP client that never reads. The frames queued for

@@ -115,6 +115,8 @@ pub(crate) struct Settings {
     /// Bytes per second per user; 0 for no limit.
     pub(crate) user_bandwidth: u64,
     pub(crate) max_lifetime: Duration,
+    /// Most TCP connections at once from one client address.
+    pub(crate) tcp_per_ip: usize,
 }
 
 #[cfg(test)]

@@ -51,7 +51,9 @@ use crate::limits::TokenBucket;
 pub(crate) use allocate::{OpenRelay, Opened, RelaySource};
 pub(crate) use frame::{HEADROOM, MAX_DATAGRAM, channel_data_frame, data_indication_frame};
 pub(crate) use plan::{PortPlan, Rng};
-pub(crate) use stream::{Budget, QUEUE_BYTES};
+pub(crate) use stream::{
+    Budget, HALF_FRAME_BYTES, IDLE_TIMEOUT, MAX_FRAME, QUEUE_BYTES, StreamClock, TcpAdmissions,
+};
 
 /// How long a port reserved by EVEN-PORT's R bit waits to be claimed.
 const RESERVATION_LIFETIME: Duration = Duration::from_secs(30);

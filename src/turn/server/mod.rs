@@ -31,12 +31,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::net::{TcpListener, UdpSocket};
-use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 use super::Settings;
 use super::auth::Auth;
-use super::core::{Advertised, ClientKey, Core, Now, Outcome};
+use super::core::{
+    Advertised, Budget, ClientKey, Core, HALF_FRAME_BYTES, Now, Outcome, TcpAdmissions,
+};
 use super::metrics::{Direction, Discard, TurnMetrics};
 use relay::Sockets;
 use sockets::RelayIp;
@@ -55,6 +56,10 @@ struct Shared {
     udp: Arc<UdpSocket>,
     relay_v4: Option<RelayIp>,
     relay_v6: Option<RelayIp>,
+    /// TCP connections, in all and per client address.
+    tcp: Mutex<TcpAdmissions>,
+    /// Bytes of half-received frames over all TCP connections.
+    half_frames: Budget,
 }
 
 /// A bound, not yet running STUN/TURN server.
@@ -134,7 +139,10 @@ impl TurnServer {
     /// Starts serving, counting in `metrics`; the server runs until the
     /// handle is dropped.
     pub fn spawn(self, metrics: Arc<TurnMetrics>) -> TurnHandle {
-        let connections = Arc::new(Semaphore::new(self.settings.max_allocations.max(64)));
+        let tcp = TcpAdmissions::new(
+            tcp_connections(&self.settings),
+            self.settings.tcp_per_ip.max(1),
+        );
         let advertised = Advertised {
             v4: self.relay_v4.map(|r| r.advertise),
             v6: self.relay_v6.map(|r| r.advertise),
@@ -155,14 +163,22 @@ impl TurnServer {
             udp: Arc::new(self.udp),
             relay_v4: self.relay_v4,
             relay_v6: self.relay_v6,
+            tcp: Mutex::new(tcp),
+            half_frames: Budget::new(HALF_FRAME_BYTES),
         });
         let tasks = vec![
             tokio::spawn(udp::serve(shared.clone())),
-            tokio::spawn(tcp::accept(shared.clone(), self.tcp, connections)),
+            tokio::spawn(tcp::accept(shared.clone(), self.tcp)),
             tokio::spawn(sweep::run(shared.clone())),
         ];
         TurnHandle { tasks, shared }
     }
+}
+
+/// Most TCP connections at once, for everyone: one per allocation, and
+/// some to spare for clients that only ask for Binding.
+pub(crate) fn tcp_connections(settings: &Settings) -> usize {
+    settings.max_allocations.max(64)
 }
 
 /// The time, for the core.
@@ -231,6 +247,17 @@ impl Shared {
                 false
             }
         }
+    }
+
+    fn tcp_admit(&self, ip: std::net::IpAddr) -> bool {
+        self.tcp.lock().unwrap_or_else(|e| e.into_inner()).admit(ip)
+    }
+
+    fn tcp_release(&self, ip: std::net::IpAddr) {
+        self.tcp
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .release(ip)
     }
 
     fn has_allocation(&self, key: ClientKey) -> bool {

@@ -57,6 +57,7 @@ fn settings() -> Settings {
         user_allocations: 50,
         user_bandwidth: 0,
         max_lifetime: Duration::from_secs(3600),
+        tcp_per_ip: 16,
     }
 }
 
