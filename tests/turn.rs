@@ -1009,3 +1009,34 @@ async fn a_tcp_client_that_does_not_read_holds_little_memory() {
     let grown = server.rss_bytes().saturating_sub(before);
     assert!(grown < 4 << 20, "{grown} bytes more for one client");
 }
+
+#[test]
+fn caps_past_the_file_limit_are_warned_about() {
+    // Every allocation may hold a relay socket and a TCP connection: caps
+    // that cannot fit in the hard limit on open files are told at start.
+    let hard = std::fs::read_to_string("/proc/self/limits")
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(4)?.parse::<u64>().ok())
+        .unwrap_or(1 << 20);
+    let allocations = (hard / 2 + 1).to_string();
+    let mut server = Server::with_logs(&[
+        "--turn-listen",
+        "127.0.0.1:0",
+        "--turn-max-allocations",
+        &allocations,
+    ]);
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.pid())).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap()
+        .to_owned();
+    server.terminate();
+    let logs = server.logs();
+    assert!(logs.contains("open file limit"), "{logs}");
+    // And the soft limit is the hard one.
+    let numbers: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
+    assert_eq!(numbers[0], numbers[1], "{line}");
+}

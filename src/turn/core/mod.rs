@@ -34,6 +34,8 @@ mod requests;
 mod stream;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+pub(crate) use tests::settings as test_settings;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};

@@ -42,7 +42,7 @@ const RELAY_IP: [u8; 4] = [192, 0, 2, 1];
 /// Peers the filter lets through.
 const PEERS: &str = "198.51.100.0/24";
 
-fn settings() -> Settings {
+pub(crate) fn settings() -> Settings {
     Settings {
         listen: "192.0.2.1:3478".parse().unwrap(),
         external_ip: None,
