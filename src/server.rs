@@ -231,6 +231,7 @@ async fn bind_turn(
     let secret = config.turn_secret(kept_secret);
     let settings = config.turn_settings(secret.clone());
     let addr = settings.listen;
+    crate::turn::raise_file_limit(&settings);
     match TurnServer::bind(settings).await {
         Ok(server) => Ok(Some((server, secret))),
         Err(err) if config.turn_listen.is_none() => {

@@ -266,6 +266,11 @@ pub struct Config {
     #[arg(long, env = "PARLOR_TURN_MAX_LIFETIME", default_value = "1h", value_name = "DURATION",
           value_parser = parse_positive_duration, help_heading = "TURN")]
     pub(crate) turn_max_lifetime: Duration,
+
+    /// Most TURN-over-TCP connections at once from one client address.
+    #[arg(long, env = "PARLOR_TURN_TCP_PER_IP", default_value_t = 32, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..), help_heading = "TURN")]
+    pub(crate) turn_tcp_per_ip: u32,
 }
 
 fn parse_positive_duration(text: &str) -> Result<Duration, String> {

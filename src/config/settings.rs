@@ -52,6 +52,7 @@ impl Config {
             max_lifetime: self
                 .turn_max_lifetime
                 .min(Duration::from_secs(u32::MAX.into())),
+            tcp_per_ip: self.turn_tcp_per_ip as usize,
         }
     }
 
