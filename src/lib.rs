@@ -16,10 +16,12 @@
 //! - [`turn`]: the built-in STUN/TURN server: a codec and rules free of I/O,
 //!   and thin UDP and TCP shells;
 //! - `limits` (token buckets, per-address caps), `metrics` (the one
-//!   Prometheus writer), `shutdown` and `random`, used by all of the above.
+//!   Prometheus writer), `shutdown` and `random`, used by all of the above;
+//! - `state`: the state directory, what a restart must not forget (the
+//!   keys, the list of rooms), read and written only by [`server`].
 //!
 //! Where the next engines plug in: a selective forwarding unit is a new
-//! folder beside `turn/`, chosen per room by [`rooms::RoomKind`]; a store
+//! folder beside `turn/`, chosen per room by `rooms::RoomKind`; a store
 //! shared through Redis is a new `RoomStore` and `Delivery`, chosen in
 //! [`server`].
 
@@ -31,6 +33,7 @@ mod rooms;
 pub mod server;
 pub mod shutdown;
 mod signaling;
+mod state;
 pub mod turn;
 mod web;
 

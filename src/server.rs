@@ -1,21 +1,29 @@
 //! Starting and stopping the server: the one place that builds every part
 //! from the flags and wires them together (the store and the delivery the
 //! hub uses are chosen here), binds the listeners, runs the HTTP service,
-//! the TURN server and the sweepers, and stops them on a signal.
+//! the TURN server and the sweepers, and stops them on a signal. It also
+//! reads and keeps what a restart must not forget, in the state directory
+//! (`state`): the keys, and the list of rooms.
 
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::limits::AddressGate;
 use crate::metrics;
-use crate::rooms::MemoryStore;
+use crate::rooms::{MemoryStore, RoomStore};
 use crate::shutdown::Shutdown;
 use crate::signaling::{Hub, HubSettings, LocalConnections, Metrics, OutboxLimits};
+use crate::state::rooms::KeptRooms;
+use crate::state::{self, StateDir};
 use crate::turn::{TurnMetrics, TurnServer};
 use crate::web::{self, Certificate};
 
@@ -33,6 +41,59 @@ pub struct Server {
     unjoined_room_timeout: Duration,
     resume_grace: Duration,
     http: web::HttpLimits,
+    /// The rooms, as the hub's store holds them, for the room list.
+    store: Arc<MemoryStore>,
+    /// The list of rooms in the state directory, when there is one.
+    kept_rooms: Option<Arc<KeptRooms>>,
+}
+
+/// What the state directory gave: each is `None` without a directory.
+#[derive(Default)]
+struct Kept {
+    resume_key: Option<Vec<u8>>,
+    turn_secret: Option<Vec<u8>>,
+    rooms: Option<Arc<KeptRooms>>,
+}
+
+/// Reads the state directory, making what is missing. A directory given
+/// with `--state-dir` must work; the default one may not (a read-only home),
+/// and then the server runs as it did before it had one, with a warning:
+/// random keys, and no call or invite link survives a restart.
+fn read_state(config: &Config) -> io::Result<Kept> {
+    let path = config.state_dir();
+    let read = || -> io::Result<Kept> {
+        let dir = StateDir::open(&path)?;
+        Ok(Kept {
+            resume_key: match config.secret {
+                None => Some(dir.key(state::RESUME_KEY)?),
+                Some(_) => None,
+            },
+            turn_secret: match config.turn_secret {
+                None if config.runs_builtin_turn() => Some(dir.key(state::TURN_SECRET)?),
+                _ => None,
+            },
+            rooms: match KeptRooms::load(&dir, SystemTime::now(), config.room_idle_timeout) {
+                Ok(rooms) => Some(Arc::new(rooms)),
+                Err(err) => {
+                    tracing::warn!(path = %path.display(), %err, "keeping no room list; \
+                        invite links will not survive a restart");
+                    None
+                }
+            },
+        })
+    };
+    match read() {
+        Ok(kept) => Ok(kept),
+        Err(err) if config.state_dir.is_none() => {
+            tracing::warn!(path = %path.display(), %err, "cannot use the state directory; \
+                calls and invite links will not survive a restart (set --state-dir)");
+            Ok(Kept::default())
+        }
+        Err(err) => Err(io::Error::new(
+            err.kind(),
+            format!("state directory {}: {err}", path.display()),
+        )),
+    }
 }
 
 impl Server {
@@ -42,13 +103,21 @@ impl Server {
             _ if config.tls_self_signed => Some(web::self_signed(config.listen.ip())?),
             _ => None,
         };
+        let kept = read_state(&config)?;
         let listener = TcpListener::bind(config.listen).await?;
-        let turn = bind_turn(&config).await?;
+        let turn = bind_turn(&config, kept.turn_secret.as_deref()).await?;
         let ice_servers = config.ice_servers(
             turn.as_ref()
                 .map(|(server, secret)| (server.local_addr(), secret.clone())),
         );
 
+        let store = Arc::new(MemoryStore::new(config.store_limits()));
+        if let Some(rooms) = &kept.rooms {
+            let made = rooms.restore(store.as_ref(), SystemTime::now()).await;
+            if made > 0 {
+                tracing::info!(rooms = made, "rooms kept from before the restart");
+            }
+        }
         let signaling_metrics = Arc::new(Metrics::default());
         let hub = Arc::new(Hub::new(
             HubSettings {
@@ -57,12 +126,12 @@ impl Server {
                     messages: config.send_queue as usize,
                     bytes: config.send_queue_bytes,
                 },
-                resume_key: config.resume_key(),
+                resume_key: config.resume_key(kept.resume_key.as_deref()),
                 resume_grace: config.resume_grace,
                 room_idle_timeout: config.room_idle_timeout,
                 ice_servers,
             },
-            Arc::new(MemoryStore::new(config.store_limits())),
+            store.clone(),
             Arc::new(LocalConnections::new(signaling_metrics.clone())),
             signaling_metrics,
         ));
@@ -90,6 +159,8 @@ impl Server {
             unjoined_room_timeout: config.unjoined_room_timeout,
             resume_grace: config.resume_grace,
             http: config.http_limits(),
+            store,
+            kept_rooms: kept.rooms,
         })
     }
 
@@ -111,16 +182,22 @@ impl Server {
     /// WebSocket client to go (close status 1001, so that clients reconnect
     /// to the next instance) and waits up to [`SHUTDOWN_GRACE`] for them.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
+        let kept = self.kept_rooms.map(|rooms| (rooms, self.store));
         let sweeper = tokio::spawn(sweep(
             self.app.clone(),
             self.room_idle_timeout,
             self.unjoined_room_timeout,
             self.resume_grace,
+            kept.clone(),
         ));
         let _turn = self.turn.map(|turn| turn.spawn(self.turn_metrics));
         let hub = self.app.hub.clone();
         let stopping = self.app.shutdown.clone();
-        let app = web::router(self.app).into_make_service_with_connect_info::<web::ClientAddr>();
+        let mut router = web::router(self.app);
+        if let Some(kept) = kept {
+            router = router.layer(middleware::from_fn_with_state(kept, keep_created_room));
+        }
+        let app = router.into_make_service_with_connect_info::<web::ClientAddr>();
         let begun = Arc::new(std::sync::OnceLock::new());
         let shutdown = {
             let (stopping, begun) = (stopping.clone(), begun.clone());
@@ -184,13 +261,15 @@ impl Server {
 /// at all.
 async fn bind_turn(
     config: &Config,
+    kept_secret: Option<&[u8]>,
 ) -> io::Result<Option<(TurnServer, crate::turn::credentials::Secret)>> {
     if !config.runs_builtin_turn() {
         return Ok(None);
     }
-    let secret = config.turn_secret();
+    let secret = config.turn_secret(kept_secret);
     let settings = config.turn_settings(secret.clone());
     let addr = settings.listen;
+    crate::turn::raise_file_limit(&settings);
     match TurnServer::bind(settings).await {
         Ok(server) => Ok(Some((server, secret))),
         Err(err) if config.turn_listen.is_none() => {
@@ -205,9 +284,48 @@ async fn bind_turn(
     }
 }
 
+/// The room list and the store it follows.
+type KeptWithStore = (Arc<KeptRooms>, Arc<MemoryStore>);
+
+/// Puts each room made through `POST /api/rooms` on the room list before
+/// its creator hears of it, so that its invite link outlives a restart
+/// that follows at once. The list is the server's, not the rooms', so it
+/// watches the answer rather than changing the route.
+async fn keep_created_room(
+    State((rooms, store)): State<KeptWithStore>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let creating = request.method() == Method::POST && request.uri().path() == "/api/rooms";
+    let response = next.run(request).await;
+    if !creating || response.status() != StatusCode::CREATED {
+        return response;
+    }
+    let room = response
+        .headers()
+        .get(header::LOCATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|location| location.strip_prefix("/r/"));
+    if let Some(room) = room
+        && let Some(summary) = store.room_summary(room).await
+        && let Err(err) = rooms.created(room, summary.capacity, SystemTime::now())
+    {
+        tracing::warn!(%err, "cannot put a new room on the room list; \
+            its invite link will not survive a restart");
+    }
+    response
+}
+
 /// Gives up seats not resumed in time, and forgets idle rooms and
-/// addresses, each often enough for its own timeout.
-async fn sweep(app: web::AppState, idle: Duration, unjoined: Duration, grace: Duration) {
+/// addresses, each often enough for its own timeout; then brings the room
+/// list up to date.
+async fn sweep(
+    app: web::AppState,
+    idle: Duration,
+    unjoined: Duration,
+    grace: Duration,
+    kept: Option<KeptWithStore>,
+) {
     let period = |timeout: Duration| {
         (timeout / 4).clamp(Duration::from_millis(100), Duration::from_secs(60))
     };
@@ -220,6 +338,11 @@ async fn sweep(app: web::AppState, idle: Duration, unjoined: Duration, grace: Du
                 let forgotten = app.hub.forget_idle(idle, unjoined).await;
                 if forgotten > 0 {
                     tracing::debug!(forgotten, "forgot idle rooms");
+                }
+                if let Some((rooms, store)) = &kept
+                    && let Err(err) = rooms.sweep(store.as_ref(), SystemTime::now()).await
+                {
+                    tracing::warn!(%err, "cannot write the room list");
                 }
             }
             _ = away_ticks.tick() => app.hub.release_away().await,

@@ -26,7 +26,7 @@ impl Shutdown {
     }
 
     /// Completes once the server is shutting down.
-    pub(crate) fn started(&self) -> impl Future<Output = ()> + Send + 'static {
+    pub(crate) fn started(&self) -> impl Future<Output = ()> + Send + 'static + use<> {
         let mut receiver = self.started.subscribe();
         async move {
             let _ = receiver.wait_for(|stopping| *stopping).await;

@@ -627,7 +627,7 @@ async fn peer_filter_refuses_loopback_by_default() {
     }
     // A public address is fine (nothing is sent to it here).
     assert_eq!(
-        a.create_permission("198.51.100.1:5000".parse().unwrap())
+        a.create_permission("1.1.1.1:5000".parse().unwrap())
             .await
             .class(),
         Class::Success
@@ -888,4 +888,155 @@ fn an_explicit_turn_address_that_is_taken_stops_the_start() {
         .status()
         .unwrap();
     assert!(!status.success());
+}
+
+#[test]
+fn an_ipv6_turn_address_that_offers_no_ipv4_relays_stops_the_start() {
+    // One IPv6 address gives IPv6 relays only, and clients ask for IPv4
+    // ones unless they say otherwise: refused at start, with the way out.
+    let child = support::command(&["--turn-listen", "[::1]:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    let Ok(output) = rx.recv_timeout(Duration::from_secs(10)) else {
+        let _ = std::process::Command::new("kill")
+            .arg(pid.to_string())
+            .status();
+        panic!("parlor started with --turn-listen [::1]:0");
+    };
+    let output = output.unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("IPv4 relay") && stderr.contains("[::]"),
+        "{stderr}"
+    );
+}
+
+/// Whether the server closes `stream` (end of stream or reset) within
+/// `limit`, answering nothing.
+async fn closed_within(stream: &mut TcpStream, limit: Duration) -> bool {
+    let mut buf = [0u8; 256];
+    matches!(
+        timeout(limit, stream.read(&mut buf)).await,
+        Ok(Ok(0) | Err(_))
+    )
+}
+
+#[tokio::test]
+async fn tcp_connections_from_one_address_are_capped() {
+    // 32 at once per address by default (--turn-tcp-per-ip).
+    let server = start(&[]);
+    let mut held = Vec::new();
+    for _ in 0..32 {
+        held.push(TcpStream::connect(server.turn()).await.unwrap());
+    }
+    // The last one admitted is served.
+    let last = held.last_mut().unwrap();
+    last.write_all(&binding_request()).await.unwrap();
+    let mut reply = [0u8; 20];
+    timeout(WAIT, last.read_exact(&mut reply))
+        .await
+        .expect("an answer")
+        .unwrap();
+    // One more is closed at once, unanswered.
+    let mut extra = TcpStream::connect(server.turn()).await.unwrap();
+    let _ = extra.write_all(&binding_request()).await;
+    assert!(closed_within(&mut extra, WAIT).await, "over the cap");
+    // UDP is not affected.
+    let mut udp = Client::udp(server.turn(), rest_credentials(SECRET, "u")).await;
+    udp.send_raw(&binding_request()).await;
+    assert!(matches!(udp.recv().await, Packet::Stun(_)));
+}
+
+#[tokio::test]
+async fn a_trickled_frame_does_not_keep_a_tcp_connection_open() {
+    // One byte a second never completes a frame: the connection is closed
+    // 10 s after the frame's first byte, although bytes keep coming (the
+    // idle timeout was 30 s from the last byte, so trickling held it open
+    // for ever).
+    let server = start(&[]);
+    let mut stream = TcpStream::connect(server.turn()).await.unwrap();
+    let request = binding_request();
+    let started = tokio::time::Instant::now();
+    let mut pace = tokio::time::interval(Duration::from_secs(1));
+    let mut buf = [0u8; 64];
+    let mut sent = 0;
+    let closed = loop {
+        tokio::select! {
+            read = stream.read(&mut buf) => break matches!(read, Ok(0) | Err(_)),
+            _ = pace.tick() => {
+                if started.elapsed() > Duration::from_secs(16) {
+                    break false;
+                }
+                if stream.write_all(&request[sent..sent + 1]).await.is_err() {
+                    break true;
+                }
+                sent += 1;
+            }
+        }
+    };
+    assert!(closed, "still open after {:?}", started.elapsed());
+    assert!(sent < request.len());
+    assert!(started.elapsed() >= Duration::from_secs(9));
+}
+
+#[tokio::test]
+async fn a_tcp_client_that_does_not_read_holds_little_memory() {
+    // A peer floods a TCP client that never reads. The frames queued for
+    // it were bounded by count (128 frames of up to 64 KiB: about 8 MB per
+    // client); they are bounded by bytes now.
+    let server = start(&["--turn-user-bandwidth", "0"]);
+    let mut client = Client::tcp(server.turn(), rest_credentials(SECRET, "slow")).await;
+    let relayed = client.allocate().await;
+    let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    client.permit(peer.local_addr().unwrap()).await;
+    let before = server.rss_bytes();
+    let datagram = vec![7u8; 60_000];
+    let congested = "parlor_turn_dropped_packets_total{reason=\"congested\"}";
+    let mut sent = 0;
+    while server.metric(congested).await < 200 {
+        assert!(sent < 5_000, "the server never found the client congested");
+        for _ in 0..20 {
+            peer.send_to(&datagram, relayed).await.unwrap();
+            sent += 1;
+        }
+    }
+    let grown = server.rss_bytes().saturating_sub(before);
+    assert!(grown < 4 << 20, "{grown} bytes more for one client");
+}
+
+#[test]
+fn caps_past_the_file_limit_are_warned_about() {
+    // Every allocation may hold a relay socket and a TCP connection: caps
+    // that cannot fit in the hard limit on open files are told at start.
+    let hard = std::fs::read_to_string("/proc/self/limits")
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(4)?.parse::<u64>().ok())
+        .unwrap_or(1 << 20);
+    let allocations = (hard / 2 + 1).to_string();
+    let mut server = Server::with_logs(&[
+        "--turn-listen",
+        "127.0.0.1:0",
+        "--turn-max-allocations",
+        &allocations,
+    ]);
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.pid())).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap()
+        .to_owned();
+    server.terminate();
+    let logs = server.logs();
+    assert!(logs.contains("open file limit"), "{logs}");
+    // And the soft limit is the hard one.
+    let numbers: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
+    assert_eq!(numbers[0], numbers[1], "{line}");
 }

@@ -63,10 +63,20 @@ pub struct Config {
           value_parser = humantime::parse_duration)]
     pub(crate) resume_grace: Duration,
 
-    /// Key that signs resume tokens. Give every start the same key to let
-    /// calls resume across a restart; random at each start when not set.
+    /// Key that signs resume tokens. When not set, a key made once and kept
+    /// in --state-dir is used, so calls resume across a restart anyway;
+    /// give one (the same to every start) to share it between machines.
     #[arg(long, env = "PARLOR_SECRET", hide_env_values = true)]
     pub(crate) secret: Option<String>,
+
+    /// Folder for what a restart must not forget: the resume-token key and
+    /// the TURN secret (unless --secret and --turn-secret give them) and
+    /// the list of rooms, so that calls and invite links survive a restart.
+    /// Made with mode 0700 if missing [default: $STATE_DIRECTORY, else
+    /// $XDG_STATE_HOME/parlor, else ~/.local/state/parlor, else
+    /// parlor-state-UID in the temporary folder].
+    #[arg(long, env = "PARLOR_STATE_DIR", value_name = "DIR")]
+    pub(crate) state_dir: Option<PathBuf>,
 
     /// Messages queued for one client before it counts as too slow and is
     /// disconnected.
@@ -301,6 +311,11 @@ pub struct Config {
     #[arg(long, env = "PARLOR_TURN_MAX_LIFETIME", default_value = "1h", value_name = "DURATION",
           value_parser = parse_positive_duration, help_heading = "TURN")]
     pub(crate) turn_max_lifetime: Duration,
+
+    /// Most TURN-over-TCP connections at once from one client address.
+    #[arg(long, env = "PARLOR_TURN_TCP_PER_IP", default_value_t = 32, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..), help_heading = "TURN")]
+    pub(crate) turn_tcp_per_ip: u32,
 }
 
 fn parse_positive_duration(text: &str) -> Result<Duration, String> {

@@ -26,13 +26,15 @@ impl Config {
         !self.turn_disable && self.turn_urls.is_empty()
     }
 
-    /// The TURN secret: `--turn-secret`, or one made now. Called once at
-    /// start; the server and the credentials it hands out share it.
-    pub(crate) fn turn_secret(&self) -> Secret {
-        self.turn_secret
-            .as_deref()
-            .map(Secret::new)
-            .unwrap_or_else(Secret::generate)
+    /// The TURN secret: `--turn-secret`, else the one kept in the state
+    /// directory (`kept`), else one made now. Called once at start; the
+    /// server and the credentials it hands out share it.
+    pub(crate) fn turn_secret(&self, kept: Option<&[u8]>) -> Secret {
+        match (&self.turn_secret, kept) {
+            (Some(secret), _) => Secret::new(secret.as_str()),
+            (None, Some(kept)) => Secret::new(kept),
+            (None, None) => Secret::generate(),
+        }
     }
 
     /// The built-in TURN server's settings.
@@ -51,6 +53,7 @@ impl Config {
             max_lifetime: self
                 .turn_max_lifetime
                 .min(Duration::from_secs(u32::MAX.into())),
+            tcp_per_ip: self.turn_tcp_per_ip as usize,
         }
     }
 
@@ -62,7 +65,7 @@ impl Config {
         let turn = if !self.turn_urls.is_empty() {
             Some(turn::IceTurn::external(
                 &self.turn_urls,
-                self.turn_secret(),
+                self.turn_secret(None),
                 lifetime,
             ))
         } else {
@@ -112,13 +115,22 @@ impl Config {
         }
     }
 
-    /// The key of resume tokens: from `--secret`, else random (and then a
-    /// restart cannot resume anyone).
-    pub(crate) fn resume_key(&self) -> ResumeKey {
-        match &self.secret {
-            Some(secret) => ResumeKey::new(secret.as_bytes()),
-            None => ResumeKey::new(&crate::random::bytes::<32>()),
+    /// The key of resume tokens: from `--secret`, else the one kept in the
+    /// state directory (`kept`), else random (and then a restart cannot
+    /// resume anyone).
+    pub(crate) fn resume_key(&self, kept: Option<&[u8]>) -> ResumeKey {
+        match (&self.secret, kept) {
+            (Some(secret), _) => ResumeKey::new(secret.as_bytes()),
+            (None, Some(kept)) => ResumeKey::new(kept),
+            (None, None) => ResumeKey::new(&crate::random::bytes::<32>()),
         }
+    }
+
+    /// The state directory: `--state-dir`, else the default for this user.
+    pub(crate) fn state_dir(&self) -> std::path::PathBuf {
+        self.state_dir
+            .clone()
+            .unwrap_or_else(crate::state::default_dir)
     }
 }
 
@@ -142,7 +154,7 @@ mod tests {
     fn ice_servers(config: &Config) -> IceServers {
         let builtin = config
             .runs_builtin_turn()
-            .then(|| (config.turn_listen_addr(), config.turn_secret()));
+            .then(|| (config.turn_listen_addr(), config.turn_secret(None)));
         config.ice_servers(builtin)
     }
 
@@ -249,7 +261,7 @@ mod tests {
         assert!(config.turn_urls.is_empty());
         let config = Config::try_parse_from(["parlor", "--listen", "0.0.0.0:80"]).unwrap();
         assert_eq!(config.turn_listen_addr(), "0.0.0.0:3478".parse().unwrap());
-        let settings = config.turn_settings(config.turn_secret());
+        let settings = config.turn_settings(config.turn_secret(None));
         assert_eq!(
             settings.relay_ports,
             PortRange {
@@ -280,7 +292,7 @@ mod tests {
         assert_eq!(config.turn_listen, Some("127.0.0.1:0".parse().unwrap()));
         assert_eq!(config.turn_allowed_peers.len(), 2);
         assert_eq!(config.turn_credential_lifetime, Duration::from_secs(3600));
-        let settings = config.turn_settings(config.turn_secret());
+        let settings = config.turn_settings(config.turn_secret(None));
         assert!(settings.filter.permits("127.0.0.1".parse().unwrap()));
         assert!(!settings.filter.permits("192.168.0.1".parse().unwrap()));
         assert!(Config::try_parse_from(["parlor", "--turn-allowed-peers", "localhost"]).is_err());
@@ -294,7 +306,7 @@ mod tests {
             "100000000years",
         ])
         .unwrap();
-        let settings = forever.turn_settings(forever.turn_secret());
+        let settings = forever.turn_settings(forever.turn_secret(None));
         assert_eq!(settings.max_lifetime, Duration::from_secs(u32::MAX.into()));
         let list = ice_servers(&forever).for_peer("p", None, std::time::SystemTime::now());
         let list: serde_json::Value = serde_json::from_str(list.get()).unwrap();
@@ -325,5 +337,43 @@ mod tests {
             ])
             .is_err()
         );
+    }
+
+    #[test]
+    fn given_secrets_win_over_kept_ones() {
+        let kept: &[u8] = b"kept-key-0123456789";
+        let plain = config(&[]);
+        let idle = std::time::Duration::from_secs(60);
+        let token = plain.resume_key(Some(kept)).sign(
+            "room",
+            "AAAAAAAAAAA",
+            2,
+            std::time::SystemTime::now(),
+        );
+        // The kept key is a key like any other: the next start takes its tokens.
+        assert!(
+            plain
+                .resume_key(Some(kept))
+                .verify("room", &token, idle)
+                .is_some()
+        );
+        assert!(
+            plain
+                .resume_key(None)
+                .verify("room", &token, idle)
+                .is_none()
+        );
+        let given = config(&["--secret", "operator"]);
+        assert!(
+            given
+                .resume_key(Some(kept))
+                .verify("room", &token, idle)
+                .is_none()
+        );
+        assert_eq!(plain.turn_secret(Some(kept)).as_bytes(), kept);
+        let given = config(&["--turn-secret", "operator"]);
+        assert_eq!(given.turn_secret(Some(kept)).as_bytes(), b"operator");
+        let dir = config(&["--state-dir", "/var/lib/parlor"]);
+        assert_eq!(dir.state_dir(), std::path::PathBuf::from("/var/lib/parlor"));
     }
 }

@@ -52,6 +52,9 @@ pub(crate) fn check_store<S: RoomStore + Inspect>(make: impl Fn(StoreLimits) -> 
     run(rooms_nobody_joined_are_forgotten_sooner(&make(limits)));
     run(a_spent_or_expired_token_takes_nothing_back(&make(limits)));
     run(room_count_is_capped(&make(StoreLimits { max_rooms: 1 })));
+    run(a_room_known_before_a_restart_is_made_again_empty(&make(
+        limits,
+    )));
 }
 
 /// Drives a store's future to its end, on a runtime of its own.
@@ -499,6 +502,34 @@ async fn room_count_is_capped(store: &impl RoomStore) {
         code(store.create_room(RoomKind::Mesh, 2, t0()).await),
         ErrorCode::RateLimited
     );
+}
+
+async fn a_room_known_before_a_restart_is_made_again_empty(store: &impl RoomStore) {
+    let t0 = t0();
+    assert_eq!(
+        store.restore_room("kept", RoomKind::Mesh, 3, t0).await,
+        Ok(true)
+    );
+    assert_eq!(
+        store.room_summary("kept").await,
+        Some(RoomSummary {
+            kind: RoomKind::Mesh,
+            capacity: 3,
+            members: 0
+        })
+    );
+    let member = join(store, "kept", t0).await;
+    assert_eq!(
+        store.restore_room("kept", RoomKind::Mesh, 2, t0).await,
+        Ok(false),
+        "a room that exists is left as it is"
+    );
+    assert_eq!(store.room_summary("kept").await.unwrap().capacity, 3);
+    assert!(member.peers.is_empty());
+    // Restored rooms count like any other, and expire like any other.
+    assert_eq!(store.occupancy().rooms, 1);
+    store.leave(&member.seat, t0).await.unwrap();
+    assert_eq!(store.forget_idle_rooms(t0 + secs(60), secs(60)).await, 1);
 }
 
 /// Random sequences of events: no panic, the store's own bookkeeping always

@@ -95,6 +95,24 @@ impl MemoryStore {
         }
     }
 
+    fn restore_room_now(
+        &self,
+        room: &str,
+        kind: RoomKind,
+        capacity: usize,
+        now: SystemTime,
+    ) -> Result<bool, Refusal> {
+        let mut shard = self.shard(room);
+        if shard.rooms.contains_key(room) {
+            return Ok(false);
+        }
+        self.reserve_room()?;
+        shard
+            .rooms
+            .insert(room.to_owned(), Room::new(kind, capacity, now));
+        Ok(true)
+    }
+
     fn join_now(&self, request: JoinRequest, now: SystemTime) -> Result<Joined, Refusal> {
         let mut shard = self.shard(&request.room);
         if let Some(resume) = request.resume {
@@ -114,8 +132,8 @@ impl MemoryStore {
         self.members.fetch_add(1, Relaxed);
         Ok(Joined {
             seat: Seat {
-                room: request.room,
-                peer: peer.id.clone(),
+                room: request.room.into(),
+                peer: peer.id.as_str().into(),
                 epoch,
             },
             kind: room.kind(),
@@ -186,8 +204,8 @@ impl MemoryStore {
         };
         Ok(Joined {
             seat: Seat {
-                room: room_id,
-                peer: peer.id.clone(),
+                room: room_id.into(),
+                peer: peer.id.as_str().into(),
                 epoch,
             },
             kind: room.kind(),
@@ -241,11 +259,11 @@ impl MemoryStore {
         if !keep_seat {
             return self.remove_member(&mut shard, &seat.room, &seat.peer, now);
         }
-        let room = shard.rooms.get_mut(&seat.room)?;
+        let room = shard.rooms.get_mut(&*seat.room)?;
         if room.mark_away(&seat.peer, seat.epoch, now) {
             shard.away.push_back(AwaySeat {
-                room: seat.room.clone(),
-                peer: seat.peer.clone(),
+                room: seat.room.to_string(),
+                peer: seat.peer.to_string(),
                 since: now,
             });
         }
@@ -267,12 +285,12 @@ impl MemoryStore {
                 "no other peer with that id is in your room",
             )
         };
-        if from.peer == to {
+        if *from.peer == *to {
             return Err(peer_not_found());
         }
         let member = shard
             .rooms
-            .get_mut(&from.room)
+            .get_mut(&*from.room)
             .and_then(|room| room.member_mut(to))
             .ok_or_else(peer_not_found)?;
         if member.is_here() {
@@ -296,10 +314,10 @@ impl MemoryStore {
             .clone();
         let room = shard
             .rooms
-            .get_mut(&from.room)
+            .get_mut(&*from.room)
             .ok_or_else(Refusal::not_in_room)?;
         let entry = ChatEntry {
-            from: from.peer.clone(),
+            from: from.peer.to_string(),
             name,
             text,
             time: unix_millis(now),
@@ -368,7 +386,7 @@ fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
 fn held<'a>(shard: &'a Shard, seat: &Seat) -> Option<&'a Member> {
     shard
         .rooms
-        .get(&seat.room)?
+        .get(&*seat.room)?
         .member(&seat.peer)
         .filter(|m| m.is_held_at(seat.epoch))
 }
@@ -396,6 +414,16 @@ impl RoomStore for MemoryStore {
         now: SystemTime,
     ) -> StoreFuture<'_, Result<String, Refusal>> {
         ready(self.create_room_now(kind, capacity, now))
+    }
+
+    fn restore_room<'a>(
+        &'a self,
+        room: &'a str,
+        kind: RoomKind,
+        capacity: usize,
+        now: SystemTime,
+    ) -> StoreFuture<'a, Result<bool, Refusal>> {
+        ready(self.restore_room_now(room, kind, capacity, now))
     }
 
     fn room_summary<'a>(&'a self, room: &'a str) -> StoreFuture<'a, Option<RoomSummary>> {

@@ -14,6 +14,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::{ChatEntry, PeerInfo, Refusal, RoomKind};
@@ -26,8 +27,10 @@ pub(crate) type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>
 /// cannot touch the seat it no longer holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Seat {
-    pub(crate) room: String,
-    pub(crate) peer: String,
+    /// Shared, not copied, by whoever keeps the seat (a session, the
+    /// delivery's table): an idle connection's bytes count.
+    pub(crate) room: Arc<str>,
+    pub(crate) peer: Arc<str>,
     pub(crate) epoch: u64,
 }
 
@@ -142,6 +145,16 @@ pub(crate) trait RoomStore: Send + Sync {
         capacity: usize,
         now: SystemTime,
     ) -> StoreFuture<'_, Result<String, Refusal>>;
+
+    /// Makes room `room` again, empty, unless it exists: a room the server
+    /// knew before it restarted. True if it was made.
+    fn restore_room<'a>(
+        &'a self,
+        room: &'a str,
+        kind: RoomKind,
+        capacity: usize,
+        now: SystemTime,
+    ) -> StoreFuture<'a, Result<bool, Refusal>>;
 
     fn room_summary<'a>(&'a self, room: &'a str) -> StoreFuture<'a, Option<RoomSummary>>;
 

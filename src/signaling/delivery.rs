@@ -7,9 +7,10 @@
 //! connections and passes anything else to the instance holding the seat;
 //! the hub does not change.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::extract::ws::Utf8Bytes;
@@ -37,15 +38,72 @@ pub(crate) trait Delivery: Send + Sync {
 /// Enough shards that deliveries to different rooms seldom meet on a lock.
 const SHARDS: usize = 16;
 
-/// The outboxes of one shard's rooms, by room and then by peer id.
-type Rooms = HashMap<String, HashMap<String, Arc<Outbox>>>;
-
-/// The connections of this process.
+/// The connections of this process, by room and peer id. One flat table
+/// whose keys share the session's own copies of the ids, since an idle
+/// connection's bytes count (docs/benchmarks.md).
 pub(crate) struct LocalConnections {
-    shards: Box<[Mutex<Rooms>]>,
+    shards: Box<[Mutex<Table>]>,
     hasher: RandomState,
     metrics: Arc<Metrics>,
 }
+
+/// One shard: the outbox of each seat.
+type Table = HashMap<SeatKey, Arc<Outbox>>;
+
+/// A room id and a peer id, owned.
+struct SeatKey(Arc<str>, Arc<str>);
+
+/// A room id and a peer id, owned or borrowed, so that a delivery looks up
+/// `(&str, &str)` without copying either.
+trait Ids {
+    fn ids(&self) -> (&str, &str);
+}
+
+impl Ids for SeatKey {
+    fn ids(&self) -> (&str, &str) {
+        (&self.0, &self.1)
+    }
+}
+
+impl Ids for (&str, &str) {
+    fn ids(&self) -> (&str, &str) {
+        *self
+    }
+}
+
+impl<'a> Borrow<dyn Ids + 'a> for SeatKey {
+    fn borrow(&self) -> &(dyn Ids + 'a) {
+        self
+    }
+}
+
+impl Hash for dyn Ids + '_ {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.ids().hash(state);
+    }
+}
+
+impl PartialEq for dyn Ids + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.ids() == other.ids()
+    }
+}
+
+impl Eq for dyn Ids + '_ {}
+
+impl Hash for SeatKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (self as &dyn Ids).hash(state);
+    }
+}
+
+impl PartialEq for SeatKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.ids() == other.ids()
+    }
+}
+
+impl Eq for SeatKey {}
 
 impl LocalConnections {
     pub(crate) fn new(metrics: Arc<Metrics>) -> Self {
@@ -56,7 +114,7 @@ impl LocalConnections {
         }
     }
 
-    fn shard(&self, room: &str) -> MutexGuard<'_, Rooms> {
+    fn shard(&self, room: &str) -> MutexGuard<'_, Table> {
         let index = self.hasher.hash_one(room) as usize % SHARDS;
         // Every change here is a single insert or remove: a panic elsewhere
         // cannot leave the table half changed.
@@ -64,31 +122,24 @@ impl LocalConnections {
     }
 
     fn outbox(&self, room: &str, peer: &str) -> Option<Arc<Outbox>> {
-        self.shard(room).get(room)?.get(peer).cloned()
+        self.shard(room).get(&(room, peer) as &dyn Ids).cloned()
     }
 }
 
 impl Delivery for LocalConnections {
     fn attach(&self, seat: &Seat, outbox: Arc<Outbox>) {
-        self.shard(&seat.room)
-            .entry(seat.room.clone())
-            .or_default()
-            .insert(seat.peer.clone(), outbox);
+        let key = SeatKey(seat.room.clone(), seat.peer.clone());
+        self.shard(&seat.room).insert(key, outbox);
     }
 
     fn detach(&self, seat: &Seat, outbox: &Arc<Outbox>) {
         let mut shard = self.shard(&seat.room);
-        let Some(peers) = shard.get_mut(&seat.room) else {
-            return;
-        };
-        if peers
-            .get(&seat.peer)
+        let key = (&*seat.room, &*seat.peer);
+        if shard
+            .get(&key as &dyn Ids)
             .is_some_and(|held| Arc::ptr_eq(held, outbox))
         {
-            peers.remove(&seat.peer);
-            if peers.is_empty() {
-                shard.remove(&seat.room);
-            }
+            shard.remove(&key as &dyn Ids);
         }
     }
 
@@ -143,13 +194,20 @@ mod tests {
         }
     }
 
+    /// A table with one connection attached to each of `seats`, in order.
+    fn table_with<const N: usize>(seats: [Seat; N]) -> (LocalConnections, [Arc<Outbox>; N]) {
+        let table = LocalConnections::new(Arc::default());
+        let outboxes = seats.map(|seat| {
+            let outbox = Arc::new(Outbox::new(LIMITS));
+            table.attach(&seat, outbox.clone());
+            outbox
+        });
+        (table, outboxes)
+    }
+
     #[test]
     fn messages_reach_only_the_attached_seat() {
-        let table = LocalConnections::new(Arc::default());
-        let a = Arc::new(Outbox::new(LIMITS));
-        let b = Arc::new(Outbox::new(LIMITS));
-        table.attach(&seat("r1", "p", 1), a.clone());
-        table.attach(&seat("r2", "p", 1), b.clone());
+        let (table, [a, b]) = table_with([seat("r1", "p", 1), seat("r2", "p", 1)]);
         table.deliver("r1", "p", "one".into(), Out::Signal);
         table.deliver("r1", "q", "lost".into(), Out::Signal);
         assert_eq!(a.try_next().as_deref(), Some("one"));
@@ -159,11 +217,7 @@ mod tests {
 
     #[test]
     fn a_stale_connection_does_not_detach_its_successor() {
-        let table = LocalConnections::new(Arc::default());
-        let old = Arc::new(Outbox::new(LIMITS));
-        let new = Arc::new(Outbox::new(LIMITS));
-        table.attach(&seat("r", "p", 1), old.clone());
-        table.attach(&seat("r", "p", 2), new.clone());
+        let (table, [old, new]) = table_with([seat("r", "p", 1), seat("r", "p", 2)]);
         table.detach(&seat("r", "p", 1), &old);
         table.deliver("r", "p", "still here".into(), Out::Signal);
         assert_eq!(new.try_next().as_deref(), Some("still here"));

@@ -65,14 +65,14 @@ enum Ending {
     ServerShutdown,
 }
 
-/// Runs the session; `_admission` holds its place under the connection caps
-/// until it ends.
+/// Runs the session until it ends or `shutdown` completes; `_admission`
+/// holds its place under the connection caps until it ends.
 /// `host` is the client's `Host` header, for the TURN URLs of its `welcome`.
 pub(crate) async fn run(
     socket: WebSocket,
     hub: Arc<Hub>,
     settings: SessionSettings,
-    shutdown: &Shutdown,
+    shutdown: Shutdown,
     _admission: Admission,
     host: Option<String>,
 ) {
@@ -98,11 +98,11 @@ pub(crate) async fn run(
         ending = read_loop(&mut session, &mut stream, settings.ping_timeout) => ending,
         () = shutdown.started() => Ending::ServerShutdown,
     };
-    hub.disconnect(
+    Box::pin(hub.disconnect(
         session.seat.as_ref(),
         &outbox,
         !matches!(ending, Ending::ClientLeft | Ending::Oversized),
-    )
+    ))
     .await;
 
     let close = match ending {
@@ -164,7 +164,9 @@ async fn read_loop(
                             "too many messages; slow down",
                         ), None);
                     }
-                    Some(Ok(Message::Text(text))) => session.handle_text(&text).await,
+                    // Boxed: an idle session's task then holds no room for
+                    // the largest request's state, only while one runs.
+                    Some(Ok(Message::Text(text))) => Box::pin(session.handle_text(&text)).await,
                     Some(Ok(Message::Binary(_))) => session.refuse(
                         &Refusal::bad_request("binary frames are not part of the protocol"),
                         None,

@@ -17,6 +17,8 @@ use super::stun::{Message, attr};
 
 /// How long a nonce stays valid, in seconds (coturn uses 600 too).
 pub const NONCE_LIFETIME_SECS: u64 = 600;
+/// Length of a nonce: 8 hex digits of expiry, 16 of tag.
+const NONCE_LEN: usize = 24;
 
 /// Longest REALM and NONCE accepted (RFC 8489: fewer than 128 characters,
 /// up to 763 bytes).
@@ -62,11 +64,14 @@ impl Auth {
         &self.realm
     }
 
-    /// A nonce for `client`, valid for [`NONCE_LIFETIME_SECS`] from `now`.
+    /// A nonce for `client`, valid for [`NONCE_LIFETIME_SECS`] from `now`:
+    /// its expiry (Unix seconds, 8 hex digits) and a tag of 8 bytes (16 hex
+    /// digits). It goes in every challenge, which answers anyone, so it is
+    /// no longer than that.
     pub fn nonce(&self, client: SocketAddr, now: u64) -> String {
-        let expiry = now + NONCE_LIFETIME_SECS;
-        let mut nonce = String::with_capacity(32);
-        let _ = write!(nonce, "{expiry:016x}");
+        let expiry = (now + NONCE_LIFETIME_SECS).min(u64::from(u32::MAX));
+        let mut nonce = String::with_capacity(NONCE_LEN);
+        let _ = write!(nonce, "{expiry:08x}");
         for byte in self.nonce_tag(client, expiry) {
             let _ = write!(nonce, "{byte:02x}");
         }
@@ -88,10 +93,10 @@ impl Auth {
     }
 
     fn nonce_is_valid(&self, nonce: &str, client: SocketAddr, now: u64) -> bool {
-        if nonce.len() != 32 || !nonce.is_ascii() {
+        if nonce.len() != NONCE_LEN || !nonce.is_ascii() {
             return false;
         }
-        let Ok(expiry) = u64::from_str_radix(&nonce[..16], 16) else {
+        let Ok(expiry) = u64::from_str_radix(&nonce[..8], 16) else {
             return false;
         };
         if expiry < now || expiry > now + NONCE_LIFETIME_SECS {
@@ -100,7 +105,7 @@ impl Auth {
         let expected = self.nonce_tag(client, expiry);
         let mut given = [0u8; 8];
         for (i, byte) in given.iter_mut().enumerate() {
-            match u8::from_str_radix(&nonce[16 + 2 * i..18 + 2 * i], 16) {
+            match u8::from_str_radix(&nonce[8 + 2 * i..10 + 2 * i], 16) {
                 Ok(b) => *byte = b,
                 Err(_) => return false,
             }
@@ -304,7 +309,14 @@ mod tests {
         assert_eq!(auth.check(&msg, elsewhere, NOW), Verdict::StaleNonce);
         // Another server's nonce (another nonce key) and garbage.
         let other = Auth::new("parlor", secret.clone()).nonce(client(), NOW);
-        for nonce in [other.as_str(), "", "zz", &"f".repeat(32), &"é".repeat(16)] {
+        for nonce in [
+            other.as_str(),
+            "",
+            "zz",
+            &"f".repeat(32),
+            &"f".repeat(24),
+            &"é".repeat(12),
+        ] {
             request(&mut buf, Some(&creds.username), "parlor", nonce, Some(&key));
             assert_eq!(
                 auth.check(&Message::parse(&buf).unwrap(), client(), NOW),

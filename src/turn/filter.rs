@@ -11,7 +11,7 @@
 //! opens chosen ranges again, for tests on loopback and for LAN deployments.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
 
 /// An address range such as `10.0.0.0/8` or `fd00::/8`.
@@ -106,7 +106,58 @@ impl PeerFilter {
 
     /// Whether the relay may exchange packets with `ip`.
     pub fn permits(&self, ip: IpAddr) -> bool {
-        self.allowed.iter().any(|cidr| cidr.contains(ip)) || is_global(ip)
+        self.is_allow_listed(ip) || is_global(ip)
+    }
+
+    fn is_allow_listed(&self, ip: IpAddr) -> bool {
+        self.allowed.iter().any(|cidr| cidr.contains(ip))
+    }
+}
+
+/// The server's own addresses (where it listens, relays from and is
+/// advertised), which the relay must not reach: from there a client could
+/// talk to the TURN port itself, or to any other service of the machine.
+/// Only relayed addresses of other allocations (ports in the relay range)
+/// stay reachable, so that two clients of this server can relay to each
+/// other; other ports only when the operator allow-listed the address.
+/// The TURN port itself never.
+#[derive(Debug, Clone)]
+pub struct OwnAddresses {
+    ips: Vec<IpAddr>,
+    turn_port: u16,
+    relay_ports: (u16, u16),
+}
+
+impl OwnAddresses {
+    pub fn new(turn_port: u16, relay_ports: (u16, u16)) -> Self {
+        OwnAddresses {
+            ips: Vec::new(),
+            turn_port,
+            relay_ports,
+        }
+    }
+
+    /// Adds one of the server's addresses; the unspecified ones are not
+    /// addresses and are skipped.
+    pub fn add(&mut self, ip: IpAddr) {
+        let ip = ip.to_canonical();
+        if !ip.is_unspecified() && !self.ips.contains(&ip) {
+            self.ips.push(ip);
+        }
+    }
+
+    /// Whether the relay may send to `peer`, as far as the server's own
+    /// addresses go.
+    pub fn permits(&self, peer: SocketAddr, filter: &PeerFilter) -> bool {
+        let ip = peer.ip().to_canonical();
+        if !self.ips.contains(&ip) {
+            return true;
+        }
+        let port = peer.port();
+        if port == self.turn_port {
+            return false;
+        }
+        (self.relay_ports.0..=self.relay_ports.1).contains(&port) || filter.is_allow_listed(ip)
     }
 }
 
@@ -119,6 +170,9 @@ pub fn is_global(ip: IpAddr) -> bool {
 }
 
 fn is_global_v4(ip: Ipv4Addr) -> bool {
+    // The IANA IPv4 Special-Purpose Address Registry, every block not
+    // marked globally reachable, plus multicast and the 6to4 relay anycast
+    // block (RFC 7526, deprecated).
     let [a, b, c, _] = ip.octets();
     !(a == 0 // "this network", including the unspecified address
         || a == 10 // private
@@ -128,11 +182,20 @@ fn is_global_v4(ip: Ipv4Addr) -> bool {
         || (a == 172 && (16..32).contains(&b)) // private
         || (a == 192 && b == 168) // private
         || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+        || (a == 192 && b == 0 && c == 2) // documentation (TEST-NET-1)
+        || (a == 192 && b == 88 && c == 99) // 6to4 relay anycast, deprecated
         || (a == 198 && (b == 18 || b == 19)) // benchmarking
+        || (a == 198 && b == 51 && c == 100) // documentation (TEST-NET-2)
+        || (a == 203 && b == 0 && c == 113) // documentation (TEST-NET-3)
         || a >= 224) // multicast, reserved, broadcast
 }
 
 fn is_global_v6(ip: Ipv6Addr) -> bool {
+    // The IANA IPv6 Special-Purpose Address Registry, every block not
+    // marked globally reachable, plus multicast and the deprecated
+    // site-local and IPv4-compatible ranges. Of the blocks that carry an
+    // IPv4 address, NAT64 (64:ff9b::/96) and 6to4 (2002::/16) reach it, so
+    // they are judged by that address.
     let segments = ip.segments();
     let octets = ip.octets();
     let embedded_v4 =
@@ -140,25 +203,24 @@ fn is_global_v6(ip: Ipv6Addr) -> bool {
     if ip.is_unspecified() || ip.is_loopback() {
         return false;
     }
-    // IPv4-mapped (::ffff:0:0/96) and NAT64 (64:ff9b::/96, 64:ff9b:1::/48)
-    // addresses reach the IPv4 address they carry in their last 32 bits.
-    if segments[..5] == [0, 0, 0, 0, 0] && segments[5] == 0xffff
-        || segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0]
-        || segments[..3] == [0x64, 0xff9b, 1]
-    {
+    if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
         return is_global_v4(embedded_v4(12));
     }
-    // 6to4 (2002::/16) carries the IPv4 address in bits 16 to 47.
     if segments[0] == 0x2002 {
         return is_global_v4(embedded_v4(2));
     }
-    !(segments[..6] == [0, 0, 0, 0, 0, 0] // IPv4-compatible, deprecated
+    !(segments[..5] == [0, 0, 0, 0, 0] // IPv4-mapped (::ffff:0:0/96) and -compatible
+        || segments[..3] == [0x64, 0xff9b, 1] // local-use IPv4/IPv6 translation
+        || segments[..4] == [0x100, 0, 0, 0] // discard-only
+        || segments[..4] == [0x100, 0, 0, 1] // dummy IPv6 prefix
+        || (segments[0] == 0x2001 && segments[1] < 0x200) // IETF protocol assignments, Teredo
+        || (segments[0] == 0x2001 && segments[1] == 0x0db8) // documentation
+        || (segments[0] == 0x3fff && segments[1] < 0x1000) // documentation
+        || segments[0] == 0x5f00 // segment routing (SRv6) SIDs
         || (segments[0] & 0xfe00) == 0xfc00 // unique local
         || (segments[0] & 0xffc0) == 0xfe80 // link-local
         || (segments[0] & 0xffc0) == 0xfec0 // site-local, deprecated
-        || (segments[0] & 0xff00) == 0xff00 // multicast
-        || segments[..4] == [0x100, 0, 0, 0] // discard-only
-        || (segments[0] == 0x2001 && segments[1] == 0x0db8)) // documentation
+        || (segments[0] & 0xff00) == 0xff00) // multicast
 }
 
 #[cfg(test)]
@@ -200,6 +262,20 @@ mod tests {
             "64:ff9b::7f00:1",
             "2002:7f00:1::",
             "2002:c0a8:101::1",
+            "192.0.2.1",
+            "198.51.100.7",
+            "203.0.113.254",
+            "192.88.99.1",
+            "::ffff:8.8.8.8",
+            "64:ff9b:1::808:808",
+            "2001::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "2001:1ff::1",
+            "3fff::1",
+            "3fff:fff::1",
+            "5f00::1",
+            "100:0:0:1::1",
+            "2002:c000:0201::1",
         ] {
             assert!(!filter.permits(ip(refused)), "{refused} must be refused");
         }
@@ -219,12 +295,58 @@ mod tests {
             "193.0.0.1",
             "2a00:1450:4001:80b::200e",
             "2606:4700::1111",
-            "::ffff:8.8.8.8",
             "64:ff9b::808:808",
             "2002:808:808::1",
+            "192.0.3.1",
+            "198.51.101.1",
+            "203.0.112.1",
+            "192.88.98.1",
+            "2001:200::1",
+            "3fff:1000::1",
+            "5f01::1",
         ] {
             assert!(filter.permits(ip(allowed)), "{allowed} must be allowed");
         }
+    }
+
+    #[test]
+    fn own_addresses_are_refused_but_for_relayed_ones() {
+        let mut own = OwnAddresses::new(3478, (49152, 65535));
+        own.add(ip("0.0.0.0"));
+        own.add(ip("8.8.8.8"));
+        own.add(ip("2606:4700::1"));
+        let open = PeerFilter::default();
+        let peer = |text: &str| text.parse::<SocketAddr>().unwrap();
+        for refused in [
+            "8.8.8.8:3478",
+            "8.8.8.8:22",
+            "8.8.8.8:443",
+            "[::ffff:8.8.8.8]:80",
+            "[2606:4700::1]:3478",
+            "[2606:4700::1]:8080",
+        ] {
+            assert!(
+                !own.permits(peer(refused), &open),
+                "{refused} must be refused"
+            );
+        }
+        for allowed in [
+            "8.8.8.8:49152",
+            "8.8.8.8:65535",
+            "[2606:4700::1]:50000",
+            "8.8.4.4:3478",
+            "0.0.0.0:80",
+        ] {
+            assert!(
+                own.permits(peer(allowed), &open),
+                "{allowed} must be allowed"
+            );
+        }
+        // An allow-listed own address opens its other ports, never the
+        // TURN port.
+        let lan = PeerFilter::new(vec!["8.8.8.8/32".parse().unwrap()]);
+        assert!(own.permits(peer("8.8.8.8:8080"), &lan));
+        assert!(!own.permits(peer("8.8.8.8:3478"), &lan));
     }
 
     #[test]

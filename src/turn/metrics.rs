@@ -18,15 +18,18 @@ pub enum Discard {
     Bandwidth,
     /// The client's or the peer's socket could not take it.
     Congested,
+    /// An unauthenticated request over its source's rate: not answered.
+    RateLimited,
 }
 
 impl Discard {
-    const ALL: [Discard; 5] = [
+    const ALL: [Discard; 6] = [
         Discard::Malformed,
         Discard::NoAllocation,
         Discard::NoPermission,
         Discard::Bandwidth,
         Discard::Congested,
+        Discard::RateLimited,
     ];
 
     fn label(self) -> &'static str {
@@ -36,6 +39,7 @@ impl Discard {
             Discard::NoPermission => "no_permission",
             Discard::Bandwidth => "bandwidth",
             Discard::Congested => "congested",
+            Discard::RateLimited => "rate_limited",
         }
     }
 }

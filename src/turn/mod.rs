@@ -25,6 +25,7 @@ mod allocation;
 mod auth;
 mod core;
 pub mod credentials;
+mod files;
 mod filter;
 mod ice;
 mod metrics;
@@ -35,6 +36,7 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+pub(crate) use files::raise_file_limit;
 pub(crate) use filter::{Cidr, PeerFilter};
 pub(crate) use ice::{IceServers, Turn as IceTurn};
 pub(crate) use metrics::TurnMetrics;
@@ -115,6 +117,8 @@ pub(crate) struct Settings {
     /// Bytes per second per user; 0 for no limit.
     pub(crate) user_bandwidth: u64,
     pub(crate) max_lifetime: Duration,
+    /// Most TCP connections at once from one client address.
+    pub(crate) tcp_per_ip: usize,
 }
 
 #[cfg(test)]

@@ -274,14 +274,15 @@ async fn websocket(
         .read_buffer_size(READ_BUFFER_BYTES)
         .max_message_size(signaling::MAX_FRAME_BYTES)
         .max_frame_size(signaling::MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| async move {
-            let AppState {
-                hub,
-                sessions,
-                shutdown,
-                ..
-            } = state;
-            signaling::run_session(socket, hub, sessions, &shutdown, admission, host).await;
+        .on_upgrade(move |socket| {
+            signaling::run_session(
+                socket,
+                state.hub,
+                state.sessions,
+                state.shutdown,
+                admission,
+                host,
+            )
         })
 }
 

@@ -6,6 +6,7 @@ use std::io::{BufReader, Read};
 use std::net::SocketAddr;
 use std::os::unix::net::UnixStream;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -17,9 +18,18 @@ use super::ws::{Welcome, Ws};
 
 /// `parlor --listen 127.0.0.1:0 ARGS`, with no standard input and with the
 /// environment's `PARLOR_*` variables removed, so that they do not change
-/// the flags' defaults under test. Stdout and stderr are the caller's to
-/// set; [`Server`] runs it.
+/// the flags' defaults under test. Each gets a state directory of its own
+/// under cargo's scratch folder (`PARLOR_STATE_DIR`; `--state-dir` in ARGS
+/// wins), so that no server reads the keys or rooms another test left.
+/// Stdout and stderr are the caller's to set; [`Server`] runs it.
 pub fn command(args: &[&str]) -> Command {
+    static STARTED: AtomicUsize = AtomicUsize::new(0);
+    let state = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "parlor-state-{}-{}",
+        std::process::id(),
+        STARTED.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&state);
     let mut command = Command::new(env!("CARGO_BIN_EXE_parlor"));
     command
         .args(["--listen", "127.0.0.1:0"])
@@ -30,6 +40,7 @@ pub fn command(args: &[&str]) -> Command {
             command.env_remove(key);
         }
     }
+    command.env("PARLOR_STATE_DIR", state);
     command
 }
 

@@ -31,8 +31,11 @@ mod allocate;
 mod frame;
 mod plan;
 mod requests;
+mod stream;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+pub(crate) use tests::settings as test_settings;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -42,18 +45,32 @@ use std::time::{Duration, Instant};
 use super::Settings;
 use super::allocation::{Allocation, Caps};
 use super::auth::Auth;
+use super::filter::OwnAddresses;
 use super::metrics::{Discard, TurnMetrics};
-use super::stun::{Class, Message, TransactionId, attr, channel_data, method};
+use super::stun::{Class, Error, Message, TransactionId, attr, channel_data, method};
 use crate::limits::TokenBucket;
 
 pub(crate) use allocate::{OpenRelay, Opened, RelaySource};
 pub(crate) use frame::{HEADROOM, MAX_DATAGRAM, channel_data_frame, data_indication_frame};
 pub(crate) use plan::{PortPlan, Rng};
+pub(crate) use stream::{
+    Budget, HALF_FRAME_BYTES, IDLE_TIMEOUT, MAX_FRAME, QUEUE_BYTES, StreamClock, TcpAdmissions,
+};
 
 /// How long a port reserved by EVEN-PORT's R bit waits to be claimed.
 const RESERVATION_LIFETIME: Duration = Duration::from_secs(30);
 /// How often the sweep prunes expired permissions and channels.
 const PRUNE_INTERVAL: Duration = Duration::from_secs(30);
+/// Unauthenticated answers (Binding responses, 401 and 438 challenges, 400
+/// to requests without credentials) per source address: a burst, then a
+/// steady rate. Such answers go to whatever source a datagram claims, so
+/// without a limit the server amplifies floods at spoofed victims.
+const UNAUTHENTICATED_BURST: f64 = 32.0;
+const UNAUTHENTICATED_PER_SECOND: f64 = 16.0;
+/// Most source addresses tracked for that rate; past it (a flood from
+/// many spoofed sources), new sources are not answered until the sweep
+/// forgets sources whose bucket is full again.
+const UNAUTHENTICATED_SOURCES: usize = 65_536;
 
 /// The 5-tuple of a client, given the one listening address: its transport
 /// and its address.
@@ -193,6 +210,8 @@ struct Pending {
 pub(crate) struct Core<H: Handles> {
     settings: Settings,
     advertised: Advertised,
+    /// The server's own addresses, refused as peers but for relayed ones.
+    own: OwnAddresses,
     auth: Auth,
     metrics: Arc<TurnMetrics>,
     caps: Caps,
@@ -200,6 +219,8 @@ pub(crate) struct Core<H: Handles> {
     pending: HashMap<ClientKey, Pending>,
     users: HashMap<Arc<str>, User>,
     reservations: HashMap<u64, Reservation<H>>,
+    /// The rate of unauthenticated answers, per source address.
+    unauthenticated: HashMap<IpAddr, TokenBucket>,
     next_id: u64,
     rng: Rng,
     last_prune: Option<Instant>,
@@ -214,9 +235,23 @@ impl<H: Handles> Core<H> {
         metrics: Arc<TurnMetrics>,
         seed: u64,
     ) -> Self {
+        let ports = settings.relay_ports;
+        let mut own = OwnAddresses::new(settings.listen.port(), (ports.low, ports.high));
+        for ip in [
+            Some(settings.listen.ip()),
+            settings.external_ip,
+            advertised.v4,
+            advertised.v6,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            own.add(ip);
+        }
         Core {
             settings,
             advertised,
+            own,
             auth,
             metrics,
             caps: Caps::default(),
@@ -224,9 +259,19 @@ impl<H: Handles> Core<H> {
             pending: HashMap::new(),
             users: HashMap::new(),
             reservations: HashMap::new(),
+            unauthenticated: HashMap::new(),
             next_id: 0,
             rng: Rng::new(seed),
             last_prune: None,
+        }
+    }
+
+    /// Adds to the server's own addresses, which the relay refuses as
+    /// peers: the shell's, such as every interface address when it listens
+    /// on an unspecified address.
+    pub(crate) fn add_own_addresses(&mut self, ips: impl IntoIterator<Item = IpAddr>) {
+        for ip in ips {
+            self.own.add(ip);
         }
     }
 
@@ -255,12 +300,26 @@ impl<H: Handles> Core<H> {
                 return Outcome::Silent;
             }
         }
-        let Ok(msg) = Message::parse(packet) else {
-            self.metrics.dropped(Discard::Malformed);
-            return Outcome::Silent;
+        let msg = match Message::parse(packet) {
+            Ok(msg) => msg,
+            Err(Error::BadCookie) if requests::is_classic_binding(packet) => {
+                if !self.may_answer_unauthenticated(key, now.mono) {
+                    return Outcome::Silent;
+                }
+                requests::classic_binding(packet, canonical(key.addr()), out);
+                self.metrics.binding_request();
+                return Outcome::Reply;
+            }
+            Err(_) => {
+                self.metrics.dropped(Discard::Malformed);
+                return Outcome::Silent;
+            }
         };
         match (msg.class, msg.method) {
             (Class::Request, method::BINDING) => {
+                if !self.may_answer_unauthenticated(key, now.mono) {
+                    return Outcome::Silent;
+                }
                 self.binding(&msg, key.addr(), out);
                 Outcome::Reply
             }
@@ -278,6 +337,28 @@ impl<H: Handles> Core<H> {
             // Binding indications are keepalives; clients send no responses.
             _ => Outcome::Silent,
         }
+    }
+
+    /// Whether an unauthenticated answer may go to the source of `key`
+    /// now; counts it if so.
+    fn may_answer_unauthenticated(&mut self, key: ClientKey, now: Instant) -> bool {
+        let ip = key.addr().ip().to_canonical();
+        let full = self.unauthenticated.len() >= UNAUTHENTICATED_SOURCES;
+        let allowed = match self.unauthenticated.get_mut(&ip) {
+            Some(bucket) => bucket.try_take(now),
+            None if full => false,
+            None => {
+                let mut bucket =
+                    TokenBucket::with(UNAUTHENTICATED_PER_SECOND, UNAUTHENTICATED_BURST, now);
+                let taken = bucket.try_take(now);
+                self.unauthenticated.insert(ip, bucket);
+                taken
+            }
+        };
+        if !allowed {
+            self.metrics.dropped(Discard::RateLimited);
+        }
+        allowed
     }
 
     /// Relays `data` from `key` to `peer` (or to the peer of a channel), if
@@ -305,6 +386,10 @@ impl<H: Handles> Core<H> {
         };
         if !entry.alloc.permits(peer.ip(), now) {
             self.metrics.dropped(Discard::NoPermission);
+            return Outcome::Silent;
+        }
+        if !self.own.permits(peer, &self.settings.filter) {
+            self.metrics.peer_refused();
             return Outcome::Silent;
         }
         if !take_bandwidth(&mut self.users, &entry.user, data.len(), now) {
@@ -378,6 +463,8 @@ impl<H: Handles> Core<H> {
             }
             self.last_prune = Some(now);
         }
+        self.unauthenticated
+            .retain(|_, bucket| !bucket.is_full(now));
         self.metrics.set_allocations(self.allocations.len());
         released
     }

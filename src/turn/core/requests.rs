@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use super::super::allocation::{BindError, granted_lifetime};
 use super::super::auth::Verdict;
-use super::super::stun::{Builder, Class, Message, TransactionId, attr, channel_data, method};
+use super::super::stun::{
+    Builder, Class, HEADER_LEN, Message, TransactionId, attr, channel_data, method,
+};
 use super::allocate::Allocated;
 use super::{ClientKey, Core, Handles, Now, Outcome, canonical};
 
@@ -150,6 +152,55 @@ fn known_binding_attribute(kind: u16) -> bool {
     matches!(kind, attr::USERNAME | attr::PRIORITY | attr::USE_CANDIDATE)
 }
 
+/// Whether `packet`, which is not an RFC 8489 message for want of the
+/// magic cookie, is an RFC 3489 Binding request: type 0x0001, a length
+/// that matches, and only attributes RFC 3489 defines (0x0001-0x000B),
+/// each within the message. An RFC 8489 request with a damaged cookie
+/// (say, one with a FINGERPRINT) is not one.
+pub(super) fn is_classic_binding(packet: &[u8]) -> bool {
+    if packet.len() < HEADER_LEN
+        || packet[..2] != [0x00, 0x01]
+        || usize::from(u16::from_be_bytes([packet[2], packet[3]])) != packet.len() - HEADER_LEN
+        || !packet.len().is_multiple_of(4)
+    {
+        return false;
+    }
+    let mut rest = &packet[HEADER_LEN..];
+    while !rest.is_empty() {
+        let [t0, t1, l0, l1, ..] = *rest else {
+            return false;
+        };
+        let kind = u16::from_be_bytes([t0, t1]);
+        let len = usize::from(u16::from_be_bytes([l0, l1]));
+        if !(0x0001..=0x000B).contains(&kind) || !len.is_multiple_of(4) || rest.len() < 4 + len {
+            return false;
+        }
+        rest = &rest[4 + len..];
+    }
+    true
+}
+
+/// The answer to an RFC 3489 Binding request, as RFC 8489 section 12.2
+/// has a server give it: a Binding success response with the request's
+/// 128-bit transaction id and MAPPED-ADDRESS (the client does not know
+/// XOR-MAPPED-ADDRESS), and nothing else.
+pub(super) fn classic_binding(request: &[u8], from: SocketAddr, out: &mut Vec<u8>) {
+    out.clear();
+    let (family, ip): (u8, Vec<u8>) = match from.ip() {
+        std::net::IpAddr::V4(ip) => (1, ip.octets().to_vec()),
+        std::net::IpAddr::V6(ip) => (2, ip.octets().to_vec()),
+    };
+    let value_len = 4 + ip.len();
+    out.extend_from_slice(&[0x01, 0x01]);
+    out.extend_from_slice(&((4 + value_len) as u16).to_be_bytes());
+    out.extend_from_slice(&request[4..HEADER_LEN]);
+    out.extend_from_slice(&attr::MAPPED_ADDRESS.to_be_bytes());
+    out.extend_from_slice(&(value_len as u16).to_be_bytes());
+    out.extend_from_slice(&[0, family]);
+    out.extend_from_slice(&from.port().to_be_bytes());
+    out.extend_from_slice(&ip);
+}
+
 impl<H: Handles> Core<H> {
     pub(super) fn binding(&self, msg: &Message<'_>, from: SocketAddr, out: &mut Vec<u8>) {
         let unknown = msg.unknown_required(known_binding_attribute);
@@ -177,21 +228,30 @@ impl<H: Handles> Core<H> {
     ) -> Outcome<'p, H> {
         let client = key.addr();
         let reply = Reply::to(msg);
-        let (username, user, mac_key) = match self.auth.check(msg, client, now.unix) {
+        let verdict = self.auth.check(msg, client, now.unix);
+        if !matches!(verdict, Verdict::Accept { .. })
+            && !self.may_answer_unauthenticated(key, now.mono)
+        {
+            if matches!(verdict, Verdict::Reject) {
+                self.metrics.auth_failure();
+            }
+            return Outcome::Silent;
+        }
+        let (username, user, mac_key) = match verdict {
             Verdict::Accept {
                 username,
                 user,
                 key,
             } => (username, user, key),
             Verdict::Challenge => {
-                return self.challenge(msg, client, 401, "Unauthorized", now, out);
+                return self.challenge(msg, client, 401, now, out);
             }
             Verdict::StaleNonce => {
-                return self.challenge(msg, client, 438, "Stale Nonce", now, out);
+                return self.challenge(msg, client, 438, now, out);
             }
             Verdict::Reject => {
                 self.metrics.auth_failure();
-                return self.challenge(msg, client, 401, "Unauthorized", now, out);
+                return self.challenge(msg, client, 401, now, out);
             }
             Verdict::BadRequest => {
                 tracing::debug!(%client, "TURN request with MESSAGE-INTEGRITY but no credentials");
@@ -239,19 +299,20 @@ impl<H: Handles> Core<H> {
         }
     }
 
-    /// A 401 or 438 carrying REALM and a fresh NONCE.
+    /// A 401 or 438 carrying REALM and a fresh NONCE. It answers anyone
+    /// who asks, so it is kept small: no reason phrase (RFC 8489 leaves it
+    /// to the server; clients act on the code).
     fn challenge<'p>(
         &self,
         msg: &Message<'_>,
         client: SocketAddr,
         code: u16,
-        reason: &str,
         now: Now,
         out: &mut Vec<u8>,
     ) -> Outcome<'p, H> {
         let nonce = self.auth.nonce(client, now.unix);
         let mut b = Builder::new(out, msg.method, Class::Error, msg.transaction_id);
-        b.error_code(code, reason)
+        b.error_code(code, "")
             .attr(attr::REALM, self.auth.realm().as_bytes())
             .attr(attr::NONCE, nonce.as_bytes());
         if msg.has_fingerprint {
@@ -370,6 +431,11 @@ impl<H: Handles> Core<H> {
             _ => return Err(BAD_REQUEST),
         };
         self.check_peer(peer, relayed)?;
+        if !self.own.permits(peer, &self.settings.filter) {
+            self.metrics.peer_refused();
+            tracing::debug!(%peer, "TURN peer refused: an address of the server itself");
+            return Err(FORBIDDEN);
+        }
         let entry = self.allocations.get_mut(&key).ok_or(MISMATCH)?;
         match entry.alloc.bind_channel(number, peer, now) {
             Ok(()) => Ok(Success::Empty),

@@ -31,12 +31,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::net::{TcpListener, UdpSocket};
-use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 
 use super::Settings;
 use super::auth::Auth;
-use super::core::{Advertised, ClientKey, Core, Now, Outcome};
+use super::core::{
+    Advertised, Budget, ClientKey, Core, HALF_FRAME_BYTES, Now, Outcome, TcpAdmissions,
+};
 use super::metrics::{Direction, Discard, TurnMetrics};
 use relay::Sockets;
 use sockets::RelayIp;
@@ -45,7 +46,7 @@ use sockets::RelayIp;
 #[derive(Clone, Copy)]
 enum Origin<'a> {
     Udp,
-    Tcp(&'a mpsc::Sender<Vec<u8>>),
+    Tcp(&'a tcp::TcpSink),
 }
 
 /// What the tasks share: the core and the listening UDP socket.
@@ -55,6 +56,10 @@ struct Shared {
     udp: Arc<UdpSocket>,
     relay_v4: Option<RelayIp>,
     relay_v6: Option<RelayIp>,
+    /// TCP connections, in all and per client address.
+    tcp: Mutex<TcpAdmissions>,
+    /// Bytes of half-received frames over all TCP connections.
+    half_frames: Budget,
 }
 
 /// A bound, not yet running STUN/TURN server.
@@ -95,6 +100,18 @@ impl TurnServer {
         if relay_v4.is_none() && relay_v6.is_none() {
             return Err(io::Error::other("no address to relay from"));
         }
+        if relay_v4.is_none() {
+            // Clients ask for IPv4 relayed addresses unless they say
+            // otherwise, and browsers never say otherwise: every Allocate
+            // would get 440.
+            return Err(io::Error::other(format!(
+                "{} is one IPv6 address, from which no IPv4 relay can be offered, and \
+                 clients ask for IPv4 relays by default; listen on [::]:{} to serve \
+                 both families, or on an IPv4 address",
+                local.ip(),
+                settings.listen.port()
+            )));
+        }
         for relay in [relay_v4, relay_v6].into_iter().flatten() {
             tracing::info!(
                 listen = %local,
@@ -122,28 +139,46 @@ impl TurnServer {
     /// Starts serving, counting in `metrics`; the server runs until the
     /// handle is dropped.
     pub fn spawn(self, metrics: Arc<TurnMetrics>) -> TurnHandle {
-        let connections = Arc::new(Semaphore::new(self.settings.max_allocations.max(64)));
+        let tcp = TcpAdmissions::new(
+            tcp_connections(&self.settings),
+            self.settings.tcp_per_ip.max(1),
+        );
         let advertised = Advertised {
             v4: self.relay_v4.map(|r| r.advertise),
             v6: self.relay_v6.map(|r| r.advertise),
         };
         let auth = Auth::new(self.settings.realm.clone(), self.settings.secret.clone());
         let seed = u64::from_ne_bytes(crate::random::bytes());
-        let core = Core::new(self.settings, advertised, auth, metrics.clone(), seed);
+        let listen_ip = self.settings.listen.ip();
+        let mut core = Core::new(self.settings, advertised, auth, metrics.clone(), seed);
+        if listen_ip.is_unspecified() {
+            // Listening everywhere: every address of the machine is the
+            // server's own.
+            let interfaces = if_addrs::get_if_addrs().unwrap_or_default();
+            core.add_own_addresses(interfaces.iter().map(|i| i.ip()));
+        }
         let shared = Arc::new(Shared {
             core: Mutex::new(core),
             metrics,
             udp: Arc::new(self.udp),
             relay_v4: self.relay_v4,
             relay_v6: self.relay_v6,
+            tcp: Mutex::new(tcp),
+            half_frames: Budget::new(HALF_FRAME_BYTES),
         });
         let tasks = vec![
             tokio::spawn(udp::serve(shared.clone())),
-            tokio::spawn(tcp::accept(shared.clone(), self.tcp, connections)),
+            tokio::spawn(tcp::accept(shared.clone(), self.tcp)),
             tokio::spawn(sweep::run(shared.clone())),
         ];
         TurnHandle { tasks, shared }
     }
+}
+
+/// Most TCP connections at once, for everyone: one per allocation, and
+/// some to spare for clients that only ask for Binding.
+pub(crate) fn tcp_connections(settings: &Settings) -> usize {
+    settings.max_allocations.max(64)
 }
 
 /// The time, for the core.
@@ -212,6 +247,17 @@ impl Shared {
                 false
             }
         }
+    }
+
+    fn tcp_admit(&self, ip: std::net::IpAddr) -> bool {
+        self.tcp.lock().unwrap_or_else(|e| e.into_inner()).admit(ip)
+    }
+
+    fn tcp_release(&self, ip: std::net::IpAddr) {
+        self.tcp
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .release(ip)
     }
 
     fn has_allocation(&self, key: ClientKey) -> bool {

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
 use super::super::core::{
@@ -53,7 +52,7 @@ impl Drop for AbortOnDrop {
 #[derive(Clone)]
 enum ClientSink {
     Udp(SocketAddr),
-    Tcp(mpsc::Sender<Vec<u8>>),
+    Tcp(super::tcp::TcpSink),
 }
 
 /// What a relay task knows of its allocation: whose it is, which one (a
@@ -90,7 +89,7 @@ pub(super) fn open(
     let socket = Arc::new(socket);
     let sink = match origin {
         Origin::Udp => ClientSink::Udp(key.addr()),
-        Origin::Tcp(tx) => ClientSink::Tcp(tx.clone()),
+        Origin::Tcp(sink) => ClientSink::Tcp(sink.clone()),
     };
     let route = RelayRoute {
         key,
@@ -207,7 +206,7 @@ fn to_client(
     };
     let sent = match &route.sink {
         ClientSink::Udp(client) => send_now(&shared.udp, &buf[frame], *client).is_ok(),
-        ClientSink::Tcp(tx) => tx.try_send(buf[frame].to_vec()).is_ok(),
+        ClientSink::Tcp(sink) => sink.try_send(&buf[frame]),
     };
     if sent {
         shared.metrics.relayed(Direction::ToClient, len);

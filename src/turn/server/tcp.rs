@@ -1,28 +1,61 @@
 //! TURN over TCP (the client leg; relayed addresses stay UDP): the accept
-//! loop with its cap on connections, and per connection a reader that cuts
-//! the stream into STUN and ChannelData frames for the core and a writer
-//! that drains a bounded queue. A connection's allocation ends with it.
+//! loop with its caps on connections (in all and per client address), and
+//! per connection a reader that cuts the stream into STUN and ChannelData
+//! frames for the core and a writer that drains a queue bounded in bytes.
+//! A connection's allocation ends with it.
+//!
+//! What a connection may hold and how long it may wait are the core's
+//! rules ([`super::super::core::StreamClock`], [`Budget`]): a whole frame
+//! must arrive within a deadline set by its first byte, so trickled bytes
+//! keep nothing open; half-received frames of all connections share one
+//! byte budget; a client that never reads loses frames past its queue's
+//! byte budget.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 
-use super::super::core::ClientKey;
+use super::super::core::{Budget, ClientKey, IDLE_TIMEOUT, MAX_FRAME, QUEUE_BYTES, StreamClock};
 use super::super::metrics::Discard;
 use super::super::stun::{self, channel_data};
 use super::{Origin, Shared};
 
-/// Frames queued for one TCP client before new ones are dropped.
+/// Frames queued for one TCP client before new ones are dropped (besides
+/// the queue's byte budget, [`QUEUE_BYTES`]).
 const TCP_QUEUE: usize = 128;
-/// A TCP connection without an allocation is closed after this much silence.
-const TCP_IDLE: Duration = Duration::from_secs(30);
+/// What a connection's read buffer starts with and shrinks back to after a
+/// big frame.
+const READ_CHUNK: usize = 4096;
 
-pub(super) async fn accept(shared: Arc<Shared>, listener: TcpListener, slots: Arc<Semaphore>) {
+/// Where frames for a TCP client go: its writer's queue, bounded in frames
+/// and in bytes.
+#[derive(Clone)]
+pub(super) struct TcpSink {
+    tx: mpsc::Sender<Vec<u8>>,
+    queued: Arc<Budget>,
+}
+
+impl TcpSink {
+    /// Queues a copy of `frame`, or drops it if the queue is full (in
+    /// frames or bytes) or the connection gone; true if queued.
+    pub(super) fn try_send(&self, frame: &[u8]) -> bool {
+        if !self.queued.take(frame.len()) {
+            return false;
+        }
+        if self.tx.try_send(frame.to_vec()).is_err() {
+            self.queued.give(frame.len());
+            return false;
+        }
+        true
+    }
+}
+
+pub(super) async fn accept(shared: Arc<Shared>, listener: TcpListener) {
     loop {
         let (stream, remote) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -33,14 +66,64 @@ pub(super) async fn accept(shared: Arc<Shared>, listener: TcpListener, slots: Ar
                 continue;
             }
         };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
+        let Some(admission) = Admission::new(&shared, remote) else {
+            tracing::debug!(client = %remote, "TURN TCP connection refused at a cap");
             continue;
         };
         let shared = shared.clone();
         tokio::spawn(async move {
             serve(shared, stream, remote).await;
-            drop(slot);
+            drop(admission);
         });
+    }
+}
+
+/// A TCP connection's place under the caps, given back when dropped.
+struct Admission {
+    shared: Arc<Shared>,
+    remote: SocketAddr,
+}
+
+impl Admission {
+    fn new(shared: &Arc<Shared>, remote: SocketAddr) -> Option<Admission> {
+        shared.tcp_admit(remote.ip()).then(|| Admission {
+            shared: shared.clone(),
+            remote,
+        })
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.shared.tcp_release(self.remote.ip());
+    }
+}
+
+/// The bytes of half-received frames a connection holds against the
+/// shared budget, given back when dropped.
+struct HalfFrames<'a> {
+    budget: &'a Budget,
+    held: usize,
+}
+
+impl HalfFrames<'_> {
+    /// Holds `bytes` now instead of before; false if over the budget.
+    fn hold(&mut self, bytes: usize) -> bool {
+        if bytes > self.held {
+            if !self.budget.take(bytes - self.held) {
+                return false;
+            }
+        } else {
+            self.budget.give(self.held - bytes);
+        }
+        self.held = bytes;
+        true
+    }
+}
+
+impl Drop for HalfFrames<'_> {
+    fn drop(&mut self) {
+        self.budget.give(self.held);
     }
 }
 
@@ -51,10 +134,14 @@ fn frame_len(bytes: &[u8]) -> Result<Option<usize>, ()> {
     let Some(first) = bytes.first() else {
         return Ok(None);
     };
-    match first & 0xC0 {
-        0x00 => Ok(stun::stun_frame_len(bytes)),
-        0x40 => Ok(channel_data::stream_frame_len(bytes)),
-        _ => Err(()),
+    let len = match first & 0xC0 {
+        0x00 => stun::stun_frame_len(bytes),
+        0x40 => channel_data::stream_frame_len(bytes),
+        _ => return Err(()),
+    };
+    match len {
+        Some(len) if len > MAX_FRAME => Err(()),
+        len => Ok(len),
     }
 }
 
@@ -63,11 +150,22 @@ async fn serve(shared: Arc<Shared>, stream: TcpStream, remote: SocketAddr) {
     let key = ClientKey::Tcp(remote);
     let (mut reader, writer) = stream.into_split();
     let (tx, rx) = mpsc::channel(TCP_QUEUE);
-    let writer = tokio::spawn(write_loop(writer, rx));
-    let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    let queued = Arc::new(Budget::new(QUEUE_BYTES));
+    let sink = TcpSink {
+        tx,
+        queued: queued.clone(),
+    };
+    let writer = tokio::spawn(write_loop(writer, rx, queued));
+    let mut half = HalfFrames {
+        budget: &shared.half_frames,
+        held: 0,
+    };
+    let mut clock = StreamClock::new(Instant::now());
+    let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut out = Vec::with_capacity(512);
     'connection: loop {
         let mut start = 0;
+        let mut completed = 0;
         loop {
             let len = match frame_len(&buf[start..]) {
                 Ok(Some(len)) => len,
@@ -81,31 +179,50 @@ async fn serve(shared: Arc<Shared>, stream: TcpStream, remote: SocketAddr) {
                 break;
             }
             let frame = &buf[start..start + len];
-            if shared.handle_client_packet(key, Origin::Tcp(&tx), frame, &mut out) {
+            if shared.handle_client_packet(key, Origin::Tcp(&sink), frame, &mut out) {
                 // A reply that does not fit the queue is lost like a UDP
                 // datagram; the client retransmits.
-                let _ = tx.try_send(out.clone());
+                let _ = sink.try_send(&out);
             }
             start += len;
+            completed += 1;
         }
         buf.drain(..start);
-        if buf.capacity() - buf.len() < 1024 {
-            buf.reserve(4096);
+        if buf.capacity() > 2 * READ_CHUNK && buf.len() <= READ_CHUNK {
+            // A big frame has gone: an idle connection keeps a small buffer.
+            buf.shrink_to(READ_CHUNK);
         }
-        match tokio::time::timeout(TCP_IDLE, reader.read_buf(&mut buf)).await {
+        if !half.hold(buf.len()) {
+            tracing::debug!(client = %remote, "TURN TCP connection closed: half-received frames over budget");
+            break;
+        }
+        clock.received(Instant::now(), completed, buf.len());
+        if buf.capacity() - buf.len() < 1024 {
+            buf.reserve(READ_CHUNK);
+        }
+        let deadline = clock.deadline(shared.has_allocation(key));
+        // With an allocation and nothing pending, wake now and then to see
+        // whether the allocation is still there.
+        let wake = deadline.unwrap_or_else(|| Instant::now() + IDLE_TIMEOUT);
+        match tokio::time::timeout_at(wake.into(), reader.read_buf(&mut buf)).await {
             Ok(Ok(0)) | Ok(Err(_)) => break,
             Ok(Ok(_)) => {}
-            Err(_) if shared.has_allocation(key) => {}
+            Err(_) if deadline.is_none() => {}
             Err(_) => break,
         }
     }
+    drop(half);
     shared.forget(key);
-    drop(tx);
+    drop(sink);
     // Let queued replies go out, briefly.
     let _ = tokio::time::timeout(Duration::from_secs(1), writer).await;
 }
 
-async fn write_loop(mut writer: OwnedWriteHalf, mut rx: mpsc::Receiver<Vec<u8>>) {
+async fn write_loop(
+    mut writer: OwnedWriteHalf,
+    mut rx: mpsc::Receiver<Vec<u8>>,
+    queued: Arc<Budget>,
+) {
     let mut batch = Vec::with_capacity(16 * 1024);
     while let Some(first) = rx.recv().await {
         batch.clear();
@@ -116,8 +233,13 @@ async fn write_loop(mut writer: OwnedWriteHalf, mut rx: mpsc::Receiver<Vec<u8>>)
                 Err(_) => break,
             }
         }
-        if writer.write_all(&batch).await.is_err() {
+        let written = writer.write_all(&batch).await;
+        queued.give(batch.len());
+        if written.is_err() {
             return;
+        }
+        if batch.capacity() > 128 * 1024 {
+            batch = Vec::with_capacity(16 * 1024);
         }
     }
 }
@@ -134,5 +256,25 @@ mod tests {
         assert_eq!(frame_len(&[0x40, 0, 0, 1]), Ok(Some(8)));
         assert_eq!(frame_len(&[0x80]), Err(()));
         assert_eq!(frame_len(&[0xC0, 0, 0, 0]), Err(()));
+        assert_eq!(frame_len(&[0, 1, 0xff, 0xff]), Ok(Some(MAX_FRAME)));
+    }
+
+    #[tokio::test]
+    async fn a_client_that_does_not_read_holds_a_bounded_queue() {
+        let (tx, mut rx) = mpsc::channel(TCP_QUEUE);
+        let queued = Arc::new(Budget::new(QUEUE_BYTES));
+        let sink = TcpSink {
+            tx,
+            queued: queued.clone(),
+        };
+        let frame = vec![0u8; 60_000];
+        let sent = (0..TCP_QUEUE).filter(|_| sink.try_send(&frame)).count();
+        assert_eq!(sent, QUEUE_BYTES / frame.len());
+        // Small frames still fit in what is left, up to the byte budget.
+        assert!(sink.try_send(&[0u8; 100]));
+        // The writer gives the bytes back as it writes them.
+        let first = rx.recv().await.unwrap();
+        queued.give(first.len());
+        assert!(sink.try_send(&frame));
     }
 }

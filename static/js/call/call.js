@@ -26,8 +26,16 @@
 // When the server connection drops, media keeps flowing browser to browser.
 // The call reconnects and, where the server offers it (docs/protocol.md,
 // "Resuming"), sends the `resume` token of its last welcome to take its seat
-// back; then nothing changes for anyone. If the seat is gone it joins afresh
-// and negotiates again with everyone.
+// back; then nothing changes for anyone. A server that restarted has
+// forgotten the seat but, given the token, gives us our peer id again: then
+// every connection that carries media goes on as it is (the others keep
+// theirs too when they hear we "joined" with an id they know), and only
+// peers new to us, or whose connection is not up, are negotiated again. If
+// the seat is gone for good (another id) it joins afresh and negotiates
+// again with everyone.
+//
+// A call whose media flows never ends because the server is away: it keeps
+// trying, with backoff, for as long as a peer connection is up.
 
 import { Signaling, ProtocolError } from '../network/signaling.js';
 import { roomKindOf, canJoinKind } from '../network/room-kind.js';
@@ -41,6 +49,12 @@ const GIVE_UP_MS = 90_000;
 export const CHAT_MAX = 2000;
 /** Chat messages kept on the page (the server keeps the last 200 per room). */
 const CHAT_KEEP = 500;
+/**
+ * Whether a Peer's connection carries media, or did a moment ago (ICE
+ * mends 'disconnected' by itself or with a restart): one worth keeping.
+ */
+const carriesMedia = (peer) => peer.state === 'connected' || peer.state === 'disconnected';
+
 /** Refusals on reconnecting that no later attempt can mend. */
 const FATAL_CODES = ['room-not-found', 'unsupported-room-kind'];
 
@@ -67,6 +81,12 @@ export class Call extends EventTarget {
   #outbox = [];
   #lostAt = 0;
   #retryTimer = 0;
+  /**
+   * Peers kept when a restarted server gave our seat back, whom it has not
+   * announced again yet: one whose connection fails is taken as gone, since
+   * no peer-left will ever come for it.
+   */
+  #unconfirmed = new Set();
   /** Keys of the chat messages shown, so that history sent again after a re-join is not shown twice. */
   #seen = new Set();
   #onMediaChange = () => this.#localMediaChanged();
@@ -151,6 +171,7 @@ export class Call extends EventTarget {
   }
 
   #welcomed(welcome) {
+    const sameSeat = this.selfId !== null && welcome.id === this.selfId;
     this.selfId = welcome.id;
     this.#iceServers = Array.isArray(welcome.iceServers) ? welcome.iceServers : [];
     this.#resumeToken = typeof welcome.resume === 'string' ? welcome.resume : null;
@@ -167,6 +188,10 @@ export class Call extends EventTarget {
       this.#setPhase('joined');
       return;
     }
+    if (sameSeat) {
+      this.#seatRebuilt(others);
+      return;
+    }
     // A fresh start: everyone here counts us as a newcomer.
     this.#outbox = [];
     this.#dropPeers('reconnect');
@@ -177,6 +202,54 @@ export class Call extends EventTarget {
       const peer = this.#addPeer(info, { polite: false });
       peer.start();
     }
+  }
+
+  /**
+   * The server gave us our seat again with our old id, having forgotten it
+   * (it restarted): the others here heard we joined. Connections that carry
+   * media go on untouched, including those to peers not back yet (they will
+   * be, with the id we know); the rest start over, with us as the newcomer.
+   */
+  #seatRebuilt(others) {
+    const present = new Set(others.map((info) => info.id));
+    const queued = this.#outbox;
+    this.#outbox = [];
+    this.#unconfirmed.clear();
+    for (const [id, peer] of [...this.peers]) {
+      if (carriesMedia(peer)) {
+        if (!present.has(id)) this.#awaitReturn(id, peer);
+        continue;
+      }
+      this.peers.delete(id);
+      peer.close();
+      this.dispatchEvent(new CustomEvent('peer-removed', { detail: { peer, reason: 'reconnect' } }));
+    }
+    this.#setPhase('joined');
+    // What we wrote while away first, then our state now, which may be newer.
+    for (const { to, data } of queued) if (present.has(to) && this.peers.has(to)) this.#signaling.signal(to, data);
+    const state = this.mediaState();
+    for (const info of others) {
+      const kept = this.peers.get(info.id);
+      if (kept) {
+        kept.sendMediaState(state);
+        continue;
+      }
+      const peer = this.#addPeer(info, { polite: false });
+      peer.start();
+    }
+  }
+
+  #awaitReturn(id, peer) {
+    this.#unconfirmed.add(id);
+    const check = () => {
+      if (!this.#unconfirmed.has(id)) {
+        peer.removeEventListener('state', check);
+      } else if (peer.state === 'failed' || peer.state === 'closed') {
+        peer.removeEventListener('state', check);
+        this.#peerLeft(id);
+      }
+    };
+    peer.addEventListener('state', check);
   }
 
   #send(to, data) {
@@ -203,8 +276,16 @@ export class Call extends EventTarget {
 
   #peerJoined(info) {
     if (!info?.id || info.id === this.selfId) return;
-    // A known id joining again has started over (its seat was lost): so do we.
     const old = this.peers.get(info.id);
+    this.#unconfirmed.delete(info.id);
+    if (old && carriesMedia(old)) {
+      // A known id whose connection to us carries media: its seat was given
+      // back after the server forgot it (a restart), and it keeps its end of
+      // the connection as we keep ours. Tell it our state in case it missed it.
+      old.sendMediaState(this.mediaState());
+      return;
+    }
+    // A known id joining again has started over (its seat was lost): so do we.
     if (old) {
       this.peers.delete(info.id);
       old.close();
@@ -215,6 +296,7 @@ export class Call extends EventTarget {
   }
 
   #peerLeft(id) {
+    this.#unconfirmed.delete(id);
     const peer = this.peers.get(id);
     if (!peer) return;
     this.peers.delete(id);
@@ -325,7 +407,7 @@ export class Call extends EventTarget {
         this.#scheduleRetry(0);
         return;
       }
-      const live = [...this.peers.values()].some((peer) => peer.state === 'connected');
+      const live = [...this.peers.values()].some(carriesMedia);
       const longGone = Date.now() - this.#lostAt > GIVE_UP_MS;
       // room-full soon after a drop is usually our own old seat, which the
       // server frees once it notices; keep trying for a while.

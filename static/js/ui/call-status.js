@@ -109,7 +109,7 @@ export class CallStatus {
       const live = peers.some((p) => p.state === 'connected');
       problems.push(
         live
-          ? 'Connection to the server was lost. Your call goes on while Parlor reconnects…'
+          ? 'Connection to the server was lost. Your call goes on while Parlor reconnects… Nobody new can join until the server is back.'
           : 'Connection to the server was lost. Trying to reconnect…',
       );
     }

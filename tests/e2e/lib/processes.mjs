@@ -5,7 +5,8 @@
 
 import { spawn } from 'node:child_process';
 import net from 'node:net';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
@@ -112,17 +113,28 @@ export function parseStartupLine(line) {
  * By default the STUN/TURN server gets its own free port too (not the shared
  * default 3478), so that the welcome's iceServers are real and no two
  * servers collide; `ownTurnPort: false` leaves it on its default.
+ *
+ * Each server gets a state directory of its own (keys, room list), made
+ * for it and removed by `cleanup`, so that no test reads another's state or
+ * the user's: `stateDir` names one instead, e.g. that of the server a test
+ * restarts. It is passed as PARLOR_STATE_DIR, which a server that keeps no
+ * state ignores. The result's `stateDir` says which it was.
  */
-export async function startParlor(cleanup, args = [], { ownTurnPort = true } = {}) {
+export async function startParlor(cleanup, args = [], { ownTurnPort = true, stateDir = null } = {}) {
+  if (!stateDir) {
+    stateDir = mkdtempSync(join(tmpdir(), 'parlor-e2e-state-'));
+    const made = stateDir;
+    cleanup.add(() => rmSync(made, { recursive: true, force: true }));
+  }
   if (!existsSync(PARLOR_BIN)) {
     throw new Error(`no parlor binary at ${PARLOR_BIN}: build it (cargo build --release) or set PARLOR_BIN`);
   }
   const turnArgs = ownTurnPort ? ['--turn-listen', '127.0.0.1:0'] : [];
   const child = spawn(PARLOR_BIN, ['--listen', '127.0.0.1:0', ...turnArgs, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, PARLOR_LOG: process.env.PARLOR_LOG ?? 'warn' },
+    env: { ...process.env, PARLOR_LOG: process.env.PARLOR_LOG ?? 'warn', PARLOR_STATE_DIR: stateDir },
   });
-  const server = { url: null, turn: null, stderr: '' };
+  const server = { url: null, turn: null, stderr: '', stateDir };
   child.stderr.on('data', (chunk) => {
     server.stderr += chunk;
     if (process.env.E2E_DEBUG) process.stderr.write(chunk);

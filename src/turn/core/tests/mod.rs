@@ -7,6 +7,7 @@
 //! caps, reservations), [`relay`] (refresh, permissions, channels,
 //! bandwidth, expiry) and [`fuzz`] (random input never panics).
 
+mod abuse;
 mod allocate;
 mod fuzz;
 mod relay;
@@ -41,7 +42,7 @@ const RELAY_IP: [u8; 4] = [192, 0, 2, 1];
 /// Peers the filter lets through.
 const PEERS: &str = "198.51.100.0/24";
 
-fn settings() -> Settings {
+pub(crate) fn settings() -> Settings {
     Settings {
         listen: "192.0.2.1:3478".parse().unwrap(),
         external_ip: None,
@@ -56,6 +57,7 @@ fn settings() -> Settings {
         user_allocations: 50,
         user_bandwidth: 0,
         max_lifetime: Duration::from_secs(3600),
+        tcp_per_ip: 16,
     }
 }
 
