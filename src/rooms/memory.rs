@@ -107,9 +107,11 @@ impl MemoryStore {
             return Ok(false);
         }
         self.reserve_room()?;
+        // A room kept across a restart is not one made in bulk and never
+        // used: it keeps the idle timeout, not the unjoined one.
         shard
             .rooms
-            .insert(room.to_owned(), Room::new(kind, capacity, now));
+            .insert(room.to_owned(), Room::new(kind, capacity, now).into_used());
         Ok(true)
     }
 

@@ -142,6 +142,13 @@ impl Room {
         }
     }
 
+    /// The room as one that has been used: it is then kept for the idle
+    /// timeout, never forgotten as unjoined.
+    pub(super) fn into_used(mut self) -> Self {
+        self.unjoined_since = None;
+        self
+    }
+
     pub(super) fn created(&self) -> SystemTime {
         self.created
     }
