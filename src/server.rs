@@ -40,7 +40,6 @@ pub struct Server {
     room_idle_timeout: Duration,
     unjoined_room_timeout: Duration,
     resume_grace: Duration,
-    http: web::HttpLimits,
     /// The rooms, as the hub's store holds them, for the room list.
     store: Arc<MemoryStore>,
     /// The list of rooms in the state directory, when there is one.
@@ -158,7 +157,6 @@ impl Server {
             room_idle_timeout: config.room_idle_timeout,
             unjoined_room_timeout: config.unjoined_room_timeout,
             resume_grace: config.resume_grace,
-            http: config.http_limits(),
             store,
             kept_rooms: kept.rooms,
         })
@@ -198,55 +196,28 @@ impl Server {
             router = router.layer(middleware::from_fn_with_state(kept, keep_created_room));
         }
         let app = router.into_make_service_with_connect_info::<web::ClientAddr>();
-        let begun = Arc::new(std::sync::OnceLock::new());
-        let shutdown = {
-            let (stopping, begun) = (stopping.clone(), begun.clone());
-            async move {
-                shutdown.await;
-                let _ = begun.set(tokio::time::Instant::now());
-                stopping.begin();
-            }
+        let shutdown = async move {
+            shutdown.await;
+            stopping.begin();
         };
-        let serve = async {
-            match self.tls {
-                Some(certificate) => {
-                    let listener = web::TlsListener::new(self.listener, certificate.config)?;
-                    axum::serve(web::Guarded::new(listener, self.http), app)
-                        .with_graceful_shutdown(shutdown)
-                        .await
-                }
-                None => {
-                    let listener = web::PlainListener(self.listener);
-                    axum::serve(web::Guarded::new(listener, self.http), app)
-                        .with_graceful_shutdown(shutdown)
-                        .await
-                }
+        let result = match self.tls {
+            Some(certificate) => {
+                let listener = web::TlsListener::new(self.listener, certificate.config)?;
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await
             }
-        };
-        // Whatever clients do (a request sent half way, a WebSocket that
-        // never closes), the process ends within SHUTDOWN_GRACE of the
-        // signal: the HTTP server's own draining waits for every request.
-        let deadline = {
-            let stopping = stopping.clone();
-            async move {
-                stopping.started().await;
-                tokio::time::sleep(SHUTDOWN_GRACE).await;
-            }
-        };
-        let result = tokio::select! {
-            result = serve => result,
-            () = deadline => {
-                tracing::warn!("closing with HTTP requests still unfinished");
-                Ok(())
+            None => {
+                axum::serve(web::PlainListener(self.listener), app)
+                    .with_graceful_shutdown(shutdown)
+                    .await
             }
         };
         // WebSocket sessions outlive the HTTP server's own draining.
-        let until = begun
-            .get()
-            .copied()
-            .unwrap_or_else(tokio::time::Instant::now)
-            + SHUTDOWN_GRACE;
-        if tokio::time::timeout_at(until, hub.drained()).await.is_err() {
+        if tokio::time::timeout(SHUTDOWN_GRACE, hub.drained())
+            .await
+            .is_err()
+        {
             tracing::warn!("closing with WebSocket connections still open");
         }
         sweeper.abort();

@@ -8,7 +8,7 @@ mod listener;
 mod routes;
 mod tls;
 
-pub(crate) use listener::{ClientAddr, Guarded, HttpLimits, PlainListener};
+pub(crate) use listener::{ClientAddr, PlainListener};
 pub(crate) use routes::{AppState, allowed_origins, router};
 pub use tls::Certificate;
 pub(crate) use tls::{TlsListener, from_files, self_signed};

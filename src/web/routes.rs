@@ -151,7 +151,7 @@ struct CreateRoom {
 
 async fn create_room(
     State(state): State<AppState>,
-    ConnectInfo(ClientAddr(peer, _)): ConnectInfo<ClientAddr>,
+    ConnectInfo(ClientAddr(peer)): ConnectInfo<ClientAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -242,7 +242,7 @@ async fn room_status(State(state): State<AppState>, Path(room): Path<String>) ->
 
 async fn websocket(
     State(state): State<AppState>,
-    ConnectInfo(ClientAddr(peer, connection)): ConnectInfo<ClientAddr>,
+    ConnectInfo(ClientAddr(peer)): ConnectInfo<ClientAddr>,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
@@ -269,7 +269,6 @@ async fn websocket(
             return error_response(StatusCode::SERVICE_UNAVAILABLE, &refusal);
         }
     };
-    connection.upgrading();
     upgrade
         .read_buffer_size(READ_BUFFER_BYTES)
         .max_message_size(signaling::MAX_FRAME_BYTES)
