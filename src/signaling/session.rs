@@ -229,14 +229,16 @@ async fn write_loop(
                         Err(_) => Ok(()),
                     }
                 };
-                let _ = timeout(write_timeout, closing).await;
+                let _ = Box::pin(timeout(write_timeout, closing)).await;
                 return;
             }
+            // The writes are boxed: an idle connection's writer then holds no
+            // room for a write and its deadline, only while one runs.
             text = outbox.next() => {
-                timeout(write_timeout, write_batch(&mut sink, &outbox, text)).await
+                Box::pin(timeout(write_timeout, write_batch(&mut sink, &outbox, text))).await
             }
             _ = pings.tick() => {
-                timeout(write_timeout, sink.send(Message::Ping(Default::default()))).await
+                Box::pin(timeout(write_timeout, sink.send(Message::Ping(Default::default())))).await
             }
         };
         match sent {
