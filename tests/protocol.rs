@@ -1,5 +1,8 @@
 //! The WebSocket protocol of PROTOCOL.md, message by message: joining,
 //! leaving, relaying signals, every error code, and the frame rules.
+//!
+//! Past 600 lines on purpose: PROTOCOL.md is one contract, read top to
+//! bottom; the sections below follow its order.
 
 mod support;
 

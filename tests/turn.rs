@@ -2,6 +2,10 @@
 //! 127.0.0.1 with `--turn-listen 127.0.0.1:0`, driven by a small client
 //! written here on Parlor's STUN codec. (Clients that nobody here wrote,
 //! coturn's, are in tests/turn_interop.rs.)
+//!
+//! Past 600 lines on purpose: one binary for the whole server-level TURN
+//! suite, around the one TURN client written here; a second file would need
+//! that client moved into tests/support for no gain in reading.
 
 mod support;
 

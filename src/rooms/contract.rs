@@ -5,6 +5,9 @@
 //!
 //! A test "connection" is what a session holds: the [`Seat`] its join gave
 //! it, or none.
+//!
+//! Past 600 lines on purpose: the contract is one list that a new store
+//! must pass as a whole, so it stays in one place.
 
 use std::future::Future;
 use std::time::{Duration, SystemTime};
