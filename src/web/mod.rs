@@ -10,7 +10,7 @@ mod serve;
 mod tls;
 
 pub(crate) use listener::PlainListener;
-pub(crate) use serve::{HttpLimits, serve};
 pub(crate) use routes::{AppState, allowed_origins, router};
+pub(crate) use serve::{HttpLimits, serve};
 pub use tls::Certificate;
 pub(crate) use tls::{TlsListener, from_files, self_signed};

@@ -10,7 +10,9 @@
 //! The timeout is hyper's own header read timeout, on hyper's timer: it
 //! runs while a request head is awaited, from the connection's opening or
 //! the end of the previous answer, so an idle keep-alive connection is
-//! closed after it too. Each connection's task holds its place under the
+//! closed after it too. A request whose handling (its body included) takes
+//! longer than the same timeout is answered 408 and the connection closed.
+//! Each connection's task holds its place under the
 //! cap; when the connection becomes a WebSocket, hyper hands the socket to
 //! the upgrade and the task ends, taking its place, its timer and the
 //! HTTP state with it. An idle WebSocket costs what it did under
@@ -23,6 +25,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::serve::Listener;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -42,7 +46,8 @@ pub(crate) struct HttpLimits {
     /// Most such connections at once; one more is closed as it arrives.
     pub(crate) max_connections: usize,
     /// How long a connection has to send a whole request head, from its
-    /// opening or from the end of its previous answer.
+    /// opening or from the end of its previous answer; and how long a
+    /// request may take to be handled, its body included.
     pub(crate) request_timeout: Duration,
 }
 
@@ -84,12 +89,21 @@ where
             continue;
         };
         let (router, builder, mut stopping) = (router.clone(), builder.clone(), stopping.clone());
+        let timeout = limits.request_timeout;
         tokio::spawn(async move {
             let service = service_fn(move |mut request: axum::extract::Request<Incoming>| {
                 request
                     .extensions_mut()
                     .insert(ConnectInfo(ClientAddr(addr)));
-                router.clone().call(request)
+                let mut router = router.clone();
+                async move {
+                    // A request whose body never comes in full holds no
+                    // place for longer than a head may take.
+                    match tokio::time::timeout(timeout, router.call(request)).await {
+                        Ok(answered) => answered,
+                        Err(_) => Ok(timed_out()),
+                    }
+                }
             });
             let connection = builder
                 .serve_connection(TokioIo::new(io), service)
@@ -117,4 +131,9 @@ where
         tracing::warn!("closing with HTTP requests still unfinished");
     }
     until
+}
+
+/// The answer to a request not handled within the request timeout.
+fn timed_out() -> Response {
+    (StatusCode::REQUEST_TIMEOUT, [(header::CONNECTION, "close")]).into_response()
 }
