@@ -40,6 +40,7 @@ pub struct Server {
     room_idle_timeout: Duration,
     unjoined_room_timeout: Duration,
     resume_grace: Duration,
+    http: web::HttpLimits,
     /// The rooms, as the hub's store holds them, for the room list.
     store: Arc<MemoryStore>,
     /// The list of rooms in the state directory, when there is one.
@@ -157,6 +158,7 @@ impl Server {
             room_idle_timeout: config.room_idle_timeout,
             unjoined_room_timeout: config.unjoined_room_timeout,
             resume_grace: config.resume_grace,
+            http: config.http_limits(),
             store,
             kept_rooms: kept.rooms,
         })
@@ -195,33 +197,30 @@ impl Server {
         if let Some(kept) = kept {
             router = router.layer(middleware::from_fn_with_state(kept, keep_created_room));
         }
-        let app = router.into_make_service_with_connect_info::<web::ClientAddr>();
         let shutdown = async move {
             shutdown.await;
             stopping.begin();
         };
-        let result = match self.tls {
+        // Whatever clients do (a request sent half way, a WebSocket that
+        // never closes), the process ends within SHUTDOWN_GRACE of the
+        // signal: the HTTP connections and the WebSocket sessions drain
+        // against the same deadline.
+        let until = match self.tls {
             Some(certificate) => {
                 let listener = web::TlsListener::new(self.listener, certificate.config)?;
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(shutdown)
-                    .await
+                web::serve(listener, router, self.http, shutdown, SHUTDOWN_GRACE).await
             }
             None => {
-                axum::serve(web::PlainListener(self.listener), app)
-                    .with_graceful_shutdown(shutdown)
-                    .await
+                let listener = web::PlainListener(self.listener);
+                web::serve(listener, router, self.http, shutdown, SHUTDOWN_GRACE).await
             }
         };
         // WebSocket sessions outlive the HTTP server's own draining.
-        if tokio::time::timeout(SHUTDOWN_GRACE, hub.drained())
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout_at(until, hub.drained()).await.is_err() {
             tracing::warn!("closing with WebSocket connections still open");
         }
         sweeper.abort();
-        result
+        Ok(())
     }
 }
 

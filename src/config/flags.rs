@@ -101,6 +101,19 @@ pub struct Config {
     #[arg(long, env = "PARLOR_MAX_CONNECTIONS", default_value_t = 20_000)]
     pub(crate) max_connections: u32,
 
+    /// Most HTTP connections at once that are not WebSockets; one more is
+    /// closed as it arrives. Keeps file descriptors for everyone else.
+    #[arg(long, env = "PARLOR_MAX_HTTP_CONNECTIONS", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) max_http_connections: u32,
+
+    /// How long an HTTP connection has to send a whole request head, from
+    /// its opening or its last answer; idle keep-alive connections close
+    /// after it too. WebSockets are not affected.
+    #[arg(long, env = "PARLOR_HTTP_REQUEST_TIMEOUT", default_value = "10s",
+          value_parser = parse_positive_duration, value_name = "DURATION")]
+    pub(crate) http_request_timeout: Duration,
+
     /// Most WebSocket connections at once from one IP address.
     #[arg(long, env = "PARLOR_MAX_CONNECTIONS_PER_IP", default_value_t = 64)]
     pub(crate) max_connections_per_ip: u32,

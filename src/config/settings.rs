@@ -11,6 +11,7 @@ use crate::rooms::{ResumeKey, StoreLimits};
 use crate::signaling::SessionSettings;
 use crate::turn::credentials::Secret;
 use crate::turn::{self, IceServers, PeerFilter};
+use crate::web::HttpLimits;
 
 impl Config {
     /// Where the built-in TURN server listens: `--turn-listen`, or the IP
@@ -93,6 +94,13 @@ impl Config {
             ping_timeout: self.ping_timeout,
             message_rate: self.message_rate,
             write_timeout: self.write_timeout,
+        }
+    }
+
+    pub(crate) fn http_limits(&self) -> HttpLimits {
+        HttpLimits {
+            max_connections: self.max_http_connections as usize,
+            request_timeout: self.http_request_timeout,
         }
     }
 

@@ -3,27 +3,12 @@
 
 use std::net::SocketAddr;
 
-use axum::extract::connect_info::Connected;
-use axum::serve::{IncomingStream, Listener};
+use axum::serve::Listener;
 use tokio::net::{TcpListener, TcpStream};
-
-use super::tls::TlsListener;
 
 /// The client's address, from a plain or a TLS listener alike.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ClientAddr(pub(crate) SocketAddr);
-
-impl Connected<IncomingStream<'_, PlainListener>> for ClientAddr {
-    fn connect_info(stream: IncomingStream<'_, PlainListener>) -> Self {
-        ClientAddr(*stream.remote_addr())
-    }
-}
-
-impl Connected<IncomingStream<'_, TlsListener>> for ClientAddr {
-    fn connect_info(stream: IncomingStream<'_, TlsListener>) -> Self {
-        ClientAddr(*stream.remote_addr())
-    }
-}
 
 /// Plain TCP, with Nagle's algorithm off: signaling messages are small and
 /// latency-bound.

@@ -6,9 +6,11 @@ mod assets;
 mod forwarded;
 mod listener;
 mod routes;
+mod serve;
 mod tls;
 
-pub(crate) use listener::{ClientAddr, PlainListener};
+pub(crate) use listener::PlainListener;
 pub(crate) use routes::{AppState, allowed_origins, router};
+pub(crate) use serve::{HttpLimits, serve};
 pub use tls::Certificate;
 pub(crate) use tls::{TlsListener, from_files, self_signed};
