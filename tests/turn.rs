@@ -801,6 +801,40 @@ async fn allocations_per_user_are_capped() {
     );
 }
 
+/// Issue "abuse found", item 2: a user is a peer id, which every `join`
+/// mints afresh, so one visitor took every allocation of the server. Fresh
+/// users from one address now stop at `--turn-address-allocations` (32).
+#[tokio::test]
+async fn allocations_per_address_are_capped_whatever_the_user() {
+    let server = start(&["--turn-max-allocations", "40"]);
+    let mut clients = Vec::new();
+    let mut refused = 0;
+    for n in 0..40 {
+        if n == 30 {
+            // The 401 challenges of one address come 32 at once, then 16
+            // a second.
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+        }
+        let creds = rest_credentials(SECRET, &format!("fresh{n}"));
+        let mut client = Client::udp(server.turn(), creds).await;
+        let response = client.request(method::ALLOCATE, &transport(17)).await;
+        match response.error_code() {
+            None => clients.push(client),
+            Some(code) => {
+                assert_eq!(code, 486, "allocation {n}");
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!((clients.len(), refused), (32, 8));
+    // Freeing one makes room.
+    assert_eq!(clients[0].refresh(0).await.class(), Class::Success);
+    Client::udp(server.turn(), rest_credentials(SECRET, "late"))
+        .await
+        .allocate()
+        .await;
+}
+
 #[tokio::test]
 async fn bandwidth_per_user_is_capped() {
     let server = start(&["--turn-user-bandwidth", "100k"]);
