@@ -902,6 +902,43 @@ async fn welcome_carries_working_turn_credentials() {
     tcp.allocate().await;
 }
 
+/// Issue "abuse found", item 2: credentials lived 24 hours past their
+/// member. Once a member leaves, its credentials are refused: no new
+/// allocation, no refresh, no permission.
+#[tokio::test]
+async fn a_member_that_left_has_its_turn_credentials_revoked() {
+    let server = start(&[]);
+    let (_room, (mut a, wa), (mut b, wb)) = server.two_in_room().await;
+    let creds = |raw: &serde_json::Value| {
+        let turn = &raw["iceServers"][1];
+        (
+            turn["username"].as_str().unwrap().to_owned(),
+            turn["credential"].as_str().unwrap().to_owned(),
+        )
+    };
+    let mut held = Client::udp(server.turn(), creds(&wb.raw)).await;
+    held.allocate().await;
+    b.leave().await;
+    a.expect_peer_left(&wb.id).await;
+    let failures = server.metric("parlor_turn_auth_failures_total").await;
+    assert_eq!(held.refresh(600).await.error_code(), Some(401));
+    assert_eq!(
+        held.create_permission("127.0.0.1:9".parse().unwrap())
+            .await
+            .error_code(),
+        Some(401)
+    );
+    let mut spare = Client::udp(server.turn(), creds(&wb.raw)).await;
+    let response = spare.request(method::ALLOCATE, &transport(17)).await;
+    assert_eq!(response.error_code(), Some(401));
+    assert!(server.metric("parlor_turn_auth_failures_total").await >= failures + 3);
+    // The member that stayed keeps its own.
+    Client::udp(server.turn(), creds(&wa.raw))
+        .await
+        .allocate()
+        .await;
+}
+
 #[tokio::test]
 async fn disabled_or_external_turn_is_not_served() {
     let server = Server::with_args(&["--turn-disable"]);

@@ -271,3 +271,28 @@ fn bandwidth_is_shared_by_every_user_of_one_address() {
     );
     assert!(shell.send_indication(&other, peer, &kilobyte));
 }
+
+/// Issue "abuse found", item 2: credentials outlived their member by a
+/// day. Revoked ones (the hub revokes a member's as it leaves) are
+/// refused like forged ones: no allocation, refresh or permission.
+#[test]
+fn revoked_credentials_are_refused() {
+    let settings = settings();
+    let secret = settings.secret.clone();
+    let mut shell = Shell::new(settings);
+    let mut alice = shell.client("203.0.113.1:5000", "alice");
+    let mut bob = shell.client("203.0.113.2:5000", "bob");
+    assert_eq!(class(&shell.allocate(&mut alice, |_| {})), Class::Success);
+    // Every credential of alice's issued so far expires by this.
+    secret.revoke("alice", UNIX0 + 1_000_000, UNIX0);
+    assert_eq!(error_code(&shell.refresh(&mut alice, 600)), Some(401));
+    let peer = addr("198.51.100.1:4000");
+    assert_eq!(
+        error_code(&shell.create_permission(&mut alice, &[peer])),
+        Some(401)
+    );
+    let mut again = shell.client("203.0.113.1:5001", "alice");
+    assert_eq!(error_code(&shell.allocate(&mut again, |_| {})), Some(401));
+    assert_eq!(shell.metric("parlor_turn_auth_failures_total"), 3);
+    assert_eq!(class(&shell.allocate(&mut bob, |_| {})), Class::Success);
+}
