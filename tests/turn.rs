@@ -903,8 +903,8 @@ async fn welcome_carries_working_turn_credentials() {
 }
 
 /// Issue "abuse found", item 2: credentials lived 24 hours past their
-/// member. Once a member leaves, its credentials are refused: no new
-/// allocation, no refresh, no permission.
+/// member. Once a member leaves, its credentials are refused (no new
+/// allocation, no refresh, no permission) and its allocations end.
 #[tokio::test]
 async fn a_member_that_left_has_its_turn_credentials_revoked() {
     let server = start(&[]);
@@ -932,6 +932,11 @@ async fn a_member_that_left_has_its_turn_credentials_revoked() {
     let response = spare.request(method::ALLOCATE, &transport(17)).await;
     assert_eq!(response.error_code(), Some(401));
     assert!(server.metric("parlor_turn_auth_failures_total").await >= failures + 3);
+    // And the sweep ends the allocation it holds.
+    support::eventually(WAIT, "the allocation ends", || async {
+        server.metric("parlor_turn_allocations").await == 0
+    })
+    .await;
     // The member that stayed keeps its own.
     Client::udp(server.turn(), creds(&wa.raw))
         .await

@@ -165,9 +165,9 @@ impl IceServers {
 impl IceServers {
     /// Takes back the TURN credentials handed to `peer_id` until `now`: its
     /// member left the room. The built-in server refuses them from then on
-    /// (401): no new allocation, refresh, permission or channel, so what
-    /// the member still relays ends within minutes. An external server
-    /// does not hear of it; its credentials run to their expiry.
+    /// (401) and its sweep ends the allocations made with them. An
+    /// external server does not hear of it; its credentials run to their
+    /// expiry.
     pub(crate) fn revoke(&self, peer_id: &str, now: SystemTime) {
         let Some(turn) = &self.turn else { return };
         if !matches!(turn.urls, Urls::BuiltIn { .. }) {

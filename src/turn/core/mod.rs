@@ -449,13 +449,16 @@ impl<H: Handles> Core<H> {
         })
     }
 
-    /// Removes expired allocations and reservations; now and then, prunes
-    /// expired permissions and channels. Meant to run every second.
+    /// Removes expired allocations and reservations, and the allocations
+    /// made with credentials since revoked (their member left its room);
+    /// now and then, prunes expired permissions and channels. Meant to run
+    /// every second.
     pub(crate) fn sweep(&mut self, now: Instant) -> Released<H> {
+        let secret = &self.settings.secret;
         let expired: Vec<ClientKey> = self
             .allocations
             .iter()
-            .filter(|(_, e)| e.alloc.is_expired(now))
+            .filter(|(_, e)| e.alloc.is_expired(now) || is_revoked(secret, &e.username))
             .map(|(k, _)| *k)
             .collect();
         let mut released = Released::default();
@@ -543,6 +546,13 @@ impl<H: Handles> Core<H> {
             }
         }
     }
+}
+
+/// Whether the credentials of `username`, which were good when checked,
+/// have been revoked since.
+fn is_revoked(secret: &super::credentials::Secret, username: &str) -> bool {
+    super::credentials::check_username(username, 0)
+        .is_ok_and(|name| secret.is_revoked(name.user, name.expiry))
 }
 
 /// The address a client's allocations and bandwidth count under: its IP,

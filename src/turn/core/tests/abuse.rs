@@ -294,5 +294,14 @@ fn revoked_credentials_are_refused() {
     let mut again = shell.client("203.0.113.1:5001", "alice");
     assert_eq!(error_code(&shell.allocate(&mut again, |_| {})), Some(401));
     assert_eq!(shell.metric("parlor_turn_auth_failures_total"), 3);
-    assert_eq!(class(&shell.allocate(&mut bob, |_| {})), Class::Success);
+    let relay = relayed(&shell.allocate(&mut bob, |_| {}));
+    // The next sweep ends alice's allocation and gives back its places;
+    // bob's stays.
+    let closed = shell.sweep();
+    assert_eq!(closed.len(), 1);
+    assert!(!shell.core.has_allocation(alice.key));
+    assert!(shell.core.has_allocation(bob.key));
+    assert_ne!(closed[0], relay.port());
+    assert!(!shell.core.users.contains_key("alice"));
+    assert_eq!(shell.metric("parlor_turn_allocations"), 1);
 }
