@@ -944,6 +944,41 @@ async fn a_member_that_left_has_its_turn_credentials_revoked() {
         .await;
 }
 
+/// The attack of issue "abuse found", item 2, end to end: join, allocate
+/// with the `welcome`'s credentials, leave, again. On main every round
+/// kept its allocation (40 of 40 here, all 10,000 of a default server);
+/// now each ends as its member leaves.
+#[tokio::test]
+async fn joining_and_leaving_in_a_loop_keeps_no_allocations() {
+    let server = start(&[]);
+    let room = server.create_room(None).await;
+    let mut held = Vec::new();
+    for n in 0..40 {
+        if n == 30 {
+            // The 401 challenges of one address: 32 at once, then 16 a
+            // second.
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+        }
+        let (mut ws, welcome) = server.joined(&room, None).await;
+        let turn = &welcome.raw["iceServers"][1];
+        let creds = (
+            turn["username"].as_str().unwrap().to_owned(),
+            turn["credential"].as_str().unwrap().to_owned(),
+        );
+        let mut client = Client::udp(server.turn(), creds).await;
+        let response = client.request(method::ALLOCATE, &transport(17)).await;
+        if response.error_code().is_none() {
+            held.push(client);
+        }
+        ws.leave().await;
+    }
+    assert!(!held.is_empty());
+    support::eventually(WAIT, "no allocation is left", || async {
+        server.metric("parlor_turn_allocations").await == 0
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn disabled_or_external_turn_is_not_served() {
     let server = Server::with_args(&["--turn-disable"]);
