@@ -801,6 +801,40 @@ async fn allocations_per_user_are_capped() {
     );
 }
 
+/// Issue "abuse found", item 2: a user is a peer id, which every `join`
+/// mints afresh, so one visitor took every allocation of the server. Fresh
+/// users from one address now stop at `--turn-address-allocations` (32).
+#[tokio::test]
+async fn allocations_per_address_are_capped_whatever_the_user() {
+    let server = start(&["--turn-max-allocations", "40"]);
+    let mut clients = Vec::new();
+    let mut refused = 0;
+    for n in 0..40 {
+        if n == 30 {
+            // The 401 challenges of one address come 32 at once, then 16
+            // a second.
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+        }
+        let creds = rest_credentials(SECRET, &format!("fresh{n}"));
+        let mut client = Client::udp(server.turn(), creds).await;
+        let response = client.request(method::ALLOCATE, &transport(17)).await;
+        match response.error_code() {
+            None => clients.push(client),
+            Some(code) => {
+                assert_eq!(code, 486, "allocation {n}");
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!((clients.len(), refused), (32, 8));
+    // Freeing one makes room.
+    assert_eq!(clients[0].refresh(0).await.class(), Class::Success);
+    Client::udp(server.turn(), rest_credentials(SECRET, "late"))
+        .await
+        .allocate()
+        .await;
+}
+
 #[tokio::test]
 async fn bandwidth_per_user_is_capped() {
     let server = start(&["--turn-user-bandwidth", "100k"]);
@@ -866,6 +900,83 @@ async fn welcome_carries_working_turn_credentials() {
     udp.allocate().await;
     let mut tcp = Client::tcp(server.turn(), (username, password)).await;
     tcp.allocate().await;
+}
+
+/// Issue "abuse found", item 2: credentials lived 24 hours past their
+/// member. Once a member leaves, its credentials are refused (no new
+/// allocation, no refresh, no permission) and its allocations end.
+#[tokio::test]
+async fn a_member_that_left_has_its_turn_credentials_revoked() {
+    let server = start(&[]);
+    let (_room, (mut a, wa), (mut b, wb)) = server.two_in_room().await;
+    let creds = |raw: &serde_json::Value| {
+        let turn = &raw["iceServers"][1];
+        (
+            turn["username"].as_str().unwrap().to_owned(),
+            turn["credential"].as_str().unwrap().to_owned(),
+        )
+    };
+    let mut held = Client::udp(server.turn(), creds(&wb.raw)).await;
+    held.allocate().await;
+    b.leave().await;
+    a.expect_peer_left(&wb.id).await;
+    let failures = server.metric("parlor_turn_auth_failures_total").await;
+    assert_eq!(held.refresh(600).await.error_code(), Some(401));
+    assert_eq!(
+        held.create_permission("127.0.0.1:9".parse().unwrap())
+            .await
+            .error_code(),
+        Some(401)
+    );
+    let mut spare = Client::udp(server.turn(), creds(&wb.raw)).await;
+    let response = spare.request(method::ALLOCATE, &transport(17)).await;
+    assert_eq!(response.error_code(), Some(401));
+    assert!(server.metric("parlor_turn_auth_failures_total").await >= failures + 3);
+    // And the sweep ends the allocation it holds.
+    support::eventually(WAIT, "the allocation ends", || async {
+        server.metric("parlor_turn_allocations").await == 0
+    })
+    .await;
+    // The member that stayed keeps its own.
+    Client::udp(server.turn(), creds(&wa.raw))
+        .await
+        .allocate()
+        .await;
+}
+
+/// The attack of issue "abuse found", item 2, end to end: join, allocate
+/// with the `welcome`'s credentials, leave, again. On main every round
+/// kept its allocation (40 of 40 here, all 10,000 of a default server);
+/// now each ends as its member leaves.
+#[tokio::test]
+async fn joining_and_leaving_in_a_loop_keeps_no_allocations() {
+    let server = start(&[]);
+    let room = server.create_room(None).await;
+    let mut held = Vec::new();
+    for n in 0..40 {
+        if n == 30 {
+            // The 401 challenges of one address: 32 at once, then 16 a
+            // second.
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+        }
+        let (mut ws, welcome) = server.joined(&room, None).await;
+        let turn = &welcome.raw["iceServers"][1];
+        let creds = (
+            turn["username"].as_str().unwrap().to_owned(),
+            turn["credential"].as_str().unwrap().to_owned(),
+        );
+        let mut client = Client::udp(server.turn(), creds).await;
+        let response = client.request(method::ALLOCATE, &transport(17)).await;
+        if response.error_code().is_none() {
+            held.push(client);
+        }
+        ws.leave().await;
+    }
+    assert!(!held.is_empty());
+    support::eventually(WAIT, "no allocation is left", || async {
+        server.metric("parlor_turn_allocations").await == 0
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -300,11 +300,24 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..), help_heading = "TURN")]
     pub(crate) turn_user_allocations: u32,
 
+    /// Most TURN allocations at once from one client address (an IPv4
+    /// address or an IPv6 /64), whatever credentials they use.
+    #[arg(long, env = "PARLOR_TURN_ADDRESS_ALLOCATIONS", default_value_t = 32, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..), help_heading = "TURN")]
+    pub(crate) turn_address_allocations: u32,
+
     /// Most bytes per second relayed for one user, both ways together,
     /// e.g. 10M; 0 for no limit.
     #[arg(long, env = "PARLOR_TURN_USER_BANDWIDTH", default_value = "10M", value_name = "BYTES",
           value_parser = crate::turn::parse_byte_rate, help_heading = "TURN")]
     pub(crate) turn_user_bandwidth: u64,
+
+    /// Most bytes per second relayed for one client address (an IPv4
+    /// address or an IPv6 /64), every user on it together, e.g. 30M; 0 for
+    /// no limit.
+    #[arg(long, env = "PARLOR_TURN_ADDRESS_BANDWIDTH", default_value = "30M", value_name = "BYTES",
+          value_parser = crate::turn::parse_byte_rate, help_heading = "TURN")]
+    pub(crate) turn_address_bandwidth: u64,
 
     /// Longest lifetime a TURN client may ask for at once; it must refresh
     /// its allocation before then.

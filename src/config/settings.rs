@@ -48,7 +48,9 @@ impl Config {
             filter: PeerFilter::new(self.turn_allowed_peers.clone()),
             max_allocations: self.turn_max_allocations as usize,
             user_allocations: self.turn_user_allocations as usize,
+            address_allocations: self.turn_address_allocations as usize,
             user_bandwidth: self.turn_user_bandwidth,
+            address_bandwidth: self.turn_address_bandwidth,
             // LIFETIME is 32 bits of seconds.
             max_lifetime: self
                 .turn_max_lifetime
@@ -270,6 +272,8 @@ mod tests {
             }
         );
         assert_eq!(settings.user_bandwidth, 10_000_000);
+        assert_eq!(settings.address_bandwidth, 30_000_000);
+        assert_eq!(settings.address_allocations, 32);
         assert!(!settings.filter.permits("127.0.0.1".parse().unwrap()));
     }
 

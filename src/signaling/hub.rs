@@ -303,7 +303,12 @@ impl Hub {
             + self.store.forget_unjoined_rooms(now, unjoined).await
     }
 
+    /// Tells the others that a member left, and takes back its TURN
+    /// credentials.
     fn tell_left(&self, left: Left) {
+        self.settings
+            .ice_servers
+            .revoke(&left.peer_id, SystemTime::now());
         let peer_left: Utf8Bytes = ServerMessage::PeerLeft { id: &left.peer_id }
             .encode()
             .into();

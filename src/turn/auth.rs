@@ -47,7 +47,8 @@ pub enum Verdict<'a> {
     BadRequest,
     /// 438 with a fresh NONCE: the nonce is not ours or has expired.
     StaleNonce,
-    /// 401: bad, expired or forged credentials. Counted as a failure.
+    /// 401: bad, expired, revoked or forged credentials. Counted as a
+    /// failure.
     Reject,
 }
 
@@ -149,6 +150,10 @@ impl Auth {
         let password = credentials::password(&self.secret, username);
         let key = credentials::long_term_key(username, &self.realm, &password);
         if !msg.verify_integrity(&key) {
+            return Verdict::Reject;
+        }
+        // Taken back: their member left the room.
+        if self.secret.is_revoked(parsed.user, parsed.expiry) {
             return Verdict::Reject;
         }
         Verdict::Accept {

@@ -10,8 +10,17 @@
 //!
 //! For STUN's long-term credential mechanism the password then becomes the
 //! key `MD5(username ":" realm ":" password)` (RFC 8489 section 9.2.2).
+//!
+//! Credentials can be taken back before they expire: [`Secret::revoke`]
+//! refuses a user's credentials issued up to a given expiry. The list
+//! travels with the secret, so that the hub that issues credentials and
+//! the built-in server that checks them, which hold clones of one secret,
+//! share it; it is a table in memory, and an entry goes once every
+//! credential it refuses has expired anyway.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -22,20 +31,32 @@ use sha1::Sha1;
 /// Longest username accepted (RFC 8489 limits USERNAME to 513 bytes).
 pub const MAX_USERNAME_BYTES: usize = 513;
 
-/// The shared secret. Its bytes never appear in `Debug` output or logs.
+/// Most users whose credentials are revoked at once; past it, the entry
+/// that ends first is dropped (about 100 bytes each: 10 MB at most).
+pub const MAX_REVOKED: usize = 100_000;
+
+/// The shared secret, and the users whose credentials were taken back (see
+/// the module comment), shared by its clones. Its bytes never appear in
+/// `Debug` output or logs.
 #[derive(Clone)]
-pub struct Secret(Vec<u8>);
+pub struct Secret {
+    bytes: Vec<u8>,
+    revoked: Arc<Mutex<Revoked>>,
+}
 
 impl Secret {
     pub fn new(secret: impl Into<Vec<u8>>) -> Self {
-        Secret(secret.into())
+        Secret {
+            bytes: secret.into(),
+            revoked: Arc::default(),
+        }
     }
 
     /// 32 bytes from the operating system's CSPRNG, as 43 characters of
     /// base64url: a secret for this process's lifetime only.
     pub fn generate() -> Self {
         let bytes: [u8; 32] = crate::random::bytes();
-        Secret(
+        Secret::new(
             base64::engine::general_purpose::URL_SAFE_NO_PAD
                 .encode(bytes)
                 .into_bytes(),
@@ -43,7 +64,68 @@ impl Secret {
     }
 
     pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+        &self.bytes
+    }
+
+    /// Refuses from now on the credentials of `user` that expire at or
+    /// before `until` (Unix seconds): all those issued so far, when `until`
+    /// is the expiry credentials issued now would have. `now` lets the
+    /// list forget what has expired.
+    pub fn revoke(&self, user: &str, until: u64, now: u64) {
+        self.revoked().revoke(user, until, now);
+    }
+
+    /// Whether the credentials of `user` that expire at `expiry` were
+    /// taken back.
+    pub fn is_revoked(&self, user: &str, expiry: u64) -> bool {
+        self.revoked().is_revoked(user, expiry)
+    }
+
+    /// The expiry up to which `user`'s credentials are refused, if any:
+    /// credentials issued for it must expire later.
+    pub fn revoked_until(&self, user: &str) -> Option<u64> {
+        self.revoked().users.get(user).copied()
+    }
+
+    fn revoked(&self) -> std::sync::MutexGuard<'_, Revoked> {
+        // The table is consistent after every call: a panic elsewhere
+        // while it was held leaves nothing half done.
+        self.revoked.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Users whose credentials are refused up to an expiry: plain data, with
+/// the time passed in.
+#[derive(Debug, Default)]
+struct Revoked {
+    users: HashMap<Box<str>, u64>,
+}
+
+impl Revoked {
+    fn revoke(&mut self, user: &str, until: u64, now: u64) {
+        if let Some(cutoff) = self.users.get_mut(user) {
+            *cutoff = (*cutoff).max(until);
+            return;
+        }
+        if self.users.len() >= MAX_REVOKED {
+            // Credentials that have expired need no entry.
+            self.users.retain(|_, cutoff| *cutoff >= now);
+        }
+        if self.users.len() >= MAX_REVOKED {
+            let first = self
+                .users
+                .iter()
+                .min_by_key(|(_, cutoff)| **cutoff)
+                .map(|(user, _)| user.clone());
+            if let Some(first) = first {
+                self.users.remove(&first);
+            }
+        }
+        self.users.insert(user.into(), until);
+    }
+
+    fn is_revoked(&self, user: &str, expiry: u64) -> bool {
+        self.users.get(user).is_some_and(|cutoff| expiry <= *cutoff)
     }
 }
 
@@ -233,6 +315,49 @@ mod tests {
                 .user,
             "a:b"
         );
+    }
+
+    #[test]
+    fn revoked_credentials_are_those_issued_before() {
+        let secret = Secret::new("s");
+        let shared = secret.clone();
+        assert!(!secret.is_revoked("peer1", NOW + 60));
+        // Revoked at NOW, with credentials of 60 s: everything issued up
+        // to NOW expires by NOW + 60.
+        shared.revoke("peer1", NOW + 60, NOW);
+        assert!(secret.is_revoked("peer1", NOW + 60));
+        assert!(secret.is_revoked("peer1", NOW + 1));
+        assert_eq!(secret.revoked_until("peer1"), Some(NOW + 60));
+        // Credentials issued later are good, and so are other users'.
+        assert!(!secret.is_revoked("peer1", NOW + 61));
+        assert!(!secret.is_revoked("peer2", NOW + 60));
+        // A later revocation reaches further; an earlier one changes nothing.
+        secret.revoke("peer1", NOW + 90, NOW + 30);
+        secret.revoke("peer1", NOW + 10, NOW + 30);
+        assert!(secret.is_revoked("peer1", NOW + 90));
+        // Another secret has its own list.
+        assert!(!Secret::new("s").is_revoked("peer1", NOW + 60));
+    }
+
+    #[test]
+    fn the_revocation_list_is_bounded() {
+        let mut revoked = Revoked::default();
+        for n in 0..MAX_REVOKED as u64 {
+            revoked.revoke(&format!("p{n}"), NOW + n, NOW);
+        }
+        // Full: the expired entries go first...
+        revoked.revoke("late", NOW + 2_000_000, NOW + 10);
+        assert_eq!(revoked.users.len(), MAX_REVOKED - 9);
+        assert!(!revoked.is_revoked("p9", NOW + 9));
+        assert!(revoked.is_revoked("p10", NOW + 10));
+        // ...then the one that ends first.
+        for n in 0..10 {
+            revoked.revoke(&format!("more{n}"), NOW + 3_000_000, NOW + 10);
+        }
+        assert_eq!(revoked.users.len(), MAX_REVOKED);
+        assert!(!revoked.is_revoked("p10", NOW + 10));
+        assert!(revoked.is_revoked("p11", NOW + 11));
+        assert!(revoked.is_revoked("late", NOW + 2_000_000));
     }
 
     #[test]

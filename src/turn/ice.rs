@@ -118,7 +118,13 @@ impl IceServers {
             let unix = now.duration_since(UNIX_EPOCH).unwrap_or_default();
             // At most 136 years ahead: a number any REST API server parses.
             let lifetime = turn.lifetime.min(Duration::from_secs(u32::MAX.into()));
-            let expiry = (unix + lifetime).as_secs();
+            let mut expiry = (unix + lifetime).as_secs();
+            // A member who left and came back in the same second (with
+            // its resume token, under the same id) must not be handed
+            // credentials its leaving revoked.
+            if let Some(until) = turn.secret.revoked_until(peer_id) {
+                expiry = expiry.max(until + 1);
+            }
             let creds = credentials::issue(&turn.secret, peer_id, expiry);
             let (stun, relay) = match &turn.urls {
                 Urls::BuiltIn {
@@ -153,6 +159,24 @@ impl IceServers {
         }
         list.extend(self.fixed.iter().cloned());
         serde_json::value::to_raw_value(&list).expect("a list of JSON objects serializes")
+    }
+}
+
+impl IceServers {
+    /// Takes back the TURN credentials handed to `peer_id` until `now`: its
+    /// member left the room. The built-in server refuses them from then on
+    /// (401) and its sweep ends the allocations made with them. An
+    /// external server does not hear of it; its credentials run to their
+    /// expiry.
+    pub(crate) fn revoke(&self, peer_id: &str, now: SystemTime) {
+        let Some(turn) = &self.turn else { return };
+        if !matches!(turn.urls, Urls::BuiltIn { .. }) {
+            return;
+        }
+        let unix = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let lifetime = turn.lifetime.min(Duration::from_secs(u32::MAX.into()));
+        turn.secret
+            .revoke(peer_id, (unix + lifetime).as_secs(), unix.as_secs());
     }
 }
 
@@ -195,6 +219,50 @@ fn host_of(header: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn built_in(secret: &Secret) -> IceServers {
+        let turn = Turn::built_in(
+            "127.0.0.1:3478".parse().unwrap(),
+            None,
+            "127.0.0.1".parse().unwrap(),
+            secret.clone(),
+            Duration::from_secs(600),
+        );
+        IceServers::new(&[], Some(turn))
+    }
+
+    fn username(list: &RawValue) -> String {
+        let list: Value = serde_json::from_str(list.get()).unwrap();
+        list[1]["username"].as_str().unwrap().to_owned()
+    }
+
+    #[test]
+    fn a_member_that_left_has_its_credentials_revoked() {
+        let secret = Secret::new("s");
+        let ice = built_in(&secret);
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let before = username(&ice.for_peer("p1", None, t0));
+        let check = |name: &str| {
+            let parsed = credentials::check_username(name, 1_800_000_000).unwrap();
+            secret.is_revoked(parsed.user, parsed.expiry)
+        };
+        assert!(!check(&before));
+        ice.revoke("p1", t0 + Duration::from_secs(5));
+        assert!(check(&before), "the server refuses them now");
+        // Credentials handed out after, even within the same second (a
+        // member that comes back under its id), are good.
+        let again = username(&ice.for_peer("p1", None, t0 + Duration::from_secs(5)));
+        assert!(!check(&again));
+        assert!(!check(&username(&ice.for_peer("p2", None, t0))));
+    }
+
+    #[test]
+    fn an_external_server_is_not_told() {
+        let secret = Secret::new("s");
+        let turn = Turn::external(&["turn:x.example".into()], secret.clone(), Duration::ZERO);
+        IceServers::new(&[], Some(turn)).revoke("p1", SystemTime::now());
+        assert_eq!(secret.revoked_until("p1"), None);
+    }
 
     #[test]
     fn host_header_parsing() {

@@ -114,8 +114,14 @@ pub(crate) struct Settings {
     pub(crate) filter: PeerFilter,
     pub(crate) max_allocations: usize,
     pub(crate) user_allocations: usize,
+    /// Most allocations at once from one client address (an IPv4 address,
+    /// or an IPv6 /64), whatever users they are made for.
+    pub(crate) address_allocations: usize,
     /// Bytes per second per user; 0 for no limit.
     pub(crate) user_bandwidth: u64,
+    /// Bytes per second per client address, its users together; 0 for no
+    /// limit.
+    pub(crate) address_bandwidth: u64,
     pub(crate) max_lifetime: Duration,
     /// Most TCP connections at once from one client address.
     pub(crate) tcp_per_ip: usize,

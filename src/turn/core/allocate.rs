@@ -27,7 +27,7 @@ use super::requests::{
 };
 use super::{
     ClientKey, Core, Entry, Handles, Outcome, Pending, PortPlan, RESERVATION_LIFETIME, Released,
-    Reservation, User, canonical,
+    Reservation, User, address_of, canonical,
 };
 
 /// The shell's task between the two steps.
@@ -153,6 +153,12 @@ impl<H: Handles> Core<H> {
             self.metrics.allocation_refused();
             return Err(QUOTA);
         }
+        let address = address_of(key);
+        let address_count = self.addresses.get(&address).map_or(0, |a| a.allocations);
+        if address_count >= self.settings.address_allocations {
+            self.metrics.allocation_refused();
+            return Err(QUOTA);
+        }
         let lifetime = granted_lifetime(
             msg.get_u32(attr::LIFETIME)
                 .map(|s| Duration::from_secs(s.into())),
@@ -205,6 +211,12 @@ impl<H: Handles> Core<H> {
         let user: Arc<str> = Arc::from(user);
         let bandwidth = self.settings.user_bandwidth;
         let record = self.users.entry(user.clone()).or_insert_with(|| User {
+            allocations: 0,
+            bucket: (bandwidth > 0).then(|| bandwidth_bucket(bandwidth, now)),
+        });
+        record.allocations += 1;
+        let bandwidth = self.settings.address_bandwidth;
+        let record = self.addresses.entry(address).or_insert_with(|| User {
             allocations: 0,
             bucket: (bandwidth > 0).then(|| bandwidth_bucket(bandwidth, now)),
         });
@@ -314,7 +326,7 @@ impl<H: Handles> Core<H> {
         reply: Reply,
         out: &mut Vec<u8>,
     ) -> Outcome<'static, H> {
-        self.release_user(&pending.user);
+        self.release_user(key, &pending.user);
         reply.refuse(out, key.addr(), CAPACITY, &pending.mac_key);
         Outcome::Reply
     }

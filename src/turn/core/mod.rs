@@ -178,7 +178,8 @@ struct Entry<H: Handles> {
     allocate_tid: TransactionId,
 }
 
-/// A user's allocations (live and pending) and shared bandwidth.
+/// A user's, or a client address's, allocations (live and pending) and
+/// shared bandwidth.
 struct User {
     allocations: usize,
     bucket: Option<TokenBucket>,
@@ -218,6 +219,9 @@ pub(crate) struct Core<H: Handles> {
     allocations: HashMap<ClientKey, Entry<H>>,
     pending: HashMap<ClientKey, Pending>,
     users: HashMap<Arc<str>, User>,
+    /// The same per client address ([`address_of`]): a user name costs a
+    /// client nothing to mint, its address does.
+    addresses: HashMap<IpAddr, User>,
     reservations: HashMap<u64, Reservation<H>>,
     /// The rate of unauthenticated answers, per source address.
     unauthenticated: HashMap<IpAddr, TokenBucket>,
@@ -258,6 +262,7 @@ impl<H: Handles> Core<H> {
             allocations: HashMap::new(),
             pending: HashMap::new(),
             users: HashMap::new(),
+            addresses: HashMap::new(),
             reservations: HashMap::new(),
             unauthenticated: HashMap::new(),
             next_id: 0,
@@ -392,7 +397,14 @@ impl<H: Handles> Core<H> {
             self.metrics.peer_refused();
             return Outcome::Silent;
         }
-        if !take_bandwidth(&mut self.users, &entry.user, data.len(), now) {
+        if !take_bandwidth(
+            &mut self.users,
+            &mut self.addresses,
+            key,
+            &entry.user,
+            data.len(),
+            now,
+        ) {
             self.metrics.dropped(Discard::Bandwidth);
             return Outcome::Silent;
         }
@@ -420,7 +432,14 @@ impl<H: Handles> Core<H> {
             self.metrics.dropped(Discard::NoPermission);
             return None;
         }
-        if !take_bandwidth(&mut self.users, &entry.user, len, now) {
+        if !take_bandwidth(
+            &mut self.users,
+            &mut self.addresses,
+            key,
+            &entry.user,
+            len,
+            now,
+        ) {
             self.metrics.dropped(Discard::Bandwidth);
             return None;
         }
@@ -430,13 +449,16 @@ impl<H: Handles> Core<H> {
         })
     }
 
-    /// Removes expired allocations and reservations; now and then, prunes
-    /// expired permissions and channels. Meant to run every second.
+    /// Removes expired allocations and reservations, and the allocations
+    /// made with credentials since revoked (their member left its room);
+    /// now and then, prunes expired permissions and channels. Meant to run
+    /// every second.
     pub(crate) fn sweep(&mut self, now: Instant) -> Released<H> {
+        let secret = &self.settings.secret;
         let expired: Vec<ClientKey> = self
             .allocations
             .iter()
-            .filter(|(_, e)| e.alloc.is_expired(now))
+            .filter(|(_, e)| e.alloc.is_expired(now) || is_revoked(secret, &e.username))
             .map(|(k, _)| *k)
             .collect();
         let mut released = Released::default();
@@ -479,7 +501,7 @@ impl<H: Handles> Core<H> {
         let mut released = Released::default();
         released.relays.extend(self.remove(key));
         if let Some(pending) = self.pending.remove(&key) {
-            self.release_user(&pending.user);
+            self.release_user(key, &pending.user);
         }
         self.metrics.set_allocations(self.allocations.len());
         released
@@ -496,37 +518,74 @@ impl<H: Handles> Core<H> {
             .extend(self.reservations.drain().map(|(_, r)| r.socket));
         self.pending.clear();
         self.users.clear();
+        self.addresses.clear();
         released
     }
 
     /// Removes the allocation of `key`, returning its relay.
     fn remove(&mut self, key: ClientKey) -> Option<H::Relay> {
         let entry = self.allocations.remove(&key)?;
-        self.release_user(&entry.user);
+        self.release_user(key, &entry.user);
         Some(entry.relay)
     }
 
-    /// Gives back one allocation of `user`'s quota.
-    fn release_user(&mut self, user: &str) {
+    /// Gives back one allocation of `user`'s quota and of the quota of
+    /// the address of `key`.
+    fn release_user(&mut self, key: ClientKey, user: &str) {
         if let Some(record) = self.users.get_mut(user) {
             record.allocations -= 1;
             if record.allocations == 0 {
                 self.users.remove(user);
             }
         }
+        let address = address_of(key);
+        if let Some(record) = self.addresses.get_mut(&address) {
+            record.allocations -= 1;
+            if record.allocations == 0 {
+                self.addresses.remove(&address);
+            }
+        }
     }
 }
 
+/// Whether the credentials of `username`, which were good when checked,
+/// have been revoked since.
+fn is_revoked(secret: &super::credentials::Secret, username: &str) -> bool {
+    super::credentials::check_username(username, 0)
+        .is_ok_and(|name| secret.is_revoked(name.user, name.expiry))
+}
+
+/// The address a client's allocations and bandwidth count under: its IP,
+/// an IPv4-mapped IPv6 address as the IPv4 address, an IPv6 address as its
+/// /64 (one subscriber routinely holds a whole /64).
+/// (The same rule as the web server's per-address caps.)
+pub(super) fn address_of(key: ClientKey) -> IpAddr {
+    match key.addr().ip().to_canonical() {
+        IpAddr::V6(v6) if !v6.is_loopback() => {
+            IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into())
+        }
+        other => other,
+    }
+}
+
+/// Takes `len` bytes from the bucket of the address of `key`, then from
+/// that of `user`; false if either is short. (A datagram the user's bucket
+/// refuses has been charged to the address: the address pays for the
+/// users it runs over their limit.)
 fn take_bandwidth(
     users: &mut HashMap<Arc<str>, User>,
+    addresses: &mut HashMap<IpAddr, User>,
+    key: ClientKey,
     user: &str,
     len: usize,
     now: Instant,
 ) -> bool {
-    match users.get_mut(user).and_then(|u| u.bucket.as_mut()) {
-        Some(bucket) => bucket.take(len, now),
-        None => true,
-    }
+    let address = addresses
+        .get_mut(&address_of(key))
+        .and_then(|a| a.bucket.as_mut());
+    let user = users.get_mut(user).and_then(|u| u.bucket.as_mut());
+    address.is_none_or(|bucket| bucket.take(len, now))
+        && user.is_none_or(|bucket| bucket.take(len, now))
 }
 
 /// A client address as clients expect to see it (IPv4-mapped IPv6

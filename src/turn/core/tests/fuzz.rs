@@ -141,4 +141,6 @@ fn request_handling_survives_random_input() {
     }
     let users: usize = shell.core.users.values().map(|u| u.allocations).sum();
     assert_eq!(users, shell.core.allocations.len());
+    let addresses: usize = shell.core.addresses.values().map(|a| a.allocations).sum();
+    assert_eq!(addresses, shell.core.allocations.len());
 }

@@ -55,7 +55,9 @@ pub(crate) fn settings() -> Settings {
         filter: PeerFilter::new(vec![PEERS.parse().unwrap()]),
         max_allocations: 50,
         user_allocations: 50,
+        address_allocations: 50,
         user_bandwidth: 0,
+        address_bandwidth: 0,
         max_lifetime: Duration::from_secs(3600),
         tcp_per_ip: 16,
     }
