@@ -4,5 +4,5 @@
 mod addresses;
 mod bucket;
 
-pub(crate) use addresses::{AddressGate, AddressLimits, Admission, ConnectionRefused};
+pub(crate) use addresses::{AddressGate, AddressLimits, Admission, ConnectionRefused, client_key};
 pub(crate) use bucket::{Rate, TokenBucket};

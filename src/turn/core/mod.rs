@@ -555,17 +555,11 @@ fn is_revoked(secret: &super::credentials::Secret, username: &str) -> bool {
         .is_ok_and(|name| secret.is_revoked(name.user, name.expiry))
 }
 
-/// The address a client's allocations and bandwidth count under: its IP,
-/// an IPv4-mapped IPv6 address as the IPv4 address, an IPv6 address as its
-/// /64 (one subscriber routinely holds a whole /64).
-/// (The same rule as the web server's per-address caps.)
+/// The address a client's allocations and bandwidth count under: the same
+/// rule as the web server's per-address caps (an IPv6 client counts as its
+/// /64, an IPv4-mapped one as IPv4).
 pub(super) fn address_of(key: ClientKey) -> IpAddr {
-    match key.addr().ip().to_canonical() {
-        IpAddr::V6(v6) if !v6.is_loopback() => {
-            IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into())
-        }
-        other => other,
-    }
+    crate::limits::client_key(key.addr().ip())
 }
 
 /// Takes `len` bytes from the bucket of the address of `key`, then from
