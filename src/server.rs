@@ -10,10 +10,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use axum::extract::{Request, State};
-use axum::http::{Method, StatusCode, header};
-use axum::middleware::{self, Next};
-use axum::response::Response;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
@@ -42,7 +38,7 @@ pub struct Server {
     resume_grace: Duration,
     http: web::HttpLimits,
     /// The rooms, as the hub's store holds them, for the room list.
-    store: Arc<MemoryStore>,
+    store: Arc<dyn RoomStore>,
     /// The list of rooms in the state directory, when there is one.
     kept_rooms: Option<Arc<KeptRooms>>,
 }
@@ -148,6 +144,7 @@ impl Server {
             allowed_origins: web::allowed_origins(&config.allowed_origins),
             trusted_proxies: config.trust_forwarded_for.clone().into(),
             tls: tls.is_some(),
+            kept_rooms: kept.rooms.clone(),
         };
         Ok(Server {
             listener,
@@ -188,15 +185,12 @@ impl Server {
             self.room_idle_timeout,
             self.unjoined_room_timeout,
             self.resume_grace,
-            kept.clone(),
+            kept,
         ));
         let _turn = self.turn.map(|turn| turn.spawn(self.turn_metrics));
         let hub = self.app.hub.clone();
         let stopping = self.app.shutdown.clone();
-        let mut router = web::router(self.app);
-        if let Some(kept) = kept {
-            router = router.layer(middleware::from_fn_with_state(kept, keep_created_room));
-        }
+        let router = web::router(self.app);
         let shutdown = async move {
             shutdown.await;
             stopping.begin();
@@ -255,36 +249,7 @@ async fn bind_turn(
 }
 
 /// The room list and the store it follows.
-type KeptWithStore = (Arc<KeptRooms>, Arc<MemoryStore>);
-
-/// Puts each room made through `POST /api/rooms` on the room list before
-/// its creator hears of it, so that its invite link outlives a restart
-/// that follows at once. The list is the server's, not the rooms', so it
-/// watches the answer rather than changing the route.
-async fn keep_created_room(
-    State((rooms, store)): State<KeptWithStore>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let creating = request.method() == Method::POST && request.uri().path() == "/api/rooms";
-    let response = next.run(request).await;
-    if !creating || response.status() != StatusCode::CREATED {
-        return response;
-    }
-    let room = response
-        .headers()
-        .get(header::LOCATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|location| location.strip_prefix("/r/"));
-    if let Some(room) = room
-        && let Some(summary) = store.room_summary(room).await
-        && let Err(err) = rooms.created(room, summary.capacity, SystemTime::now())
-    {
-        tracing::warn!(%err, "cannot put a new room on the room list; \
-            its invite link will not survive a restart");
-    }
-    response
-}
+type KeptWithStore = (Arc<KeptRooms>, Arc<dyn RoomStore>);
 
 /// Gives up seats not resumed in time, and forgets idle rooms and
 /// addresses, each often enough for its own timeout; then brings the room

@@ -179,3 +179,24 @@ async fn every_message_kept_for_a_lost_member_reaches_it() {
     a.expect_signal(&b_welcome.id, json!({ "still": "here" }))
         .await;
 }
+
+/// A room made through the API and never joined is still there after the
+/// server is killed and started again on the same state directory: its
+/// invite link outlives the restart.
+#[tokio::test]
+async fn a_room_nobody_joined_yet_outlives_a_restart() {
+    let state = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("parlor-kept-rooms-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&state);
+    let args = ["--state-dir", state.to_str().unwrap()];
+    let server = Server::with_args(&args);
+    let room = server.create_room(Some(3)).await;
+    drop(server);
+    let server = Server::with_args(&args);
+    assert_eq!(
+        server.members(&room).await,
+        Some(0),
+        "the room is known again"
+    );
+    assert_eq!(server.members("never-made-room-id-000").await, None);
+}

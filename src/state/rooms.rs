@@ -148,9 +148,8 @@ impl KeptRooms {
         Ok(())
     }
 
-    /// Makes every room on the list again in `store`, empty: one seat taken
-    /// with a claim signed here and given up at once. Rooms it knows already
-    /// are left alone. Returns how many were made.
+    /// Makes every room on the list again in `store`, empty; rooms it knows
+    /// already are left alone. Returns how many were made.
     pub(crate) async fn restore(&self, store: &dyn RoomStore, now: SystemTime) -> usize {
         let mut made = 0;
         for (room, capacity) in self.list() {

@@ -2,6 +2,7 @@
 //! upgrade, health and metrics, and the security headers on every answer.
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use axum::body::Bytes;
 use axum::extract::ws::WebSocketUpgrade;
@@ -21,6 +22,7 @@ use crate::metrics;
 use crate::rooms::{ErrorCode, Refusal, RoomKind};
 use crate::shutdown::Shutdown;
 use crate::signaling::{self, Hub, SessionSettings};
+use crate::state::rooms::KeptRooms;
 use crate::turn::Cidr;
 
 /// Socket read chunk of a WebSocket. Small, because it is allocated for
@@ -46,6 +48,9 @@ pub(crate) struct AppState {
     /// Whether the server speaks HTTPS: its own origin is then `https:`,
     /// and answers carry `Strict-Transport-Security`.
     pub(crate) tls: bool,
+    /// The room list of the state directory, if kept: every room made is
+    /// put on it before its creator hears of it.
+    pub(crate) kept_rooms: Option<Arc<KeptRooms>>,
 }
 
 /// Normalizes `--allowed-origin` values for [`AppState::allowed_origins`].
@@ -194,6 +199,12 @@ async fn create_room(
         .await
     {
         Ok((room, capacity)) => {
+            if let Some(kept) = &state.kept_rooms
+                && let Err(err) = kept.created(&room, capacity as usize, SystemTime::now())
+            {
+                tracing::warn!(%err, "cannot put a new room on the room list; \
+                    its invite link will not survive a restart");
+            }
             // PROTOCOL.md gives the body exactly; `kind` is added only for a
             // client that asked for one, and so knows the field.
             let mut body = json!({ "room": room, "capacity": capacity });
