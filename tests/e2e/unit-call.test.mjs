@@ -286,7 +286,7 @@ test('call: refusals at the start end the call (room full, unreachable)', async 
   assert.equal(away.call.phase, 'ended');
 });
 
-test('call: a room gone while reconnecting is fatal; other refusals are retried', async (t) => {
+test('call: a room gone while reconnecting ends a call with no media left; other refusals are retried', async (t) => {
   const { call, server, connections, pcs, events } = newCall({ answers: [welcome({ peers: [{ id: 'a' }] })] });
   await call.start();
   t.mock.timers.enable({ apis: ['setTimeout'] });
@@ -308,6 +308,33 @@ test('call: a room gone while reconnecting is fatal; other refusals are retried'
   const attempts = connections.length;
   await runRetry(t, 20_000);
   assert.equal(connections.length, attempts, 'no more attempts once ended');
+});
+
+test('call: a room gone while media flows keeps the call, says so, and keeps trying', async (t) => {
+  const { call, server, connections, pcs, events } = newCall({ answers: [welcome({ peers: [{ id: 'a' }] })] });
+  await call.start();
+  pcs[0].setConnectionState('connected');
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  connections[0].drop();
+  assert.equal(call.refusal, null, 'out of reach is not a refusal');
+  server.answers.push(new ProtocolError('room-not-found', 'no such room'));
+  await runRetry(t);
+  assert.equal(call.phase, 'reconnecting');
+  assert.equal(call.refusal, 'room-not-found');
+  assert.equal(pcs[0].closed, false, 'the peer connection is kept');
+  assert.deepEqual(events.filter((e) => e.type === 'fatal'), []);
+  // Still refused later, with backoff: the call goes on.
+  const attempts = connections.length;
+  server.answers.push(new ProtocolError('room-not-found', 'no such room'));
+  await runRetry(t, 1500);
+  assert.equal(connections.length, attempts + 1, 'tried again');
+  assert.equal(call.phase, 'reconnecting');
+  // The media ends: the next refusal ends the call.
+  pcs[0].setConnectionState('failed');
+  server.answers.push(new ProtocolError('room-not-found', 'no such room'));
+  await runRetry(t, 3000);
+  assert.equal(call.phase, 'ended');
+  assert.deepEqual(events.filter((e) => e.type === 'fatal'), [{ type: 'fatal', code: 'room-not-found' }]);
 });
 
 test('call: the room kind is mesh unless named; a kind it cannot join is refused and the seat given back', async (t) => {

@@ -6,7 +6,8 @@
 // who is polite, what happens when someone joins or leaves, and what to do
 // when the server connection drops. It has no DOM; the page listens to its
 // events:
-//   "phase"         this.phase changed: connecting, joined, reconnecting, ended
+//   "phase"         this.phase (connecting, joined, reconnecting, ended)
+//                   or this.refusal changed
 //   "peer-added"    detail.peer (a Peer)
 //   "peer-removed"  detail.peer, detail.reason ('left', 'reconnect', 'ended')
 //   "chat"          detail: one chat message (see #chat), new or from history
@@ -34,8 +35,10 @@
 // the seat is gone for good (another id) it joins afresh and negotiates
 // again with everyone.
 //
-// A call whose media flows never ends because the server is away: it keeps
-// trying, with backoff, for as long as a peer connection is up.
+// A call whose media flows never ends because the server is away, or
+// because it refuses us (a server restarted without its key no longer knows
+// the room): it keeps trying, with backoff, for as long as a peer connection
+// is up, and `refusal` says why nobody new can join meanwhile.
 
 import { Signaling, ProtocolError } from '../network/signaling.js';
 import { roomKindOf, canJoinKind } from '../network/room-kind.js';
@@ -66,6 +69,11 @@ export class Call extends EventTarget {
   peers = new Map();
   /** The room's chat so far: {from, name, text, time, self, history}, oldest first. */
   messages = [];
+  /**
+   * While reconnecting: the code of the server's last refusal (e.g.
+   * room-not-found), or null when it was merely out of reach.
+   */
+  refusal = null;
 
   #room;
   #kind;
@@ -395,6 +403,7 @@ export class Call extends EventTarget {
     try {
       await this.#connectAndJoin();
       this.#lostAt = 0;
+      this.refusal = null;
     } catch (error) {
       if (this.phase !== 'reconnecting') return;
       this.#signaling?.close();
@@ -409,13 +418,19 @@ export class Call extends EventTarget {
       }
       const live = [...this.peers.values()].some(carriesMedia);
       const longGone = Date.now() - this.#lostAt > GIVE_UP_MS;
-      // room-full soon after a drop is usually our own old seat, which the
-      // server frees once it notices; keep trying for a while.
-      const fatal = FATAL_CODES.includes(code) ? code : longGone && !live ? 'lost' : null;
+      // A refusal ends only a call with nothing left to lose; room-full soon
+      // after a drop is usually our own old seat, which the server frees
+      // once it notices.
+      const fatal = live ? null : FATAL_CODES.includes(code) ? code : longGone ? 'lost' : null;
       if (fatal) {
         this.#end();
         this.dispatchEvent(new CustomEvent('fatal', { detail: { code: fatal } }));
         return;
+      }
+      const refusal = FATAL_CODES.includes(code) ? code : null;
+      if (refusal !== this.refusal) {
+        this.refusal = refusal;
+        this.dispatchEvent(new Event('phase'));
       }
       this.#scheduleRetry(Math.min(Math.max(lastDelay, 500) * 2, MAX_RETRY_MS));
     }

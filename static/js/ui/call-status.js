@@ -107,10 +107,13 @@ export class CallStatus {
     const problems = [];
     if (call.phase === 'reconnecting') {
       const live = peers.some((p) => p.state === 'connected');
+      const forgotten = call.refusal === 'room-not-found';
       problems.push(
-        live
-          ? 'Connection to the server was lost. Your call goes on while Parlor reconnects… Nobody new can join until the server is back.'
-          : 'Connection to the server was lost. Trying to reconnect…',
+        live && forgotten
+          ? 'The server no longer knows this room (it may have restarted). Your call goes on, but nobody new can join; Parlor keeps trying.'
+          : live
+            ? 'Connection to the server was lost. Your call goes on while Parlor reconnects… Nobody new can join until the server is back.'
+            : 'Connection to the server was lost. Trying to reconnect…',
       );
     }
     const deviceProblem = deviceMessage(media.status, { short: true });
