@@ -199,7 +199,10 @@ async function joinCall({ room, kind, name, media, devices, levels, capacity }) 
 }
 
 const match = location.pathname.match(/^\/r\/([^/]+)\/?$/);
-if (match) {
+if (!('RTCPeerConnection' in window)) {
+  // Said at once, not after the person has set up their devices and joined.
+  showMessage({ kind: 'no-webrtc' });
+} else if (match) {
   let room = '';
   try {
     room = decodeURIComponent(match[1]);

@@ -91,6 +91,8 @@ export class CallStatus {
     const peers = [...call.peers.values()];
     const count = peers.length;
     $('people-number').textContent = String(count + 1);
+    // A link to a full room leads only to "this room is full".
+    $('invite').hidden = count + 1 >= this.#capacity;
     this.#waiting.hidden = count > 0 || media.sharing || (call.phase !== 'joined' && call.phase !== 'connecting');
 
     // Rewritten only when it changes, so that screen readers hear it once.

@@ -51,7 +51,10 @@ export class ChatPanel extends EventTarget {
   constructor({ call }) {
     super();
     this.#call = call;
-    this.#hintText = this.#hint.textContent;
+    // A keyboard hint means nothing on a touch screen, whose keyboard has
+    // no Shift+Enter to speak of.
+    const touch = matchMedia('(hover: none) and (pointer: coarse)').matches;
+    this.#hintText = touch ? '' : this.#hint.textContent;
     call.messages.forEach((message, index) => this.#add(message, index));
     call.addEventListener('chat', (event) => this.#received(event.detail));
     call.addEventListener('chat-error', (event) => this.#refused(event.detail.code));

@@ -44,6 +44,11 @@ const MESSAGES = {
     title: 'This room needs a newer version of Parlor',
     text: 'The room works in a way this page does not know, so it cannot join. Reload the page to get the newest version, or start a new room.',
   },
+  'no-webrtc': {
+    icon: 'block',
+    title: 'This browser cannot make calls',
+    text: 'It has no WebRTC, which video calls need. Open this link in a recent Chrome, Edge, Firefox or Safari.',
+  },
   error: { icon: 'info', title: 'Something went wrong' },
 };
 
