@@ -2,7 +2,10 @@
 //  - a browser without WebRTC is told at once that it cannot make calls,
 //    and which browsers can, on the start page and on a room's link;
 //  - a full one-to-one call offers no invite (it would lead to "full");
-//  - the chat's keyboard hint is not shown on a touch screen.
+//  - the chat's keyboard hint is not shown on a touch screen;
+//  - someone whose camera and microphone are both blocked is told the whole
+//    truth when they click the mic, and the others see why they cannot see
+//    or hear them.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -54,6 +57,21 @@ test('first visits: no WebRTC, a full call, a touch screen', { timeout: 150_000 
     await b.tap('#hang-up');
     await h.waitForScreen(b, 'message-screen');
     await a.waitForFunction(() => !document.querySelector('#invite').hidden, { timeout: 20_000 });
+    h.assertNoPageErrors(a, b);
+  });
+
+  await t.test('camera and microphone blocked: the whole truth on both sides', async () => {
+    const [a] = await h.launchPages(cleanup, url, ['A2']);
+    const [b] = await h.launchPages(cleanup, url, ['B2'], { page: { denyMedia: true } });
+    const link = await h.hostRoom(a, url, 'Ada');
+    await h.open(b, link);
+    await h.waitForText(b, '#preview-note', /^Camera blocked$/);
+    await h.joinAs(b, 'Bob');
+    await h.waitForText(a, '.tile[data-peer] .tile-state', /^Cannot be seen or heard: no camera or microphone works$/);
+    await b.click('#toggle-mic');
+    await b.waitForFunction(() => /camera and microphone are blocked/.test(document.querySelector('#toasts')?.textContent ?? ''));
+    const toasts = await h.text(b, '#toasts');
+    assert.doesNotMatch(toasts, /will see you/, toasts);
     h.assertNoPageErrors(a, b);
   });
 });

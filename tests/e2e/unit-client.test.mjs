@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bestGrid } from '../../static/js/ui/layout.js';
 import { summarize, rate, rateRecent } from '../../static/js/media/stats.js';
+import { deviceMessage, deviceWord } from '../../static/js/ui/device-words.js';
 
 test('grid: the tiles fit the box, and the layout suits the screen', () => {
   for (const [count, width, height] of [[1, 800, 600], [3, 1248, 640], [4, 1248, 640], [6, 1248, 640], [4, 374, 700], [6, 374, 700], [5, 240, 640]]) {
@@ -80,4 +81,17 @@ test('quality: ratings, and one slow sample does not flip them', () => {
   assert.equal(rateRecent([s(20), s(2000), s(25)]), 'good', 'the median round trip');
   assert.equal(rateRecent([s(20), s(20, 9), s(25)]), 'poor', 'the worst loss');
   assert.equal(rateRecent([]), 'unknown');
+});
+
+test('device words: one story for both devices, the same words everywhere', () => {
+  assert.equal(deviceMessage({ audio: 'ok', video: 'ok' }), '');
+  assert.equal(deviceMessage({ audio: 'pending', video: 'blocked' }), '');
+  assert.match(deviceMessage({ audio: 'blocked', video: 'blocked' }, { short: true }), /camera and microphone are blocked.*cannot see or hear you/);
+  const mixed = deviceMessage({ audio: 'blocked', video: 'missing' }, { short: true });
+  assert.equal(mixed, 'No camera found, and microphone blocked. You can see and hear the others, but they cannot see or hear you.');
+  assert.doesNotMatch(mixed, /will see you|will hear you/, 'never promises what cannot happen');
+  assert.match(deviceMessage({ audio: 'blocked', video: 'ok' }), /see you but not hear you/);
+  assert.equal(deviceWord('video', 'blocked'), 'Camera blocked');
+  assert.equal(deviceWord('video', 'missing'), 'No camera found');
+  assert.equal(deviceWord('audio', 'error'), 'Microphone unavailable');
 });

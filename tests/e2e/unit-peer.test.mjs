@@ -174,8 +174,12 @@ test('peer: media state both ways, and remote tracks sorted into camera and scre
   let mediaEvents = 0;
   peer.addEventListener('media', () => (mediaEvents += 1));
   await peer.handleSignal({ media: { audio: false, video: 'yes', screen: true, screenMid: '2' } });
-  assert.deepEqual(peer.remoteMedia, { audio: false, video: null, screen: true, screenMid: '2' });
+  assert.deepEqual(peer.remoteMedia, { audio: false, video: null, screen: true, screenMid: '2', unavailable: [] });
   assert.equal(mediaEvents, 1);
+  await peer.handleSignal({ media: { audio: false, video: false, unavailable: ['video', 'audio', 'smell', 7] } });
+  assert.deepEqual(peer.remoteMedia.unavailable, ['audio', 'video'], 'only known kinds, in one order');
+  await peer.handleSignal({ media: { audio: false, video: 'yes', screen: true, screenMid: '2', unavailable: 'audio' } });
+  assert.deepEqual(peer.remoteMedia.unavailable, ['audio']);
 
   pc.receiveTrack(0);
   pc.receiveTrack(1);

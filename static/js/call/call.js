@@ -367,11 +367,16 @@ export class Call extends EventTarget {
 
   /** What we tell the others about our microphone, camera and screen. */
   mediaState() {
-    return {
+    const state = {
       audio: this.#media.live('audio'),
       video: this.#media.live('video'),
       screen: this.#media.live('screen'),
     };
+    // Devices that failed (blocked, missing, ...), so the others know why
+    // they cannot see or hear us rather than wait for it.
+    const unavailable = ['audio', 'video'].filter((kind) => !['ok', 'pending'].includes(this.#media.status?.[kind] ?? 'ok'));
+    if (unavailable.length) state.unavailable = unavailable;
+    return state;
   }
 
   #localMediaChanged() {

@@ -41,7 +41,7 @@ export class Peer extends EventTarget {
    * What the other side says about its microphone, camera and screen
    * (null: unknown), and the mid of its screen's m-line (null: unknown).
    */
-  remoteMedia = { audio: null, video: null, screen: null, screenMid: null };
+  remoteMedia = { audio: null, video: null, screen: null, screenMid: null, unavailable: [] };
 
   #pc;
   #polite;
@@ -154,6 +154,7 @@ export class Peer extends EventTarget {
         video: flag(data.media.video),
         screen: flag(data.media.screen),
         screenMid: typeof data.media.screenMid === 'string' ? data.media.screenMid : null,
+        unavailable: ['audio', 'video'].filter((kind) => [data.media.unavailable].flat().includes(kind)),
       };
       this.#sortRemoteTracks();
       this.#emit('media');

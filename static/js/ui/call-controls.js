@@ -44,11 +44,12 @@ export function callControls({ call, media, link, waiting, onLeave, onChat, onHe
 
   const clickMic = async () => {
     const ok = await toggleMic(media);
-    if (!ok) toast(deviceMessage({ audio: media.status.audio, video: 'ok' }) || 'The microphone could not be started.');
+    // The whole truth: with the camera failing too, nobody sees us either.
+    if (!ok) toast(deviceMessage(media.status) || 'The microphone could not be started.');
   };
   const clickCam = async () => {
     const ok = await call.setCamera(!media.videoTrack);
-    if (!ok) toast(deviceMessage({ audio: 'ok', video: media.status.video }) || 'The camera could not be started.');
+    if (!ok) toast(deviceMessage(media.status) || 'The camera could not be started.');
   };
   /** Whether the browser's screen picker is open. */
   let choosing = false;

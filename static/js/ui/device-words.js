@@ -27,6 +27,12 @@ export function deviceMessage(status, { short = false } = {}) {
     const fix = audio === 'blocked' ? ' To be seen and heard, allow them in your browser’s site settings and reload.' : '';
     return `${lead} You can still join: you will see and hear the others, but they will not see or hear you.${fix}`;
   }
+  if (audio !== 'ok' && video !== 'ok') {
+    // Both fail, for different reasons: one sentence on what that means.
+    const lead = `${sentence(deviceWord('video', video))}, and ${deviceWord('audio', audio).toLowerCase()}.`;
+    if (short) return `${lead} You can see and hear the others, but they cannot see or hear you.`;
+    return `${lead} You can still join: you will see and hear the others, but they will not see or hear you.`;
+  }
   const parts = [];
   for (const kind of ['video', 'audio']) {
     const word = KIND_WORDS[kind];
@@ -44,3 +50,21 @@ export function deviceMessage(status, { short = false } = {}) {
   }
   return parts.join(' ');
 }
+
+const SHORT_WORDS = {
+  blocked: (word) => `${word} blocked`,
+  missing: (word) => `No ${word.toLowerCase()} found`,
+  busy: (word) => `${word} in use by another app`,
+};
+
+/**
+ * A device's state in a few words ("Camera blocked", "No microphone
+ * found"), for the pre-join preview and the sentences above, so that they
+ * never disagree.
+ */
+export function deviceWord(kind, state) {
+  const word = kind === 'video' ? 'Camera' : 'Microphone';
+  return (SHORT_WORDS[state] ?? ((w) => `${w} unavailable`))(word);
+}
+
+const sentence = (words) => words.charAt(0).toUpperCase() + words.slice(1);

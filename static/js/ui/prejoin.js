@@ -7,7 +7,7 @@
 
 import { $, icon, initial } from './dom.js';
 import { showScreen } from './screens.js';
-import { deviceMessage } from './device-words.js';
+import { deviceMessage, deviceWord } from './device-words.js';
 import { syncToggle, micToggle, camToggle, toggleMic } from './toggles.js';
 import { devicePicker } from './device-picker.js';
 
@@ -60,13 +60,9 @@ export function prejoin({ info, media, name, devices, levels, onDevicePicked, on
     note.textContent =
       media.status.video === 'pending'
         ? 'Starting camera…'
-        : media.status.video === 'blocked'
-          ? 'Camera blocked'
-          : media.status.video === 'missing'
-            ? 'No camera found'
-            : media.status.video !== 'ok'
-              ? 'Camera unavailable'
-              : 'Camera is off';
+        : media.status.video !== 'ok'
+          ? deviceWord('video', media.status.video)
+          : 'Camera is off';
     avatar.replaceChildren(initial(nameInput.value) || icon('person'));
     avatar.hidden = media.status.video === 'pending';
     syncToggle(micButton, micToggle(media));

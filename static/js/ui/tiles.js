@@ -21,6 +21,12 @@ const STATE_WORDS = {
   failed: 'Connection failed. Retrying…',
 };
 
+/** Said on a tile whose person has devices that failed (their own words for it). */
+const UNAVAILABLE_WORDS = {
+  'audio video': 'Cannot be seen or heard: no camera or microphone works',
+  audio: 'Cannot be heard: no microphone works',
+};
+
 /** Sets the speaking look of a tile from a level (0 to 1). */
 function showLevel(tile, level, speaking) {
   tile.style.setProperty('--level', String(level));
@@ -130,8 +136,9 @@ export class Stage {
       tile.classList.toggle('mic-off', micOff);
       tile.classList.toggle('presenting', peer.sharing);
       tile.dataset.state = peer.state;
-      stateText.textContent = STATE_WORDS[peer.state] ?? '';
-      stateText.hidden = !STATE_WORDS[peer.state];
+      const words = STATE_WORDS[peer.state] ?? UNAVAILABLE_WORDS[peer.remoteMedia.unavailable.join(' ')] ?? '';
+      stateText.textContent = words;
+      stateText.hidden = !words;
       const audio = peer.remoteTrack('audio');
       if (audio !== level.track) {
         level.stop();
