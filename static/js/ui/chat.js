@@ -39,7 +39,10 @@ const ERRORS = {
 export class ChatPanel extends EventTarget {
   #call;
   #panel = $('chat-panel');
+  /** The scrolling live region (a log may not be a list itself)… */
   #log = $('chat-log');
+  /** …and the list of messages in it. */
+  #list = $('chat-messages');
   #input = $('chat-input');
   #hint = $('chat-hint');
   #button = $('toggle-chat');
@@ -179,8 +182,8 @@ export class ChatPanel extends EventTarget {
       ]),
       el('p', { class: 'msg-text' }, linkified(message.text)),
     ]);
-    const before = this.#log.children[index] ?? null;
-    this.#log.insertBefore(item, before);
+    const before = this.#list.children[index] ?? null;
+    this.#list.insertBefore(item, before);
     // The next message may now continue this one.
     if (next && before) {
       const joins = next.from === message.from && next.time - message.time < GROUP_MS;

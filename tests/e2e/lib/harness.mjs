@@ -17,3 +17,4 @@ export * from './processes.mjs';
 export * from './browsers.mjs';
 export * from './probes.mjs';
 export * from './ui.mjs';
+export * from './a11y.mjs';
