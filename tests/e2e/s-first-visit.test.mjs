@@ -3,6 +3,7 @@
 //    and which browsers can, on the start page and on a room's link;
 //  - a full one-to-one call offers no invite (it would lead to "full");
 //  - the chat's keyboard hint is not shown on a touch screen;
+//  - a chat toast covers no one's self view, and goes once the chat opens;
 //  - someone whose camera and microphone are both blocked is told the whole
 //    truth when they click the mic, and the others see why they cannot see
 //    or hear them.
@@ -17,7 +18,18 @@ function withoutWebRtc() {
   delete window.webkitRTCPeerConnection;
 }
 
-test('first visits: no WebRTC, a full call, a touch screen', { timeout: 150_000 }, async (t) => {
+/** Whether a toast on `page` overlaps its self view. */
+function toastCoversSelf(page) {
+  return page.evaluate(() => {
+    const self = document.querySelector('#self').getBoundingClientRect();
+    return [...document.querySelectorAll('#toasts .toast')].some((toast) => {
+      const box = toast.getBoundingClientRect();
+      return box.left < self.right && self.left < box.right && box.top < self.bottom && self.top < box.bottom;
+    });
+  });
+}
+
+test('first visits: no WebRTC, a full call, a touch screen, toasts, blocked devices', { timeout: 150_000 }, async (t) => {
   const cleanup = h.cleanupAfter(t);
   const { url } = await h.startParlor(cleanup);
 
@@ -54,7 +66,20 @@ test('first visits: no WebRTC, a full call, a touch screen', { timeout: 150_000 
     assert.equal(await h.text(a, '#chat-hint'), 'Enter sends, Shift+Enter starts a new line.');
     assert.equal(await h.text(b, '#chat-hint'), '', 'no keyboard hint on a touch screen');
 
+    // A message to someone whose chat is closed: a toast, clear of the self view.
+    await a.click('#chat-close');
+    await b.type('#chat-input', 'Can you see me?');
+    await b.tap('#chat-send');
     await b.tap('#chat-close'); // on a phone the chat covers the call
+    await a.waitForSelector('#toasts .toast-chat');
+    assert.equal(await toastCoversSelf(a), false, 'the toast is clear of the self view on a desktop');
+    await a.click('#toggle-chat');
+    assert.equal(await a.$('#toasts .toast-chat'), null, 'the toast goes once the chat is open');
+    await a.type('#chat-input', 'Yes!');
+    await a.keyboard.press('Enter');
+    await b.waitForSelector('#toasts .toast-chat');
+    assert.equal(await toastCoversSelf(b), false, 'the toast is clear of the self view on a phone');
+
     await b.tap('#hang-up');
     await h.waitForScreen(b, 'message-screen');
     await a.waitForFunction(() => !document.querySelector('#invite').hidden, { timeout: 20_000 });

@@ -48,6 +48,8 @@ export class ChatPanel extends EventTarget {
   #button = $('toggle-chat');
   #badge = $('chat-badge');
   #unread = 0;
+  /** The toasts announcing new messages, taken away when the chat opens. */
+  #toasts = new Set();
   #lastSent = null;
   #hintText;
 
@@ -101,6 +103,9 @@ export class ChatPanel extends EventTarget {
       this.#unread = 0;
       this.#renderBadge();
       this.#scrollToEnd();
+      // What the toasts announced is now in view.
+      for (const note of this.#toasts) note.remove();
+      this.#toasts.clear();
       this.dispatchEvent(new Event('toggle'));
     }
     this.#input.focus();
@@ -160,7 +165,9 @@ export class ChatPanel extends EventTarget {
       const preview = message.text.length > 80 ? `${message.text.slice(0, 80)}…` : message.text;
       const note = el('button', { class: 'toast-chat', type: 'button' }, [el('strong', { text: `${who}: ` }), preview]);
       note.addEventListener('click', () => this.open());
-      toast(note, 6000);
+      const shown = toast(note, 6000);
+      this.#toasts.add(shown);
+      setTimeout(() => this.#toasts.delete(shown), 6000);
     } else if (!this.isOpen && message.history) {
       this.#unread += 1;
       this.#renderBadge();
