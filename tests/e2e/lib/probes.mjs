@@ -264,7 +264,7 @@ export function assertNoPageErrors(...pages) {
  * `audioLevel` (now, 0..1) and `totalSamplesDuration` (seconds played).
  * Packets alone prove nothing: a muted microphone sends packets too.
  * Chromium's fake microphone beeps; Firefox's fake one plays a steady tone
- * (both raise the energy, see docs/benchmarks.md "Fake media").
+ * (both raise the energy; see tests/e2e/README.md, "Sound").
  */
 export function audioEnergy(page) {
   return page.evaluate(async () => {
