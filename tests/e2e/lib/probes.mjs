@@ -318,20 +318,24 @@ export function forgiveOutageErrors(page, from) {
 }
 
 /**
- * Waits until every <video> of the page that is playing has shown one more
- * frame (requestVideoFrameCallback), e.g. before a screenshot.
+ * Waits until every <video> of the page that is shown and playing a live,
+ * unmuted track (one that gets frames: not a camera switched off) has shown
+ * one more frame (requestVideoFrameCallback), e.g. before a screenshot.
  */
 export function waitForVideoFrames(page, timeout = 10_000) {
-  return page.evaluate(
-    (ms) =>
-      Promise.race([
-        Promise.all(
-          [...document.querySelectorAll('video')]
-            .filter((v) => v.srcObject && !v.paused && v.videoWidth > 0)
-            .map((v) => new Promise((resolve) => v.requestVideoFrameCallback(resolve))),
-        ),
-        new Promise((_, reject) => setTimeout(() => reject(new Error('no new video frame')), ms)),
-      ]),
-    timeout,
-  );
+  return page.evaluate(async (ms) => {
+    const videos = [...document.querySelectorAll('video')]
+      .filter((v) => !v.paused && v.videoWidth > 0 && v.checkVisibility({ visibilityProperty: true, opacityProperty: true }))
+      .filter((v) => v.srcObject?.getVideoTracks().some((t) => t.readyState === 'live' && t.enabled && !t.muted));
+    const waiting = new Set(videos);
+    const frames = videos.map((v) => new Promise((resolve) => v.requestVideoFrameCallback(() => resolve(waiting.delete(v)))));
+    let timer;
+    const late = new Promise((_, reject) => {
+      timer = setTimeout(() => {
+        const which = [...waiting].map((v) => v.id || v.closest('[data-peer], figure, .tile')?.className || v.className);
+        reject(new Error(`no new video frame within ${ms} ms on: ${which.join(', ')}`));
+      }, ms);
+    });
+    await Promise.race([Promise.all(frames), late]).finally(() => clearTimeout(timer));
+  }, timeout);
 }
