@@ -41,8 +41,14 @@ test('a third person gets "room is full"; the call stays up', { timeout: 180_000
   });
 
   await t.test('trying again: the pre-join check says full before asking for devices', async () => {
-    await c.click('#message-actions button');
+    // Mark the refused page, so the check below cannot read it by mistake:
+    // "Try again" loads the page anew.
+    await c.evaluate(() => {
+      window.__refusedPage = true;
+    });
+    await Promise.all([c.waitForNavigation({ waitUntil: 'domcontentloaded' }), c.click('#message-actions button')]);
     await h.waitForScreen(c, 'message-screen');
+    assert.equal(await c.evaluate(() => window.__refusedPage ?? false), false, 'a new page, not the refused one');
     assert.equal(await h.text(c, '#message-title'), 'This room is full');
     const gumCalls = await c.evaluate(() => window.__parlorTest.gumCalls);
     assert.equal(gumCalls, 0, 'no camera or microphone asked for');

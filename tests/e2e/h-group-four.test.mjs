@@ -85,22 +85,43 @@ test('four people in a group room', { timeout: 300_000 }, async (t) => {
 
   await t.test('the speaking indicator follows the voice', async () => {
     // The fake microphone beeps: Bob "speaks", Cy is muted. Watch A's tiles
-    // for a few seconds.
-    const seen = await a.evaluate(async () => {
-      const seen = {};
-      const until = performance.now() + 4000;
-      while (performance.now() < until) {
-        for (const tile of document.querySelectorAll('#tiles .tile')) {
-          const name = tile.querySelector('.tile-name').textContent;
-          const level = Number(tile.style.getPropertyValue('--level') || 0);
-          seen[name] ??= { speaking: false, maxLevel: 0 };
-          seen[name].speaking ||= tile.classList.contains('speaking');
-          seen[name].maxLevel = Math.max(seen[name].maxLevel, level);
-        }
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-      return seen;
-    });
+    // (every change of a tile's class or level) until Bob has been seen
+    // speaking and his level has changed 30 times (the meter updates at
+    // most every 100 ms: three seconds or more).
+    const seen = await a.evaluate(
+      () =>
+        new Promise((resolve, reject) => {
+          const seen = {};
+          let changes = 0;
+          let bobLevel = null;
+          const look = () => {
+            for (const tile of document.querySelectorAll('#tiles .tile')) {
+              const name = tile.querySelector('.tile-name').textContent;
+              const level = Number(tile.style.getPropertyValue('--level') || 0);
+              seen[name] ??= { speaking: false, maxLevel: 0 };
+              const speaking = tile.classList.contains('speaking');
+              if (name === 'Bob' && level !== bobLevel) {
+                changes += 1;
+                bobLevel = level;
+              }
+              seen[name].speaking ||= speaking;
+              seen[name].maxLevel = Math.max(seen[name].maxLevel, level);
+            }
+            if (changes >= 30 && seen.Bob?.speaking) {
+              observer.disconnect();
+              clearTimeout(timer);
+              resolve(seen);
+            }
+          };
+          const observer = new MutationObserver(look);
+          observer.observe(document.getElementById('tiles'), { subtree: true, attributes: true, attributeFilter: ['class', 'style'] });
+          const timer = setTimeout(() => {
+            observer.disconnect();
+            reject(new Error(`Bob's level changed ${changes} times: ${JSON.stringify(seen)}`));
+          }, 20_000);
+          look();
+        }),
+    );
     assert.equal(seen.Bob.speaking, true, `Bob shows as speaking: ${JSON.stringify(seen)}`);
     assert.ok(seen.Bob.maxLevel > 0.2, `Bob's level rises: ${JSON.stringify(seen)}`);
     assert.equal(seen.Cy.speaking, false, `muted Cy never shows as speaking: ${JSON.stringify(seen)}`);
@@ -224,14 +245,22 @@ test('four people in a group room', { timeout: 300_000 }, async (t) => {
     await d.click('#toggle-mic');
     await h.until(async () => (await h.tileStates(a)).filter((s) => s.micOff).length === 2, { what: 'A: two muted tiles' });
     await h.waitForQuiet(a);
-    await h.sleep(1500);
+    // Taken while Bob's tile shows him speaking (at a beep).
+    await a.waitForSelector('#tiles .tile.speaking', { timeout: 10_000 });
+    await h.waitForVideoFrames(a);
     await h.screenshot(a, 'group-desktop.png');
 
     await a.setViewport(h.PHONE_VIEWPORT);
-    await h.sleep(800);
-    const geometry = await gridGeometry(a);
-    assert.equal(geometry.count, 4);
-    assert.ok(geometry.inside && !geometry.overlap, `phone: tiles in the stage: ${JSON.stringify(geometry)}`);
+    // The grid is laid out anew for the phone's width.
+    const geometry = await h.until(
+      async () => {
+        const g = await gridGeometry(a);
+        const stage = await a.evaluate(() => document.getElementById('stage').getBoundingClientRect().width);
+        return stage <= h.PHONE_VIEWPORT.width && g.count === 4 && g.inside && !g.overlap ? g : { ok: false, stage, ...g };
+      },
+      { timeout: 10_000, what: 'phone: four tiles inside the stage, not overlapping' },
+    );
+    await h.waitForVideoFrames(a);
     assert.ok(geometry.minWidth > 150, `phone: tiles big enough to see a face: ${geometry.sizes}`);
     const fit = await a.evaluate(() => ({
       scrollWidth: document.documentElement.scrollWidth,

@@ -11,13 +11,27 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as h from './lib/harness.mjs';
 
-/** Waits until `page` shows `count` remote screens, all decoding. */
-async function waitForScreens(page, count, timeout = 30_000) {
+/**
+ * The screen frames each live peer connection of `page` has decoded so far,
+ * by receiving track: the baseline of a new share, since the count goes on
+ * from one share to the next on the same transceiver.
+ */
+async function screenFramesNow(page) {
+  const report = await h.screenReport(page);
+  return new Map(report.peers.map((p) => [p.trackId, p.framesDecoded]));
+}
+
+/**
+ * Waits until `page` shows `count` remote screens, each decoding new frames
+ * since `baseline` (from screenFramesNow before the share began; none: a
+ * page that has seen no share yet).
+ */
+async function waitForScreens(page, count, baseline = new Map(), timeout = 30_000) {
   return h.until(
     async () => {
       const report = await h.screenReport(page);
       const remote = report.views.filter((v) => !v.own);
-      const decoding = report.peers.filter((p) => p.framesDecoded > 0 && p.width > 0);
+      const decoding = report.peers.filter((p) => p.framesDecoded - (baseline.get(p.trackId) ?? 0) > 2 && p.width > 0);
       return remote.length === count && remote.every((v) => v.width > 0) && decoding.length >= count && report.layout === 'present'
         ? report
         : { ok: false, ...report };
@@ -45,6 +59,7 @@ test('screen sharing in a group call', { timeout: 240_000 }, async (t) => {
   await t.test('B shares; A decodes the screen, shown large, and still sees B', async () => {
     assert.equal(await h.text(b, '#toggle-share .label'), 'Share screen');
     const versions = { a: await sdpVersions(a), b: await sdpVersions(b) };
+    const framesBefore = await screenFramesNow(a);
     await b.click('#toggle-share');
     await h.waitForText(b, '#toggle-share .label', /^Stop sharing$/, 20_000);
     assert.equal(await b.$eval('#toggle-share', (n) => n.getAttribute('aria-pressed')), 'true');
@@ -55,7 +70,7 @@ test('screen sharing in a group call', { timeout: 240_000 }, async (t) => {
     assert.equal(own.peers[0].sending, 'live', 'B sends its screen');
     assert.equal(own.peers[0].direction, 'sendrecv');
 
-    const report = await waitForScreens(a, 1);
+    const report = await waitForScreens(a, 1, framesBefore);
     assert.equal(report.views[0].label, 'Bob’s screen');
     assert.ok(report.views[0].width >= 640, `a screen-sized picture (${report.views[0].width} px wide)`);
     await h.waitForMedia(a, 1); // B's camera tile too
@@ -139,12 +154,14 @@ test('screen sharing in a group call', { timeout: 240_000 }, async (t) => {
   });
 
   await t.test('two share at once; the Stop sharing buttons work', async () => {
+    // Frames counted from here: B shared before on these connections.
+    const [fromA, fromC] = await Promise.all([screenFramesNow(a), screenFramesNow(c)]);
     await b.click('#toggle-share');
     await a.click('#toggle-share');
-    const report = await waitForScreens(c, 2);
+    const report = await waitForScreens(c, 2, fromC);
     assert.deepEqual(report.views.map((v) => v.label).sort(), ['Ada’s screen', 'Bob’s screen']);
     // A sees Bob's screen and its own.
-    const onA = await waitForScreens(a, 1);
+    const onA = await waitForScreens(a, 1, fromA);
     assert.equal(onA.views.filter((v) => v.own).length, 1);
     // B stops with the button on its own screen, A with the control.
     await b.click('#own-screen .btn.danger');

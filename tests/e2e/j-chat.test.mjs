@@ -51,6 +51,24 @@ async function say(page, text) {
   await page.keyboard.press('Enter');
 }
 
+/**
+ * From now on counts the chat messages the page sends on its WebSocket
+ * (window.__chatSent): whether the page sent something is then known as
+ * soon as the key press is handled, without waiting to see if it arrives.
+ */
+function countChatSends(page) {
+  return page.evaluate(() => {
+    const ws = window.__parlorTest.sockets.at(-1);
+    const send = ws.send.bind(ws);
+    window.__chatSent = 0;
+    ws.send = (text) => {
+      if (JSON.parse(text).type === 'chat') window.__chatSent += 1;
+      send(text);
+    };
+  });
+}
+const chatSent = (page) => page.evaluate(() => window.__chatSent);
+
 const CLOCK = /^\d{1,2}:\d{2}( ?[AP]M)?$/;
 
 test('chat: names, times, one order, and history for a late joiner', { timeout: 180_000 }, async (t) => {
@@ -135,9 +153,9 @@ test('chat: names, times, one order, and history for a late joiner', { timeout: 
 
   await t.test('empty and over-long messages are refused, and nothing typed is lost', async () => {
     // Only white space: nothing is sent.
+    await countChatSends(a);
     await say(a, '   ');
-    await h.sleep(500);
-    assert.equal((await chatLog(b)).length, 9);
+    assert.equal(await chatSent(a), 0, 'white space is not sent');
     // The box takes at most 2,000 characters...
     await a.$eval('#chat-input', (n) => {
       n.value = '';
@@ -153,21 +171,23 @@ test('chat: names, times, one order, and history for a late joiner', { timeout: 
     await a.keyboard.press('Enter');
     assert.match(await h.text(a, '#chat-hint'), /at most 2,000 characters/);
     assert.equal(await a.$eval('#chat-input', (n) => n.value.length), 2001, 'the text stays in the box');
+    assert.equal(await chatSent(a), 0, '2,001 characters are not sent');
     // The server refuses too (a message the page would never send).
     await a.$eval('#chat-hint', (n) => {
       n.textContent = '';
     });
     await a.evaluate(() => window.__parlorTest.sockets.at(-1).send(JSON.stringify({ type: 'chat', text: '' })));
     await h.waitForText(a, '#chat-hint', /was not sent/, 5000);
-    await h.sleep(300);
-    for (const page of [a, b, c]) assert.equal((await chatLog(page)).length, 9, `${page.label}: nothing new`);
-    // Exactly 2,000 characters go through.
+    // Exactly 2,000 characters go through; it is the only new message
+    // everyone gets (the refused one, sent before it, reached no one).
     await a.$eval('#chat-input', (n) => {
       n.value = 'z'.repeat(2000);
     });
     await a.keyboard.press('Enter');
-    const log = await waitForLog(b, 10);
-    assert.equal(log[9].text.length, 2000);
+    for (const page of [a, b, c]) {
+      const log = await waitForLog(page, 10);
+      assert.equal(log[9].text, 'z'.repeat(2000), `${page.label}: the one new message`);
+    }
   });
 
   await t.test('Escape closes the chat and gives focus back to its button', async () => {

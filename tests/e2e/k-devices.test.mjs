@@ -122,6 +122,8 @@ test('choosing devices before and during a call', { timeout: 180_000 }, async (t
     await b.click('#toggle-mic');
     assert.equal((await sending(b)).audio.enabled, true);
     await a.waitForSelector('#tiles .tile:not(.mic-off)', { timeout: 10_000 });
+    // Sound from the new microphone, not only packets (the fake one beeps).
+    await h.waitForSound(a);
     await h.waitForMoreFrames(a, await h.mediaReport(a));
   });
 

@@ -40,8 +40,19 @@ function watch(page) {
   });
 }
 
-/** How long the server stays down. */
-const OUTAGE_MS = 4000;
+/** How many WebSockets the page has made so far. */
+const socketCount = (page) => page.evaluate(() => window.__parlorTest.sockets.length);
+
+/**
+ * Waits until the page has tried to reach the server again since it had
+ * `made` WebSockets, and been refused: a newer one has closed.
+ */
+function waitForRefusal(page, made) {
+  return h.until(
+    () => page.evaluate((n) => window.__parlorTest.sockets.slice(n).some((ws) => ws.readyState === WebSocket.CLOSED), made),
+    { timeout: 30_000, what: `${page.label}: a reconnection attempt refused` },
+  );
+}
 
 const watched = (page) => page.evaluate(() => window.__restartWatch);
 const pcCount = (page) => page.evaluate(() => window.__parlorTest.pcs.length);
@@ -65,17 +76,18 @@ async function restartDuringCall(t, names, { group }) {
   const pcsBefore = await Promise.all(pages.map(pcCount));
 
   // Killed as in a crash: no close frame, no seat given up.
+  const made = await Promise.all(pages.map(socketCount));
   const killedAt = Date.now();
   await server.kill();
   for (const page of pages) {
     await h.waitForText(page, '#call-status', /Connection to the server lost/, 15_000);
     assert.match(await h.text(page, '#call-notice-text'), /Nobody new can join until the server is back/);
   }
-  // Down for a few seconds, long enough for the pages to try again and
-  // be refused: the pictures must not freeze meanwhile.
+  // Down until every page has tried again and been refused: the pictures
+  // must not freeze meanwhile.
   const atLoss = await Promise.all(pages.map(h.mediaReport));
-  await h.sleep(OUTAGE_MS);
-  const down = await Promise.all(pages.map((page, i) => h.waitForMoreFrames(page, atLoss[i], 2000)));
+  await Promise.all(pages.map((page, i) => waitForRefusal(page, made[i])));
+  const down = await Promise.all(pages.map((page, i) => h.waitForMoreFrames(page, atLoss[i])));
 
   server = await h.startParlor(cleanup, [], { stateDir });
   proxy.retarget(server.url);

@@ -5,8 +5,10 @@
 // are forced to iceTransportPolicy 'relay' by a preload (no hook in the
 // product), so host candidates are never used. Both must decode video and
 // audio, and the selected candidate pair must be relay to relay (the page's
-// call-quality view says so too). Parlor's /metrics must show the
-// allocations and relayed bytes.
+// call-quality view says so too), and frames keep rising. Parlor's /metrics
+// must show the allocations and relayed bytes growing. No check here
+// depends on how fast the machine is (bitrates, loss, round trips): under
+// load those move, and what matters is that media goes through the relay.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -30,16 +32,18 @@ async function relayCall(t, relay = {}) {
 }
 
 /**
- * The page's one live peer connection (see h.selectedPairs), once its
- * selected candidate pair has succeeded and `complete(pair)` holds.
+ * The page's one live peer connection (see h.selectedPairs), once it is
+ * connected, its selected candidate pair has succeeded and `complete(pair)`
+ * holds.
  */
 async function selectedPair(page, complete) {
   const [info] = await h.until(
     async () => {
       const pcs = await h.selectedPairs(page);
-      return pcs.length === 1 && pcs[0].pair?.state === 'succeeded' && complete(pcs[0].pair) ? pcs : null;
+      const [pc] = pcs;
+      return pcs.length === 1 && pc.state === 'connected' && pc.pair?.state === 'succeeded' && complete(pc.pair) ? pcs : null;
     },
-    { timeout: 20_000, what: `${page.label}: a selected, succeeded candidate pair` },
+    { timeout: 45_000, what: `${page.label}: connected, with a selected, succeeded candidate pair` },
   );
   return info;
 }
@@ -73,19 +77,22 @@ test('relay-only call through the built-in TURN server', { timeout: 180_000 }, a
   await t.test('the call-quality view says the path is relayed', async () => {
     await a.click('#tiles .tile .quality');
     await a.waitForSelector('#quality-dialog[open]');
-    await h.waitForText(a, '#quality-facts', /Path\s*Relayed by a TURN server \(UDP, relay ↔ relay\)/, 10_000);
+    await h.waitForText(a, '#quality-facts', /Path\s*Relayed by a TURN server \(UDP, relay ↔ relay\)/);
     await a.keyboard.press('Escape');
   });
 
-  await t.test('media keeps flowing through the relay', async () => {
+  await t.test('media keeps flowing through the relay, and the server counts it', async () => {
+    const relayed = async () => ({
+      toClient: await h.metric(url, 'parlor_turn_relayed_bytes_total{direction="to_client"}'),
+      toPeer: await h.metric(url, 'parlor_turn_relayed_bytes_total{direction="to_peer"}'),
+    });
+    const before = await relayed();
+    assert.ok(before.toClient > 0 && before.toPeer > 0, `bytes relayed both ways: ${JSON.stringify(before)}`);
     await Promise.all([h.waitForMoreFrames(a, await h.mediaReport(a)), h.waitForMoreFrames(b, await h.mediaReport(b))]);
-  });
-
-  await t.test('the server counts allocations and relayed bytes', async () => {
+    // The frames that arrived since came through the relay.
+    const after = await relayed();
+    assert.ok(after.toClient > before.toClient && after.toPeer > before.toPeer, `relayed bytes grew: ${JSON.stringify({ before, after })}`);
     assert.ok((await h.metric(url, 'parlor_turn_allocations')) >= 2, 'at least one allocation per browser');
-    // Seconds of video and audio, both ways.
-    assert.ok((await h.metric(url, 'parlor_turn_relayed_bytes_total{direction="to_client"}')) > 20_000);
-    assert.ok((await h.metric(url, 'parlor_turn_relayed_bytes_total{direction="to_peer"}')) > 20_000);
     assert.equal(await h.metric(url, 'parlor_turn_auth_failures_total'), 0);
   });
 
@@ -105,7 +112,7 @@ test('relay-only call with TURN over TCP', { timeout: 180_000 }, async (t) => {
     assert.equal(info.pair.remote.type, 'relay');
   }
   await a.click('#tiles .tile .quality');
-  await h.waitForText(a, '#quality-facts', /Path\s*Relayed by a TURN server \(TCP, relay ↔ relay\)/, 10_000);
+  await h.waitForText(a, '#quality-facts', /Path\s*Relayed by a TURN server \(TCP, relay ↔ relay\)/);
   await a.keyboard.press('Escape');
   await Promise.all([h.waitForMoreFrames(a, await h.mediaReport(a)), h.waitForMoreFrames(b, await h.mediaReport(b))]);
   h.assertNoPageErrors(a, b);

@@ -150,36 +150,19 @@ function smallCameraInPage(size) {
  * Runs in the page before its own scripts. Records every RTCPeerConnection
  * (window.__parlorTest.pcs), every WebSocket (.sockets) and the type of
  * every WebSocket message received (.received), counts getUserMedia calls, keeps the screen tracks that
- * getDisplayMedia returns (.displayTracks), notes when #join was
- * clicked and when the first remote video frame was decoded (getStats polled
- * every 20 ms until then). It changes no behaviour of the page.
+ * getDisplayMedia returns (.displayTracks). It changes no behaviour of the
+ * page, and polls nothing (the time to the first remote frame is measured
+ * by tests/e2e/bench/first-frame.mjs, not here).
  */
 function recordPeerConnections() {
   const Native = window.RTCPeerConnection;
   if (!Native || window.__parlorTest) return;
-  const test = { pcs: [], gumCalls: 0, joinClickAt: null, firstFrameAt: null };
+  const test = { pcs: [], gumCalls: 0 };
   window.__parlorTest = test;
-  const watchFirstFrame = async (pc) => {
-    const started = performance.now();
-    while (test.firstFrameAt === null && pc.connectionState !== 'closed' && performance.now() - started < 120_000) {
-      try {
-        const stats = await pc.getStats();
-        stats.forEach((s) => {
-          if (s.type === 'inbound-rtp' && s.kind === 'video' && s.framesDecoded > 0 && test.firstFrameAt === null) {
-            test.firstFrameAt = performance.now();
-          }
-        });
-      } catch {
-        return;
-      }
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  };
   window.RTCPeerConnection = new Proxy(Native, {
     construct(target, args, newTarget) {
       const pc = Reflect.construct(target, args, newTarget);
       test.pcs.push(pc);
-      watchFirstFrame(pc);
       return pc;
     },
   });
@@ -219,13 +202,6 @@ function recordPeerConnections() {
       return stream;
     };
   }
-  document.addEventListener(
-    'click',
-    (event) => {
-      if (event.target instanceof Element && event.target.closest('#join')) test.joinClickAt = performance.now();
-    },
-    true,
-  );
 }
 
 /**

@@ -180,6 +180,9 @@ export function screenReport(page) {
       }
       peers.push({
         state: pc.connectionState,
+        // The screen's receiving track: the same for every share on this
+        // connection, so its framesDecoded adds up across shares.
+        trackId: screen?.receiver.track.id ?? null,
         framesDecoded,
         width,
         sending: screen?.sender.track ? screen.sender.track.readyState : null,
@@ -250,4 +253,89 @@ export function selectedPairs(page) {
 export function assertNoPageErrors(...pages) {
   const problems = pages.flatMap((page) => page.problems.map((p) => `${page.label}: ${p}`));
   if (problems.length) throw new Error(`errors in the page:\n${problems.join('\n')}`);
+}
+
+/* -------------------------------------------------------------- sound */
+
+/**
+ * The sound each live peer connection of the page receives, from
+ * getStats(): inbound-rtp audio `totalAudioEnergy` (grows with loudness
+ * and time; silence, such as a muted microphone's, adds nothing),
+ * `audioLevel` (now, 0..1) and `totalSamplesDuration` (seconds played).
+ * Packets alone prove nothing: a muted microphone sends packets too.
+ * Chromium's fake microphone beeps; Firefox's fake one plays a steady tone
+ * (both raise the energy; see tests/e2e/README.md, "Sound").
+ */
+export function audioEnergy(page) {
+  return page.evaluate(async () => {
+    const pcs = (window.__parlorTest?.pcs ?? []).filter((pc) => pc.connectionState !== 'closed');
+    const out = [];
+    for (const pc of pcs) {
+      const stats = await pc.getStats();
+      let energy = 0;
+      let level = 0;
+      let duration = 0;
+      stats.forEach((s) => {
+        if (s.type !== 'inbound-rtp' || (s.kind ?? s.mediaType) !== 'audio') return;
+        energy += s.totalAudioEnergy ?? 0;
+        level = Math.max(level, s.audioLevel ?? 0);
+        duration += s.totalSamplesDuration ?? 0;
+      });
+      out.push({ energy, level, duration });
+    }
+    return out;
+  });
+}
+
+/**
+ * Waits until every live peer connection of the page (there must be
+ * `count`) receives sound: its inbound audio energy grows by more than
+ * `minGrowth` from the first sample. Resolves to the last sample.
+ */
+export async function waitForSound(page, count = 1, { timeout = 20_000, minGrowth = 1e-4 } = {}) {
+  const first = await audioEnergy(page);
+  return until(
+    async () => {
+      const now = await audioEnergy(page);
+      const grown =
+        now.length === count && first.length === count && now.every((p, i) => p.energy - first[i].energy > minGrowth);
+      return grown ? now : { ok: false, first, now };
+    },
+    { timeout, interval: 250, what: `${page.label}: sound (audio energy rising) from ${count} peer(s)` },
+  );
+}
+
+/**
+ * Drops from page.problems the console errors a network outage makes the
+ * browser print for the page's refused or reset connections (Chromium's
+ * net::ERR_CONNECTION_RESET / REFUSED, "WebSocket connection to … failed"),
+ * among those logged since `from` (an index into page.problems taken when
+ * the outage began). Everything else stays, and so does anything before.
+ */
+export function forgiveOutageErrors(page, from) {
+  const expected = /ERR_CONNECTION_RESET|ERR_CONNECTION_REFUSED|ERR_CONNECTION_CLOSED|ERR_EMPTY_RESPONSE|WebSocket connection to .* failed/;
+  page.problems = [...page.problems.slice(0, from), ...page.problems.slice(from).filter((line) => !expected.test(line))];
+}
+
+/**
+ * Waits until every <video> of the page that is shown and playing a live,
+ * unmuted track (one that gets frames: not a camera switched off) has shown
+ * one more frame (requestVideoFrameCallback), e.g. before a screenshot.
+ */
+export function waitForVideoFrames(page, timeout = 10_000) {
+  return page.evaluate(async (ms) => {
+    const videos = [...document.querySelectorAll('video')]
+      .filter((v) => !v.paused && v.videoWidth > 0 && v.checkVisibility({ visibilityProperty: true, opacityProperty: true }))
+      .filter((v) => v.srcObject?.getVideoTracks().some((t) => t.readyState === 'live' && t.enabled && !t.muted));
+    const waiting = new Set(videos);
+    const frames = videos.map((v) => new Promise((resolve) => v.requestVideoFrameCallback(() => resolve(waiting.delete(v)))));
+    let timer;
+    const late = new Promise((_, reject) => {
+      timer = setTimeout(() => {
+        const which = [...waiting].map((v) => v.id || v.closest('[data-peer], figure, .tile')?.className || v.className);
+        reject(new Error(`no new video frame within ${ms} ms on: ${which.join(', ')}`));
+      }, ms);
+    });
+    await Promise.race([Promise.all(frames), late]).finally(() => clearTimeout(timer));
+  }, timeout);
 }
