@@ -69,6 +69,22 @@ test('quality: rates, loss, pictures and path from two reports', () => {
   assert.equal(relayed.sample.path.relayed, true);
 });
 
+test('quality: what limits your picture is said only when it is made smaller', () => {
+  const sent = (outbound, source) => {
+    const stats = call({ bytesIn: 0, bytesOut: 0, received: 0, lost: 0 });
+    stats.set('OV', { ...stats.get('OV'), mediaSourceId: 'S', ...outbound });
+    if (source) stats.set('S', { id: 'S', type: 'media-source', kind: 'video', ...source });
+    return summarize(stats, null).sample.sent;
+  };
+  const hd = { width: 1280, height: 720 };
+  // The walkthrough's case: whole picture, the estimate still rising.
+  assert.equal(sent({ frameWidth: 1280, frameHeight: 720, qualityLimitationReason: 'bandwidth' }, hd).limit, null);
+  assert.equal(sent({ frameWidth: 640, frameHeight: 360, qualityLimitationReason: 'bandwidth' }, hd).limit, 'bandwidth');
+  assert.equal(sent({ frameWidth: 640, frameHeight: 360, qualityLimitationReason: 'cpu' }, hd).limit, 'cpu');
+  assert.equal(sent({ frameWidth: 640, frameHeight: 360, qualityLimitationReason: 'none' }, hd).limit, 'cap');
+  assert.equal(sent({ frameWidth: 640, frameHeight: 360, qualityLimitationReason: 'bandwidth' }, null).limit, null, 'no source: nothing claimed');
+});
+
 test('quality: ratings, and one slow sample does not flip them', () => {
   const s = (rttMs, lossIn = 0, lossOut = 0) => ({ state: 'connected', rttMs, lossIn, lossOut });
   assert.equal(rate(s(30)), 'good');

@@ -88,7 +88,7 @@ export function summarize(report, before, { screenTrackId = null } = {}) {
       totals.bytesOut += s.bytesSent ?? 0;
       totals.remoteSent += s.packetsSent ?? 0;
       if (kind === 'video' && s.frameWidth && (!sent || s.frameWidth * s.frameHeight > sent.width * sent.height)) {
-        sent = { width: s.frameWidth, height: s.frameHeight, fps: s.framesPerSecond ?? null, limit: s.qualityLimitationReason ?? null };
+        sent = { width: s.frameWidth, height: s.frameHeight, fps: s.framesPerSecond ?? null, limit: sendingLimit(s, report.get(s.mediaSourceId)) };
       }
     } else if (s.type === 'remote-inbound-rtp') {
       if (Number.isFinite(s.roundTripTime)) remoteRtts.push(s.roundTripTime);
@@ -142,6 +142,20 @@ export function summarize(report, before, { screenTrackId = null } = {}) {
     }
   }
   return { sample, totals };
+}
+
+/**
+ * What keeps an outgoing picture below the camera's own size: 'cpu',
+ * 'bandwidth' (the sender's estimate of what the path carries), 'other',
+ * or 'cap' (sent smaller on purpose); null when nothing does. A reason the
+ * browser gives while the picture is whole changes nothing anyone sees, so
+ * it is not reported.
+ */
+function sendingLimit(outbound, source) {
+  const captured = (source?.width ?? 0) * (source?.height ?? 0);
+  if (!captured || outbound.frameWidth * outbound.frameHeight >= captured) return null;
+  const reason = outbound.qualityLimitationReason;
+  return reason && reason !== 'none' ? reason : 'cap';
 }
 
 export class QualityMonitor extends EventTarget {

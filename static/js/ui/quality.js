@@ -35,6 +35,14 @@ function pathWords(path) {
   return `${words} (${protocol}${path.local} ↔ ${path.remote ?? '?'})`;
 }
 
+/** Why your picture goes out smaller than your camera takes it. */
+const LIMIT_WORDS = {
+  cpu: 'made smaller: this device is too busy to send more',
+  bandwidth: 'made smaller to fit the bandwidth the browser estimates; it grows as the estimate does',
+  cap: 'made smaller for this call',
+  other: 'made smaller by the browser',
+};
+
 export class QualityView {
   #monitor;
   #call;
@@ -123,7 +131,7 @@ export class QualityView {
     if (peer.sharing) facts.push([`${displayName(peer)}’s screen`, picture(s?.screen) ?? '—']);
     const sent = picture(s?.sent);
     if (sent) {
-      const limit = s.sent.limit && s.sent.limit !== 'none' ? ` (limited by ${s.sent.limit === 'bandwidth' ? 'the network' : s.sent.limit})` : '';
+      const limit = s.sent.limit ? ` (${LIMIT_WORDS[s.sent.limit] ?? LIMIT_WORDS.other})` : '';
       facts.push(['Your video to them', `${sent}${limit}`]);
     }
     facts.push(['Path', pathWords(s?.path)]);
