@@ -1,8 +1,9 @@
 // (k) Picking the camera, microphone and speaker, before and during a call.
 // Two headless Chromium with Chromium's fake devices (three cameras, three
 // microphones, three speakers; the second fake camera is a depth camera,
-// whose 16-bit frames WebRTC cannot send, so the tests use the first and
-// the third). B picks a camera before joining; during the
+// whose 16-bit frames WebRTC cannot send: picking it must warn the sender;
+// otherwise the tests use the first and the third). B picks a camera before
+// joining; during the
 // call B switches camera and microphone (replaceTrack on the same peer
 // connection: no renegotiation, A keeps decoding, mute is kept) and the
 // speaker (setSinkId); a camera picked while it is off is used when it goes
@@ -133,6 +134,20 @@ test('choosing devices before and during a call', { timeout: 180_000 }, async (t
     await b.waitForFunction((wanted) => document.querySelector('#tiles .tile video').sinkId === wanted, { timeout: 10_000 }, id);
     assert.equal((await picker(b, 'call-speaker')).label, 'Fake Audio Output 1');
     await b.keyboard.press('Escape');
+  });
+
+  await t.test('a camera WebRTC cannot send: the sender is told, and the warning goes with it', async () => {
+    const notice = () => b.$eval('#call-notice', (n) => (n.hidden ? '' : n.textContent));
+    assert.doesNotMatch(await notice(), /sends no picture/);
+    await b.click('#open-settings');
+    await pick(b, 'call-video', 'fake_device_1');
+    await b.keyboard.press('Escape');
+    await b.waitForFunction(() => /Your camera sends no picture/.test(document.querySelector('#call-notice-text').textContent), { timeout: 20_000 });
+    await b.click('#open-settings');
+    await pick(b, 'call-video', 'fake_device_0');
+    await b.keyboard.press('Escape');
+    await b.waitForFunction(() => !/sends no picture/.test(document.querySelector('#call-notice-text').textContent), { timeout: 20_000 });
+    await h.waitForMoreFrames(a, await h.mediaReport(a));
   });
 
   await t.test('a camera picked while it is off is used when it goes on', async () => {

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bestGrid } from '../../static/js/ui/layout.js';
-import { summarize, rate, rateRecent } from '../../static/js/media/stats.js';
+import { summarize, rate, rateRecent, cameraStalled } from '../../static/js/media/stats.js';
 import { deviceMessage, deviceWord } from '../../static/js/ui/device-words.js';
 
 test('grid: the tiles fit the box, and the layout suits the screen', () => {
@@ -110,4 +110,26 @@ test('device words: one story for both devices, the same words everywhere', () =
   assert.equal(deviceWord('video', 'blocked'), 'Camera blocked');
   assert.equal(deviceWord('video', 'missing'), 'No camera found');
   assert.equal(deviceWord('audio', 'error'), 'Microphone unavailable');
+});
+
+test('quality: a camera that sends no frames is noticed, one that sends is not', () => {
+  const withCamera = (framesEncoded) => {
+    const stats = call({ bytesIn: 0, bytesOut: 0, received: 0, lost: 0 });
+    stats.set('OV', { ...stats.get('OV'), mediaSourceId: 'S', framesEncoded });
+    stats.set('S', { id: 'S', type: 'media-source', kind: 'video', trackIdentifier: 'my-cam' });
+    return stats;
+  };
+  const first = summarize(withCamera(100), null, { cameraTrackId: 'my-cam' });
+  assert.equal(first.sample.cameraFramesOut, null, 'unknown from one report');
+  const moving = summarize(withCamera(130), first.totals, { cameraTrackId: 'my-cam' }).sample;
+  assert.equal(moving.cameraFramesOut, 30);
+  const other = summarize(withCamera(130), first.totals, { cameraTrackId: 'someone-else' }).sample;
+  assert.equal(other.cameraFramesOut, null, 'frames of another track (a screen) do not count');
+  const still = { state: 'connected', cameraFramesOut: 0 };
+  const fine = { state: 'connected', cameraFramesOut: 30 };
+  assert.equal(cameraStalled([fine, still, still]), true);
+  assert.equal(cameraStalled([still, fine]), false);
+  assert.equal(cameraStalled([still]), false, 'one sample is not enough');
+  assert.equal(cameraStalled([{ ...still, state: 'connecting' }, still]), false, 'only while connected');
+  assert.equal(cameraStalled([{ state: 'connected', cameraFramesOut: null }, still]), false, 'unknown is not stalled');
 });

@@ -65,9 +65,9 @@ function selectedPair(report) {
 }
 
 /** One sample from a stats report; `before` is the previous raw totals (for rates). */
-export function summarize(report, before, { screenTrackId = null } = {}) {
+export function summarize(report, before, { screenTrackId = null, cameraTrackId = null } = {}) {
   const now = performance.now();
-  const totals = { at: now, bytesIn: 0, bytesOut: 0, lostIn: 0, receivedIn: 0, remoteLost: 0, remoteSent: 0 };
+  const totals = { at: now, bytesIn: 0, bytesOut: 0, lostIn: 0, receivedIn: 0, remoteLost: 0, remoteSent: 0, cameraFrames: null };
   let camera = null;
   let screen = null;
   let sent = null;
@@ -86,6 +86,9 @@ export function summarize(report, before, { screenTrackId = null } = {}) {
       }
     } else if (s.type === 'outbound-rtp') {
       totals.bytesOut += s.bytesSent ?? 0;
+      if (kind === 'video' && cameraTrackId && report.get(s.mediaSourceId)?.trackIdentifier === cameraTrackId) {
+        totals.cameraFrames = (totals.cameraFrames ?? 0) + (s.framesEncoded ?? 0);
+      }
       totals.remoteSent += s.packetsSent ?? 0;
       if (kind === 'video' && s.frameWidth && (!sent || s.frameWidth * s.frameHeight > sent.width * sent.height)) {
         sent = { width: s.frameWidth, height: s.frameHeight, fps: s.framesPerSecond ?? null, limit: sendingLimit(s, report.get(s.mediaSourceId)) };
@@ -124,6 +127,8 @@ export function summarize(report, before, { screenTrackId = null } = {}) {
     screen,
     sent,
     path,
+    /** Camera frames encoded since the last sample; null when unknown. */
+    cameraFramesOut: null,
   };
   if (before) {
     const seconds = (now - before.at) / 1000;
@@ -131,6 +136,7 @@ export function summarize(report, before, { screenTrackId = null } = {}) {
       sample.bitrateIn = Math.max(0, ((totals.bytesIn - before.bytesIn) * 8) / seconds / 1000);
       sample.bitrateOut = Math.max(0, ((totals.bytesOut - before.bytesOut) * 8) / seconds / 1000);
     }
+    if (totals.cameraFrames !== null && before.cameraFrames !== null) sample.cameraFramesOut = totals.cameraFrames - before.cameraFrames;
     const lost = totals.lostIn - before.lostIn;
     const received = totals.receivedIn - before.receivedIn;
     if (lost + received > 0) sample.lossIn = Math.round((Math.max(0, lost) / (Math.max(0, lost) + received)) * 1000) / 10;
@@ -158,9 +164,26 @@ function sendingLimit(outbound, source) {
   return reason && reason !== 'none' ? reason : 'cap';
 }
 
+/**
+ * Whether our camera is sending nothing to a peer we are connected to: no
+ * frame encoded in the last `count` samples (a camera WebRTC cannot send,
+ * such as a depth camera, leaves the others a frozen picture).
+ */
+export function cameraStalled(history, count = 2) {
+  const recent = history.slice(-count);
+  return recent.length === count && recent.every((s) => s.state === 'connected' && s.cameraFramesOut === 0);
+}
+
 export class QualityMonitor extends EventTarget {
   /** Per peer id: {peer, totals, history: [sample...]}. */
   #peers = new Map();
+  /** Our camera's track now (or null), to tell its frames from a screen's. */
+  #camera;
+
+  constructor({ camera = () => null } = {}) {
+    super();
+    this.#camera = camera;
+  }
   #timer = 0;
   #busy = false;
 
@@ -185,6 +208,11 @@ export class QualityMonitor extends EventTarget {
     return this.history(peerId).at(-1) ?? null;
   }
 
+  /** Whether our camera sends no picture to anyone connected (see cameraStalled). */
+  get cameraStalled() {
+    return [...this.#peers.values()].some((entry) => cameraStalled(entry.history));
+  }
+
   async #poll() {
     if (this.#busy) return;
     this.#busy = true;
@@ -205,7 +233,10 @@ export class QualityMonitor extends EventTarget {
       return;
     }
     if (this.#peers.get(peer.id) !== entry) return;
-    const { sample, totals } = summarize(report, entry.totals, { screenTrackId: peer.screenTrack()?.id ?? null });
+    const { sample, totals } = summarize(report, entry.totals, {
+      screenTrackId: peer.screenTrack()?.id ?? null,
+      cameraTrackId: this.#camera()?.id ?? null,
+    });
     entry.totals = totals;
     sample.state = peer.state;
     entry.history.push(sample);

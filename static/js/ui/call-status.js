@@ -85,7 +85,8 @@ export class CallStatus {
     }
   }
 
-  render() {
+  /** cameraStalled: our camera is on but sends no picture (see QualityMonitor). */
+  render({ cameraStalled = false } = {}) {
     const call = this.#call;
     const media = this.#media;
     const peers = [...call.peers.values()];
@@ -120,6 +121,9 @@ export class CallStatus {
     }
     const deviceProblem = deviceMessage(media.status, { short: true });
     if (deviceProblem) problems.push(deviceProblem);
+    if (cameraStalled && media.videoTrack) {
+      problems.push('Your camera sends no picture: the others see it frozen. Choose another camera in Devices, or turn it off.');
+    }
     $('call-notice-text').textContent = problems.join(' ');
     this.#notice.hidden = problems.length === 0;
     this.#notice.classList.toggle('danger', call.phase === 'reconnecting');

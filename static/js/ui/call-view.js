@@ -23,7 +23,8 @@ import { callDialogs } from './call-dialogs.js';
 export function callView({ call, media, devices, levels, capacity, link, selfName, onLeave, onDevicePicked }) {
   showScreen('call', 'Call');
   const status = new CallStatus({ call, media, capacity, link });
-  const monitor = new QualityMonitor();
+  let stalled = false;
+  const monitor = new QualityMonitor({ camera: () => media.videoTrack });
   const quality = new QualityView({ monitor, call });
   const chat = new ChatPanel({ call });
   const stage = new Stage({
@@ -40,7 +41,7 @@ export function callView({ call, media, devices, levels, capacity, link, selfNam
   chat.addEventListener('toggle', () => stage.layout());
 
   const render = () => {
-    status.render();
+    status.render({ cameraStalled: stalled });
     stage.layout();
   };
 
@@ -85,6 +86,11 @@ export function callView({ call, media, devices, levels, capacity, link, selfNam
     }
   });
   media.addEventListener('change', renderSelf);
+  monitor.addEventListener('sample', () => {
+    if (monitor.cameraStalled === stalled) return;
+    stalled = monitor.cameraStalled;
+    render();
+  });
 
   renderSelf();
 }
