@@ -4,7 +4,10 @@
 //! start for this machine's names and addresses.
 //!
 //! TLS handshakes run in their own tasks, so a client that stalls in its
-//! handshake cannot hold up anyone else's connection.
+//! handshake cannot hold up anyone else's connection. When the built-in
+//! TURN server runs, the same port serves TURN over TLS: connections whose
+//! first bytes are STUN, or that asked for it by ALPN, go to TURN
+//! ([`TurnHandoff`], [`super::sniff`]).
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -20,6 +23,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
+
+use super::sniff::{self, Prefixed, Speaks};
 
 /// Longest a client may take to finish its TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -123,17 +128,48 @@ pub(crate) fn self_signed(listen: IpAddr) -> io::Result<Certificate> {
     })
 }
 
-/// A listener that yields connections whose TLS handshake is done.
+/// A TLS connection whose handshake is done, with the bytes read to sort
+/// it put back in front.
+pub(crate) type TlsConnection = Prefixed<TlsStream<TcpStream>>;
+
+/// Where the HTTPS port hands the connections that speak TURN.
+pub(crate) struct TurnHandoff {
+    /// Takes a connection and the client's address.
+    pub(crate) serve: Box<dyn Fn(TlsConnection, SocketAddr) + Send + Sync>,
+    /// The ALPN protocol id that asks for TURN.
+    pub(crate) alpn: &'static [u8],
+    /// How long a client has, after its handshake, to send the bytes that
+    /// tell what it speaks: the HTTP request timeout, after which the HTTP
+    /// server would close a silent connection anyway.
+    pub(crate) wait: Duration,
+}
+
+/// A listener that yields connections whose TLS handshake is done and
+/// that speak HTTP.
 pub(crate) struct TlsListener {
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    ready: mpsc::Receiver<(TlsConnection, SocketAddr)>,
     local_addr: SocketAddr,
     acceptor_task: tokio::task::JoinHandle<()>,
 }
 
 impl TlsListener {
-    pub(crate) fn new(listener: TcpListener, config: Arc<ServerConfig>) -> io::Result<TlsListener> {
+    pub(crate) fn new(
+        listener: TcpListener,
+        config: Arc<ServerConfig>,
+        turn: Option<TurnHandoff>,
+    ) -> io::Result<TlsListener> {
         let local_addr = listener.local_addr()?;
         let (tx, ready) = mpsc::channel(ACCEPT_QUEUE);
+        let config = match &turn {
+            Some(turn) => {
+                // Offered after HTTP: a client that offers both gets HTTP.
+                let mut config = (*config).clone();
+                config.alpn_protocols.push(turn.alpn.to_vec());
+                Arc::new(config)
+            }
+            None => config,
+        };
+        let turn = turn.map(Arc::new);
         let acceptor = TlsAcceptor::from(config);
         let acceptor_task = tokio::spawn(async move {
             loop {
@@ -147,11 +183,30 @@ impl TlsListener {
                     }
                 };
                 let _ = tcp.set_nodelay(true);
-                let (acceptor, tx) = (acceptor.clone(), tx.clone());
+                let (acceptor, tx, turn) = (acceptor.clone(), tx.clone(), turn.clone());
                 tokio::spawn(async move {
                     let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp));
-                    if let Ok(Ok(stream)) = handshake.await {
-                        let _ = tx.send((stream, peer)).await;
+                    let Ok(Ok(stream)) = handshake.await else {
+                        return;
+                    };
+                    let Some(turn) = turn else {
+                        let _ = tx.send((Prefixed::new(Vec::new(), stream), peer)).await;
+                        return;
+                    };
+                    let (speaks, stream) = if stream.get_ref().1.alpn_protocol() == Some(turn.alpn)
+                    {
+                        (Speaks::Turn, Prefixed::new(Vec::new(), stream))
+                    } else {
+                        match sniff::sort(stream, turn.wait).await {
+                            Some(sorted) => sorted,
+                            None => return,
+                        }
+                    };
+                    match speaks {
+                        Speaks::Http => {
+                            let _ = tx.send((stream, peer)).await;
+                        }
+                        Speaks::Turn => (turn.serve)(stream, peer),
                     }
                 });
             }
@@ -171,7 +226,7 @@ impl Drop for TlsListener {
 }
 
 impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
+    type Io = TlsConnection;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
