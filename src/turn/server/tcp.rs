@@ -60,7 +60,8 @@ impl TcpSink {
 /// Accepts TURN over plain TCP.
 pub(super) async fn accept(shared: Arc<Shared>, listener: TcpListener) {
     accept_with(shared, listener, |shared, stream, remote| {
-        serve(shared, stream, ClientKey::Tcp(remote))
+        let (reader, writer) = stream.into_split();
+        serve(shared, reader, writer, ClientKey::Tcp(remote))
     })
     .await
 }
@@ -162,14 +163,15 @@ fn frame_len(bytes: &[u8]) -> Result<Option<usize>, ()> {
     }
 }
 
-/// Serves one client on `stream` (TCP, or TLS once its handshake is done)
-/// until it closes, breaks the framing or waits too long.
-pub(super) async fn serve<S>(shared: Arc<Shared>, stream: S, key: ClientKey)
+/// Serves one client on a stream's two halves (TCP's own, or those of
+/// TLS once its handshake is done) until it closes, breaks the framing or
+/// waits too long.
+pub(super) async fn serve<R, W>(shared: Arc<Shared>, mut reader: R, writer: W, key: ClientKey)
 where
-    S: AsyncRead + AsyncWrite + Send + 'static,
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
 {
     let remote = key.addr();
-    let (mut reader, writer) = tokio::io::split(stream);
     let (tx, rx) = mpsc::channel(TCP_QUEUE);
     let queued = Arc::new(Budget::new(QUEUE_BYTES));
     let sink = TcpSink {

@@ -38,12 +38,22 @@ pub(super) async fn accept(shared: Arc<Shared>, listener: TcpListener, config: A
         async move {
             let handshake = tokio::time::timeout(FRAME_TIMEOUT, acceptor.accept(stream)).await;
             match handshake {
-                Ok(Ok(tls)) => serve(shared, tls, ClientKey::Tls(remote, port)).await,
+                Ok(Ok(tls)) => serve_tls(shared, tls, ClientKey::Tls(remote, port)).await,
                 _ => tracing::debug!(client = %remote, "TURN TLS handshake failed or too slow"),
             }
         }
     })
     .await
+}
+
+/// Serves one client over TLS: the stream is split by a lock, as TLS
+/// state cannot be read and written apart.
+async fn serve_tls<S>(shared: Arc<Shared>, stream: S, key: ClientKey)
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (reader, writer) = tokio::io::split(stream);
+    serve(shared, reader, writer, key).await
 }
 
 /// Where another listener hands the TLS connections it found to speak
@@ -67,7 +77,7 @@ impl TlsEntry {
         };
         let shared = self.shared.clone();
         tokio::spawn(async move {
-            serve(shared, stream, ClientKey::Tls(remote, port)).await;
+            serve_tls(shared, stream, ClientKey::Tls(remote, port)).await;
             drop(admission);
         });
     }
