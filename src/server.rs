@@ -230,6 +230,7 @@ impl Server {
                         serve: Box::new(move |stream, remote| entry.serve(stream, remote, port)),
                         alpn: TLS_ALPN,
                         wait: self.http.request_timeout,
+                        waiting: self.http.max_connections,
                     }
                 });
                 let listener = web::TlsListener::new(self.listener, certificate.config, handoff)?;

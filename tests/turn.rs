@@ -1329,6 +1329,46 @@ async fn a_tls_client_that_says_nothing_is_closed_at_the_request_timeout() {
 }
 
 #[tokio::test]
+async fn tls_clients_yet_to_speak_are_capped_like_http_ones() {
+    // As many may wait for their first bytes as HTTP connections may be
+    // open (--max-http-connections): one more is closed at once.
+    let server = start_tls(&["--max-http-connections", "2"]);
+    let fingerprint = server.fingerprint();
+    let mut silent = Vec::new();
+    for _ in 0..2 {
+        silent.push(connect_pinned(server.addr, fingerprint, &[]).await.unwrap());
+    }
+    let mut refused = connect_pinned(server.addr, fingerprint, &[]).await.unwrap();
+    assert!(closed_within(&mut refused, WAIT).await, "over the cap");
+    // ALPN "stun.turn" needs no sorting, so it is not held back.
+    let mut turn = Client::tls(
+        server.addr,
+        fingerprint,
+        &[b"stun.turn"],
+        rest_credentials(SECRET, "t"),
+    )
+    .await;
+    turn.send_raw(&binding_request()).await;
+    assert!(matches!(turn.recv().await, Packet::Stun(_)));
+    // A place given back is taken again.
+    silent.pop();
+    let (addr, fingerprint) = (server.addr, fingerprint.to_owned());
+    support::eventually(WAIT, "a place to wait in", || {
+        let fingerprint = fingerprint.clone();
+        async move {
+            let Ok(mut tls) = connect_pinned(addr, &fingerprint, &[]).await else {
+                return false;
+            };
+            let _ = tls.write_all(HEALTHZ.as_bytes()).await;
+            let mut answer = Vec::new();
+            let _ = timeout(WAIT, tls.read_to_end(&mut answer)).await;
+            answer.starts_with(b"HTTP/1.1 200")
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn tls_and_tcp_connections_count_together_under_the_caps() {
     let server = start_tls(&["--turn-tcp-per-ip", "2"]);
     let fingerprint = server.fingerprint();

@@ -20,7 +20,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest, Sha256};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
@@ -142,6 +142,47 @@ pub(crate) struct TurnHandoff {
     /// tell what it speaks: the HTTP request timeout, after which the HTTP
     /// server would close a silent connection anyway.
     pub(crate) wait: Duration,
+    /// Most connections waiting for those bytes at once; one more is
+    /// closed at once. The HTTP connection cap: without the sorting, they
+    /// would wait under it.
+    pub(crate) waiting: usize,
+}
+
+/// The TURN handoff with the places of the connections it waits on.
+struct Sorter {
+    turn: TurnHandoff,
+    places: Arc<Semaphore>,
+}
+
+impl Sorter {
+    /// Sends `stream` where it belongs: TURN if it asked by ALPN or its
+    /// first bytes are STUN, else HTTP (`http`); closes it if it says
+    /// nothing in time or no place is left to wait in.
+    async fn route(
+        &self,
+        stream: TlsStream<TcpStream>,
+        peer: SocketAddr,
+        http: &mpsc::Sender<(TlsConnection, SocketAddr)>,
+    ) {
+        let turn = &self.turn;
+        let (speaks, stream) = if stream.get_ref().1.alpn_protocol() == Some(turn.alpn) {
+            (Speaks::Turn, Prefixed::new(Vec::new(), stream))
+        } else {
+            let Ok(_place) = self.places.clone().try_acquire_owned() else {
+                return;
+            };
+            match sniff::sort(stream, turn.wait).await {
+                Some(sorted) => sorted,
+                None => return,
+            }
+        };
+        match speaks {
+            Speaks::Http => {
+                let _ = http.send((stream, peer)).await;
+            }
+            Speaks::Turn => (turn.serve)(stream, peer),
+        }
+    }
 }
 
 /// A listener that yields connections whose TLS handshake is done and
@@ -169,7 +210,13 @@ impl TlsListener {
             }
             None => config,
         };
-        let turn = turn.map(Arc::new);
+        let sorter = turn.map(|turn| {
+            let places = turn.waiting.clamp(1, Semaphore::MAX_PERMITS);
+            Arc::new(Sorter {
+                turn,
+                places: Arc::new(Semaphore::new(places)),
+            })
+        });
         let acceptor = TlsAcceptor::from(config);
         let acceptor_task = tokio::spawn(async move {
             loop {
@@ -183,30 +230,17 @@ impl TlsListener {
                     }
                 };
                 let _ = tcp.set_nodelay(true);
-                let (acceptor, tx, turn) = (acceptor.clone(), tx.clone(), turn.clone());
+                let (acceptor, tx, sorter) = (acceptor.clone(), tx.clone(), sorter.clone());
                 tokio::spawn(async move {
                     let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp));
                     let Ok(Ok(stream)) = handshake.await else {
                         return;
                     };
-                    let Some(turn) = turn else {
-                        let _ = tx.send((Prefixed::new(Vec::new(), stream), peer)).await;
-                        return;
-                    };
-                    let (speaks, stream) = if stream.get_ref().1.alpn_protocol() == Some(turn.alpn)
-                    {
-                        (Speaks::Turn, Prefixed::new(Vec::new(), stream))
-                    } else {
-                        match sniff::sort(stream, turn.wait).await {
-                            Some(sorted) => sorted,
-                            None => return,
+                    match sorter {
+                        Some(sorter) => sorter.route(stream, peer, &tx).await,
+                        None => {
+                            let _ = tx.send((Prefixed::new(Vec::new(), stream), peer)).await;
                         }
-                    };
-                    match speaks {
-                        Speaks::Http => {
-                            let _ = tx.send((stream, peer)).await;
-                        }
-                        Speaks::Turn => (turn.serve)(stream, peer),
                     }
                 });
             }
