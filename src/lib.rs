@@ -14,7 +14,7 @@
 //! - `rooms`: the rules of rooms, free of I/O, behind the room store seam
 //!   (in memory today; shared by several instances later);
 //! - [`turn`]: the built-in STUN/TURN server: a codec and rules free of I/O,
-//!   and thin UDP and TCP shells;
+//!   and thin UDP, TCP and TLS shells;
 //! - `limits` (token buckets, per-address caps), `metrics` (the one
 //!   Prometheus writer), `shutdown` and `random`, used by all of the above;
 //! - `state`: the state directory, what a restart must not forget (the

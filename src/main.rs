@@ -43,6 +43,9 @@ async fn main() -> std::process::ExitCode {
         // Tests read this line to learn the port of --turn-listen :0.
         println!("Parlor STUN/TURN is listening on {addr} (UDP and TCP)");
     }
+    if let Some(addr) = server.turns_addr() {
+        println!("Parlor TURN over TLS is listening on {addr}");
+    }
     if let Some(certificate) = server.certificate() {
         if !certificate.names.is_empty() {
             println!(

@@ -20,7 +20,7 @@ use crate::shutdown::Shutdown;
 use crate::signaling::{Hub, HubSettings, LocalConnections, Metrics, OutboxLimits};
 use crate::state::rooms::KeptRooms;
 use crate::state::{self, StateDir};
-use crate::turn::{TurnMetrics, TurnServer};
+use crate::turn::{TLS_ALPN, TurnMetrics, TurnServer, TurnsPort};
 use crate::web::{self, Certificate};
 
 /// How long open connections get to finish after a shutdown signal.
@@ -31,6 +31,8 @@ pub struct Server {
     listener: TcpListener,
     tls: Option<Certificate>,
     turn: Option<TurnServer>,
+    /// The port of its own for TURN over TLS (`--turns-listen`).
+    turns: Option<TcpListener>,
     turn_metrics: Arc<TurnMetrics>,
     app: web::AppState,
     room_idle_timeout: Duration,
@@ -102,9 +104,18 @@ impl Server {
         let kept = read_state(&config)?;
         let listener = TcpListener::bind(config.listen).await?;
         let turn = bind_turn(&config, kept.turn_secret.as_deref()).await?;
+        let turns = bind_turns(&config, tls.is_some(), turn.is_some()).await?;
+        // TURN over TLS: on --turns-listen's port if there is one, else on
+        // the HTTPS port.
+        let turns_port = match (&turns, &tls) {
+            (Some(turns), _) => Some(TurnsPort::Dedicated(turns.local_addr()?.port())),
+            (None, Some(_)) => Some(TurnsPort::Https(listener.local_addr()?.port())),
+            (None, None) => None,
+        };
         let ice_servers = config.ice_servers(
             turn.as_ref()
                 .map(|(server, secret)| (server.local_addr(), secret.clone())),
+            turns_port,
         );
 
         let store = Arc::new(MemoryStore::new(config.store_limits()));
@@ -150,6 +161,7 @@ impl Server {
             listener,
             tls,
             turn: turn.map(|(server, _)| server),
+            turns,
             turn_metrics,
             app,
             room_idle_timeout: config.room_idle_timeout,
@@ -175,6 +187,11 @@ impl Server {
         self.turn.as_ref().map(TurnServer::local_addr)
     }
 
+    /// Where TURN over TLS has a port of its own (`--turns-listen`).
+    pub fn turns_addr(&self) -> Option<SocketAddr> {
+        self.turns.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
     /// Serves until `shutdown` completes; then stops accepting, asks every
     /// WebSocket client to go (close status 1001, so that clients reconnect
     /// to the next instance) and waits up to [`SHUTDOWN_GRACE`] for them.
@@ -187,7 +204,11 @@ impl Server {
             self.resume_grace,
             kept,
         ));
-        let _turn = self.turn.map(|turn| turn.spawn(self.turn_metrics));
+        let mut turn = self.turn.map(|turn| turn.spawn(self.turn_metrics));
+        if let (Some(turn), Some(listener), Some(certificate)) = (&mut turn, self.turns, &self.tls)
+        {
+            turn.serve_tls(listener, certificate.config.clone());
+        }
         let hub = self.app.hub.clone();
         let stopping = self.app.shutdown.clone();
         let router = web::router(self.app);
@@ -201,7 +222,18 @@ impl Server {
         // against the same deadline.
         let until = match self.tls {
             Some(certificate) => {
-                let listener = web::TlsListener::new(self.listener, certificate.config)?;
+                // The HTTPS port serves TURN over TLS too.
+                let port = self.listener.local_addr()?.port();
+                let handoff = turn.as_ref().map(|turn| {
+                    let entry = turn.tls_entry();
+                    web::TurnHandoff {
+                        serve: Box::new(move |stream, remote| entry.serve(stream, remote, port)),
+                        alpn: TLS_ALPN,
+                        wait: self.http.request_timeout,
+                        waiting: self.http.max_connections,
+                    }
+                });
+                let listener = web::TlsListener::new(self.listener, certificate.config, handoff)?;
                 web::serve(listener, router, self.http, shutdown, SHUTDOWN_GRACE).await
             }
             None => {
@@ -246,6 +278,32 @@ async fn bind_turn(
             format!("cannot listen for STUN/TURN on {addr}: {err}"),
         )),
     }
+}
+
+/// Binds `--turns-listen`, which needs a certificate (`tls`) and the
+/// built-in TURN server (`turn`).
+async fn bind_turns(config: &Config, tls: bool, turn: bool) -> io::Result<Option<TcpListener>> {
+    let Some(addr) = config.turns_listen else {
+        return Ok(None);
+    };
+    let refuse =
+        |why: &str| io::Error::new(io::ErrorKind::InvalidInput, format!("--turns-listen {why}"));
+    if !tls {
+        return Err(refuse(
+            "needs a certificate: --tls-cert and --tls-key, or --tls-self-signed",
+        ));
+    }
+    if !turn {
+        return Err(refuse(
+            "needs the built-in STUN/TURN server, which does not run",
+        ));
+    }
+    TcpListener::bind(addr).await.map(Some).map_err(|err| {
+        io::Error::new(
+            err.kind(),
+            format!("cannot listen for TURN over TLS on {addr}: {err}"),
+        )
+    })
 }
 
 /// The room list and the store it follows.

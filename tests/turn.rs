@@ -1,4 +1,5 @@
-//! The built-in STUN/TURN server over real sockets: the `parlor` binary on
+//! The built-in STUN/TURN server over real sockets (UDP, TCP, and TLS on
+//! the HTTPS port and on a port of its own): the `parlor` binary on
 //! 127.0.0.1 with `--turn-listen 127.0.0.1:0`, driven by a small client
 //! written here on Parlor's STUN codec. (Clients that nobody here wrote,
 //! coturn's, are in tests/turn_interop.rs.)
@@ -16,8 +17,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use parlor::turn::credentials::{self, Secret};
 use parlor::turn::stun::{self, Builder, Class, Message, attr, channel_data, method};
-use support::Server;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use support::{Server, connect_pinned};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::timeout;
 
@@ -69,9 +70,14 @@ fn rest_credentials(secret: &str, user: &str) -> (String, String) {
     (creds.username, creds.password)
 }
 
+/// A byte stream to the server: TCP, or TLS over TCP.
+trait Duplex: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Duplex for T {}
+
 enum Link {
     Udp(UdpSocket),
-    Tcp(TcpStream, Vec<u8>),
+    /// A stream, its local address, and bytes received of the next frame.
+    Stream(Box<dyn Duplex>, SocketAddr, Vec<u8>),
 }
 
 /// A received packet: a STUN message or ChannelData.
@@ -125,7 +131,31 @@ impl Client {
 
     async fn tcp(server: SocketAddr, creds: (String, String)) -> Client {
         let stream = TcpStream::connect(server).await.unwrap();
-        Client::new(Link::Tcp(stream, Vec::new()), server, creds)
+        let local = stream.local_addr().unwrap();
+        Client::new(
+            Link::Stream(Box::new(stream), local, Vec::new()),
+            server,
+            creds,
+        )
+    }
+
+    /// Over TLS to `server`, trusting the certificate `fingerprint`,
+    /// offering the ALPN protocols `alpn`.
+    async fn tls(
+        server: SocketAddr,
+        fingerprint: &str,
+        alpn: &[&[u8]],
+        creds: (String, String),
+    ) -> Client {
+        let stream = connect_pinned(server, fingerprint, alpn)
+            .await
+            .expect("TLS handshake");
+        let local = stream.get_ref().0.local_addr().unwrap();
+        Client::new(
+            Link::Stream(Box::new(stream), local, Vec::new()),
+            server,
+            creds,
+        )
     }
 
     fn new(link: Link, server: SocketAddr, (username, password): (String, String)) -> Client {
@@ -142,7 +172,7 @@ impl Client {
     fn local_addr(&self) -> SocketAddr {
         match &self.link {
             Link::Udp(s) => s.local_addr().unwrap(),
-            Link::Tcp(s, _) => s.local_addr().unwrap(),
+            Link::Stream(_, local, _) => *local,
         }
     }
 
@@ -159,7 +189,10 @@ impl Client {
             Link::Udp(s) => {
                 s.send_to(bytes, self.server).await.unwrap();
             }
-            Link::Tcp(s, _) => s.write_all(bytes).await.unwrap(),
+            Link::Stream(s, _, _) => {
+                s.write_all(bytes).await.unwrap();
+                s.flush().await.unwrap();
+            }
         }
     }
 
@@ -172,7 +205,7 @@ impl Client {
                 buf.truncate(n);
                 Some(classify(buf))
             }
-            Link::Tcp(s, pending) => loop {
+            Link::Stream(s, _, pending) => loop {
                 if let Some(len) = stream_frame_len(pending)
                     && pending.len() >= len
                 {
@@ -312,7 +345,7 @@ impl Client {
     async fn send_channel_data(&mut self, channel: u16, data: &[u8]) {
         let mut buf = channel_data::header(channel, data.len() as u16).to_vec();
         buf.extend_from_slice(data);
-        if matches!(self.link, Link::Tcp(..)) {
+        if matches!(self.link, Link::Stream(..)) {
             buf.resize(stun::padded(buf.len()), 0);
         }
         self.send_raw(&buf).await;
@@ -1034,7 +1067,7 @@ fn an_ipv6_turn_address_that_offers_no_ipv4_relays_stops_the_start() {
 
 /// Whether the server closes `stream` (end of stream or reset) within
 /// `limit`, answering nothing.
-async fn closed_within(stream: &mut TcpStream, limit: Duration) -> bool {
+async fn closed_within(stream: &mut (impl AsyncRead + Unpin), limit: Duration) -> bool {
     let mut buf = [0u8; 256];
     matches!(
         timeout(limit, stream.read(&mut buf)).await,
@@ -1154,4 +1187,273 @@ fn caps_past_the_file_limit_are_warned_about() {
     // And the soft limit is the hard one.
     let numbers: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
     assert_eq!(numbers[0], numbers[1], "{line}");
+}
+
+// ---------------------------------------------------------------------------
+// TURN over TLS
+// ---------------------------------------------------------------------------
+
+/// Parlor over HTTPS with a self-signed certificate, TURN as in [`start`]
+/// and `extra` flags.
+fn start_tls(extra: &[&str]) -> Server {
+    let mut args = vec!["--tls-self-signed"];
+    args.extend_from_slice(extra);
+    start(&args)
+}
+
+/// `request` over TLS to `server`'s HTTPS port (offering `alpn`); the
+/// whole answer.
+async fn https(server: &Server, alpn: &[&[u8]], request: &str) -> String {
+    let mut tls = connect_pinned(server.addr, server.fingerprint(), alpn)
+        .await
+        .expect("TLS handshake");
+    tls.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    // Parlor closes without a close_notify: what arrived before counts.
+    let _ = timeout(WAIT, tls.read_to_end(&mut answer)).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+const HEALTHZ: &str = "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+
+#[tokio::test]
+async fn turn_over_tls_shares_the_https_port() {
+    let server = start_tls(&[]);
+    let fingerprint = server.fingerprint();
+    // No ALPN, as most TURN clients do: sorted by its first bytes.
+    let mut a = Client::tls(server.addr, fingerprint, &[], rest_credentials(SECRET, "a")).await;
+    let mut b = Client::udp(server.turn(), rest_credentials(SECRET, "b")).await;
+    let relay_a = a.allocate().await;
+    let relay_b = b.allocate().await;
+    a.bind(0x4000, relay_b).await;
+    b.permit(relay_a).await;
+    a.send_channel_data(0x4000, b"tls to udp").await;
+    assert_eq!(b.expect_data().await, (relay_a, b"tls to udp".to_vec()));
+    b.send_indication(relay_a, b"udp to tls!").await;
+    match a.recv().await {
+        Packet::Channel(0x4000, data) => assert_eq!(data, b"udp to tls!"),
+        other => panic!("{other:?}"),
+    }
+
+    // ALPN "stun.turn" (RFC 7443) goes to TURN whatever follows.
+    let mut c = Client::tls(
+        server.addr,
+        fingerprint,
+        &[b"stun.turn"],
+        rest_credentials(SECRET, "c"),
+    )
+    .await;
+    c.send_raw(&binding_request()).await;
+    let Packet::Stun(reply) = c.recv().await else {
+        panic!("a Binding answer")
+    };
+    assert_eq!(mapped_address(&reply), c.local_addr());
+
+    // HTTP on the same port, with and without ALPN, meanwhile.
+    for alpn in [
+        &[][..],
+        &[&b"http/1.1"[..]][..],
+        &[&b"http/1.1"[..], &b"stun.turn"[..]][..],
+    ] {
+        let answer = https(&server, alpn, HEALTHZ).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{alpn:?}: {answer}");
+    }
+    // The allocation over TLS still relays.
+    b.send_indication(relay_a, b"still").await;
+    assert!(matches!(a.recv().await, Packet::Channel(0x4000, _)));
+}
+
+/// The whole path under HTTPS: `welcome`, fetched over WSS, hands out a
+/// `turns:` URL for the host and port the page was reached on, with the
+/// same credentials as the `turn:` URLs, and they allocate over TLS.
+#[tokio::test]
+async fn welcome_under_tls_hands_out_a_working_turns_url() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+    let server = start_tls(&[]);
+    let created = https(
+        &server,
+        &[],
+        "POST /api/rooms HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let body = &created[created.find("\r\n\r\n").expect("a body") + 4..];
+    let room: serde_json::Value = serde_json::from_str(body).unwrap();
+    let tls = connect_pinned(server.addr, server.fingerprint(), &[])
+        .await
+        .unwrap();
+    let url = format!("wss://{}/ws", server.addr);
+    let (mut ws, _) = tokio_tungstenite::client_async(url, tls)
+        .await
+        .expect("WSS");
+    let join = serde_json::json!({ "type": "join", "room": room["room"] });
+    ws.send(WsMessage::text(join.to_string())).await.unwrap();
+    let Some(Ok(WsMessage::Text(text))) = timeout(WAIT, ws.next()).await.unwrap() else {
+        panic!("no welcome");
+    };
+    let welcome: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let turn = &welcome["iceServers"][1];
+    let (port, https_port) = (server.turn().port(), server.addr.port());
+    assert_eq!(
+        turn["urls"],
+        serde_json::json!([
+            format!("turn:127.0.0.1:{port}?transport=udp"),
+            format!("turn:127.0.0.1:{port}?transport=tcp"),
+            format!("turns:127.0.0.1:{https_port}?transport=tcp"),
+        ])
+    );
+    let creds = (
+        turn["username"].as_str().unwrap().to_owned(),
+        turn["credential"].as_str().unwrap().to_owned(),
+    );
+    let mut client = Client::tls(server.addr, server.fingerprint(), &[], creds).await;
+    client.allocate().await;
+}
+
+#[tokio::test]
+async fn a_tls_client_that_says_nothing_is_closed_at_the_request_timeout() {
+    let server = start_tls(&["--http-request-timeout", "1s"]);
+    let mut silent = connect_pinned(server.addr, server.fingerprint(), &[])
+        .await
+        .expect("TLS handshake");
+    let started = tokio::time::Instant::now();
+    assert!(closed_within(&mut silent, WAIT).await, "still open");
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    // Whoever speaks is served meanwhile.
+    assert!(
+        https(&server, &[], HEALTHZ)
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+}
+
+#[tokio::test]
+async fn tls_clients_yet_to_speak_are_capped_like_http_ones() {
+    // As many may wait for their first bytes as HTTP connections may be
+    // open (--max-http-connections): one more is closed at once.
+    let server = start_tls(&["--max-http-connections", "2"]);
+    let fingerprint = server.fingerprint();
+    let mut silent = Vec::new();
+    for _ in 0..2 {
+        silent.push(connect_pinned(server.addr, fingerprint, &[]).await.unwrap());
+    }
+    let mut refused = connect_pinned(server.addr, fingerprint, &[]).await.unwrap();
+    assert!(closed_within(&mut refused, WAIT).await, "over the cap");
+    // ALPN "stun.turn" needs no sorting, so it is not held back.
+    let mut turn = Client::tls(
+        server.addr,
+        fingerprint,
+        &[b"stun.turn"],
+        rest_credentials(SECRET, "t"),
+    )
+    .await;
+    turn.send_raw(&binding_request()).await;
+    assert!(matches!(turn.recv().await, Packet::Stun(_)));
+    // A place given back is taken again.
+    silent.pop();
+    let (addr, fingerprint) = (server.addr, fingerprint.to_owned());
+    support::eventually(WAIT, "a place to wait in", || {
+        let fingerprint = fingerprint.clone();
+        async move {
+            let Ok(mut tls) = connect_pinned(addr, &fingerprint, &[]).await else {
+                return false;
+            };
+            let _ = tls.write_all(HEALTHZ.as_bytes()).await;
+            let mut answer = Vec::new();
+            let _ = timeout(WAIT, tls.read_to_end(&mut answer)).await;
+            answer.starts_with(b"HTTP/1.1 200")
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn tls_and_tcp_connections_count_together_under_the_caps() {
+    let server = start_tls(&["--turn-tcp-per-ip", "2"]);
+    let fingerprint = server.fingerprint();
+    let creds = || rest_credentials(SECRET, "u");
+    let mut tcp = Client::tcp(server.turn(), creds()).await;
+    let mut tls = Client::tls(server.addr, fingerprint, &[], creds()).await;
+    for client in [&mut tcp, &mut tls] {
+        client.send_raw(&binding_request()).await;
+        assert!(matches!(client.recv().await, Packet::Stun(_)));
+    }
+    // A third stream from the same address is closed, unanswered, over
+    // TLS as over TCP.
+    let mut extra = connect_pinned(server.addr, fingerprint, &[]).await.unwrap();
+    let _ = extra.write_all(&binding_request()).await;
+    assert!(closed_within(&mut extra, WAIT).await, "over the cap");
+    let mut extra = TcpStream::connect(server.turn()).await.unwrap();
+    let _ = extra.write_all(&binding_request()).await;
+    assert!(closed_within(&mut extra, WAIT).await, "over the cap");
+    // HTTP is not TURN's to cap.
+    assert!(
+        https(&server, &[], HEALTHZ)
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+    // A place given back is taken again.
+    drop(tls);
+    let (addr, fingerprint) = (server.addr, fingerprint.to_owned());
+    support::eventually(WAIT, "the closed connection's place back", || {
+        let fingerprint = fingerprint.clone();
+        async move {
+            let Ok(mut again) = connect_pinned(addr, &fingerprint, &[]).await else {
+                return false;
+            };
+            let _ = again.write_all(&binding_request()).await;
+            let mut reply = [0u8; 20];
+            matches!(timeout(WAIT, again.read_exact(&mut reply)).await, Ok(Ok(_)))
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn turn_over_tls_on_a_port_of_its_own() {
+    let server = start_tls(&["--turns-listen", "127.0.0.1:0"]);
+    let turns = server.startup.turns.expect("the TURN over TLS line");
+    let fingerprint = server.fingerprint();
+    let mut a = Client::tls(turns, fingerprint, &[], rest_credentials(SECRET, "a")).await;
+    let mut b = Client::tls(
+        turns,
+        fingerprint,
+        &[b"stun.turn"],
+        rest_credentials(SECRET, "b"),
+    )
+    .await;
+    let relay_a = a.allocate().await;
+    let relay_b = b.allocate().await;
+    a.permit(relay_b).await;
+    b.permit(relay_a).await;
+    a.send_indication(relay_b, b"over 5349").await;
+    assert_eq!(b.expect_data().await, (relay_a, b"over 5349".to_vec()));
+    // Only TURN is spoken there: a client that asks for HTTP by ALPN is
+    // refused in the handshake.
+    assert!(
+        connect_pinned(turns, fingerprint, &[b"http/1.1"])
+            .await
+            .is_err()
+    );
+}
+
+#[test]
+fn turns_listen_without_a_certificate_stops_the_start() {
+    let output = support::command(&[
+        "--turn-listen",
+        "127.0.0.1:0",
+        "--turns-listen",
+        "127.0.0.1:0",
+    ])
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .output()
+    .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--turns-listen needs a certificate"),
+        "{stderr}"
+    );
 }

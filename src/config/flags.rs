@@ -213,6 +213,19 @@ pub struct Config {
     )]
     pub(crate) turn_listen: Option<SocketAddr>,
 
+    /// Also serve TURN over TLS (turns:) on this address, e.g. 0.0.0.0:5349,
+    /// with the HTTPS certificate. Under HTTPS, TURN over TLS is served on
+    /// the HTTPS port anyway; this adds a port of its own, which `welcome`
+    /// then hands out instead.
+    #[arg(
+        long,
+        env = "PARLOR_TURNS_LISTEN",
+        value_name = "ADDR",
+        conflicts_with_all = ["turn_disable", "turn_urls"],
+        help_heading = "TURN"
+    )]
+    pub(crate) turns_listen: Option<SocketAddr>,
+
     /// Public IP address of this machine, advertised in TURN URLs and relayed
     /// addresses; needed behind 1:1 NAT (e.g. cloud instances).
     #[arg(

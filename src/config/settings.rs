@@ -10,7 +10,7 @@ use crate::limits::AddressLimits;
 use crate::rooms::{ResumeKey, StoreLimits};
 use crate::signaling::SessionSettings;
 use crate::turn::credentials::Secret;
-use crate::turn::{self, IceServers, PeerFilter};
+use crate::turn::{self, IceServers, PeerFilter, TurnsPort};
 use crate::web::HttpLimits;
 
 impl Config {
@@ -60,9 +60,14 @@ impl Config {
     }
 
     /// The `iceServers` of each `welcome`: the built-in TURN server if it
-    /// runs (`builtin`: where it bound, and its secret), else an external
-    /// one, plus `--ice-server` entries.
-    pub(crate) fn ice_servers(&self, builtin: Option<(SocketAddr, Secret)>) -> IceServers {
+    /// runs (`builtin`: where it bound, and its secret; `turns`: where it
+    /// takes TLS, under HTTPS), else an external one, plus `--ice-server`
+    /// entries.
+    pub(crate) fn ice_servers(
+        &self,
+        builtin: Option<(SocketAddr, Secret)>,
+        turns: Option<TurnsPort>,
+    ) -> IceServers {
         let lifetime = self.turn_credential_lifetime;
         let turn = if !self.turn_urls.is_empty() {
             Some(turn::IceTurn::external(
@@ -74,6 +79,7 @@ impl Config {
             builtin.map(|(bound, secret)| {
                 turn::IceTurn::built_in(
                     bound,
+                    turns,
                     self.turn_external_ip,
                     self.listen.ip(),
                     secret,
@@ -157,7 +163,7 @@ mod tests {
         let builtin = config
             .runs_builtin_turn()
             .then(|| (config.turn_listen_addr(), config.turn_secret(None)));
-        config.ice_servers(builtin)
+        config.ice_servers(builtin, None)
     }
 
     fn config(args: &[&str]) -> Config {

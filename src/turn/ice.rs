@@ -7,6 +7,12 @@
 //! on every address, the host the browser used to reach Parlor's web page
 //! (the WebSocket upgrade's `Host` header), which is the one name this
 //! machine is known to have for that browser.
+//!
+//! Under TLS a `turns:` URL joins them, with the same credentials. Its host
+//! is always the one the browser used to reach the page, since that is a
+//! name the certificate is valid for (the browser checked it); its port is
+//! the HTTPS port the browser used (from the same `Host` header), or
+//! `--turns-listen`'s.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -23,6 +29,17 @@ pub(crate) struct IceServers {
     turn: Option<Turn>,
 }
 
+/// Where the built-in server takes TURN over TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TurnsPort {
+    /// On the HTTPS port, which listens on this port: the port a browser
+    /// reached it on is in its `Host` header (443 when not said); this one
+    /// is for requests without the header.
+    Https(u16),
+    /// On a port of its own (`--turns-listen`).
+    Dedicated(u16),
+}
+
 /// A TURN server to hand out, and how to make its credentials.
 #[derive(Debug, Clone)]
 pub(crate) struct Turn {
@@ -32,10 +49,11 @@ pub(crate) struct Turn {
 }
 
 impl Turn {
-    /// The built-in server, listening on `bound`, for a web server that
-    /// listens on `web_listen`.
+    /// The built-in server, listening on `bound` (and for TLS on `turns`),
+    /// for a web server that listens on `web_listen`.
     pub(crate) fn built_in(
         bound: SocketAddr,
+        turns: Option<TurnsPort>,
         external_ip: Option<IpAddr>,
         web_listen: IpAddr,
         secret: Secret,
@@ -62,6 +80,7 @@ impl Turn {
                 host,
                 fallback,
                 port: bound.port(),
+                turns,
             },
         }
     }
@@ -88,6 +107,7 @@ enum Urls {
         host: Option<String>,
         fallback: String,
         port: u16,
+        turns: Option<TurnsPort>,
     },
     External {
         stun: Vec<String>,
@@ -131,18 +151,30 @@ impl IceServers {
                     host,
                     fallback,
                     port,
+                    turns,
                 } => {
-                    let host = host
+                    let requested = request_host.and_then(host_of);
+                    let plain = host
                         .clone()
-                        .or_else(|| request_host.and_then(host_of))
+                        .or_else(|| requested.as_ref().map(|(host, _)| host.clone()))
                         .unwrap_or_else(|| fallback.clone());
-                    (
-                        vec![format!("stun:{host}:{port}")],
-                        vec![
-                            format!("turn:{host}:{port}?transport=udp"),
-                            format!("turn:{host}:{port}?transport=tcp"),
-                        ],
-                    )
+                    let mut relay = vec![
+                        format!("turn:{plain}:{port}?transport=udp"),
+                        format!("turn:{plain}:{port}?transport=tcp"),
+                    ];
+                    if let Some(turns) = turns {
+                        let (host, port) = match (turns, requested) {
+                            (TurnsPort::Https(_), Some((host, said))) => {
+                                (host, said.unwrap_or(443))
+                            }
+                            (TurnsPort::Dedicated(port), Some((host, _))) => (host, *port),
+                            (TurnsPort::Https(port) | TurnsPort::Dedicated(port), None) => {
+                                (plain.clone(), *port)
+                            }
+                        };
+                        relay.push(format!("turns:{host}:{port}?transport=tcp"));
+                    }
+                    (vec![format!("stun:{plain}:{port}")], relay)
                 }
                 Urls::External { stun, turn } => (stun.clone(), turn.clone()),
             };
@@ -189,31 +221,31 @@ fn url_host(ip: IpAddr) -> String {
 }
 
 /// The host part of a `Host` header (`name`, `name:port`, `1.2.3.4:80`,
-/// `[::1]:80`), if it is a plausible host name or address: anything else
-/// (an attempt to inject into the URL, say) is ignored.
-fn host_of(header: &str) -> Option<String> {
+/// `[::1]:80`), with its port if it says one, if it is a plausible host
+/// name or address: anything else (an attempt to inject into the URL, say)
+/// is ignored.
+fn host_of(header: &str) -> Option<(String, Option<u16>)> {
     let header = header.trim();
     if let Ok(addr) = header.parse::<SocketAddr>() {
-        return Some(url_host(addr.ip()));
+        return Some((url_host(addr.ip()), Some(addr.port())));
     }
     if let Ok(ip) = header
         .trim_start_matches('[')
         .trim_end_matches(']')
         .parse::<IpAddr>()
     {
-        return Some(url_host(ip));
+        return Some((url_host(ip), None));
     }
-    let name = match header.rsplit_once(':') {
-        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
-        Some(_) => return None,
-        None => header,
+    let (name, port) = match header.rsplit_once(':') {
+        Some((name, port)) => (name, Some(port.parse::<u16>().ok()?)),
+        None => (header, None),
     };
     let valid = !name.is_empty()
         && name.len() <= 253
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
-    valid.then(|| name.to_ascii_lowercase())
+    valid.then(|| (name.to_ascii_lowercase(), port))
 }
 
 #[cfg(test)]
@@ -223,6 +255,7 @@ mod tests {
     fn built_in(secret: &Secret) -> IceServers {
         let turn = Turn::built_in(
             "127.0.0.1:3478".parse().unwrap(),
+            None,
             None,
             "127.0.0.1".parse().unwrap(),
             secret.clone(),
@@ -265,18 +298,73 @@ mod tests {
     }
 
     #[test]
+    fn turns_names_the_host_and_port_the_browser_used() {
+        let urls = |turns: TurnsPort, request_host: Option<&str>| -> Value {
+            let turn = Turn::built_in(
+                "0.0.0.0:3478".parse().unwrap(),
+                Some(turns),
+                Some("203.0.113.5".parse().unwrap()),
+                "0.0.0.0".parse().unwrap(),
+                Secret::new("s"),
+                Duration::from_secs(600),
+            );
+            let list =
+                IceServers::new(&[], Some(turn)).for_peer("p", request_host, SystemTime::now());
+            let list: Value = serde_json::from_str(list.get()).unwrap();
+            list[1]["urls"].clone()
+        };
+        let https = TurnsPort::Https(8443);
+        // The plain URLs keep the external IP; turns: takes the name the
+        // certificate was checked against, and the port the page came from.
+        assert_eq!(
+            urls(https, Some("meet.example")),
+            json!([
+                "turn:203.0.113.5:3478?transport=udp",
+                "turn:203.0.113.5:3478?transport=tcp",
+                "turns:meet.example:443?transport=tcp"
+            ])
+        );
+        assert_eq!(
+            urls(https, Some("Meet.Example:8443"))[2],
+            "turns:meet.example:8443?transport=tcp"
+        );
+        assert_eq!(
+            urls(https, Some("[2001:db8::1]:8443"))[2],
+            "turns:[2001:db8::1]:8443?transport=tcp"
+        );
+        assert_eq!(urls(https, None)[2], "turns:203.0.113.5:8443?transport=tcp");
+        assert_eq!(
+            urls(https, Some("bad host"))[2],
+            "turns:203.0.113.5:8443?transport=tcp"
+        );
+        let dedicated = TurnsPort::Dedicated(5349);
+        assert_eq!(
+            urls(dedicated, Some("meet.example:443"))[2],
+            "turns:meet.example:5349?transport=tcp"
+        );
+        assert_eq!(
+            urls(dedicated, None)[2],
+            "turns:203.0.113.5:5349?transport=tcp"
+        );
+    }
+
+    #[test]
     fn host_header_parsing() {
-        assert_eq!(host_of("example.org").as_deref(), Some("example.org"));
-        assert_eq!(host_of("example.org:443").as_deref(), Some("example.org"));
-        assert_eq!(host_of("10.0.0.2:8080").as_deref(), Some("10.0.0.2"));
-        assert_eq!(host_of("[fe80::1]").as_deref(), Some("[fe80::1]"));
-        assert_eq!(host_of("::1").as_deref(), Some("[::1]"));
+        let parsed = host_of;
+        let host = |host: &str, port: Option<u16>| Some((host.to_owned(), port));
+        assert_eq!(parsed("example.org"), host("example.org", None));
+        assert_eq!(parsed("example.org:443"), host("example.org", Some(443)));
+        assert_eq!(parsed("10.0.0.2:8080"), host("10.0.0.2", Some(8080)));
+        assert_eq!(parsed("[fe80::1]"), host("[fe80::1]", None));
+        assert_eq!(parsed("[::1]:8443"), host("[::1]", Some(8443)));
+        assert_eq!(parsed("::1"), host("[::1]", None));
         for bad in [
             "",
             ":80",
             "a b",
             "x@y",
             "host:port",
+            "host:99999",
             "a/b",
             "a?b",
             "é.example",

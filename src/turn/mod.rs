@@ -3,8 +3,9 @@
 //!
 //! - STUN Binding (RFC 8489) tells a browser its public address.
 //! - TURN (RFC 8656) relays media for browsers that cannot reach each other:
-//!   allocations, permissions, channels, refreshes and lifetimes, over UDP
-//!   and over TCP (the client leg; relayed addresses are UDP).
+//!   allocations, permissions, channels, refreshes and lifetimes, over UDP,
+//!   TCP and TLS (the client leg; relayed addresses are UDP); TLS on the
+//!   HTTPS port itself, which hands over connections that speak STUN.
 //! - Credentials are ephemeral, the TURN REST API scheme of coturn's
 //!   `use-auth-secret`: each `welcome` carries a username `<expiry>:<peer>`
 //!   and its HMAC password ([`credentials`]). Parlor can hand out such
@@ -38,9 +39,9 @@ use std::time::Duration;
 
 pub(crate) use files::raise_file_limit;
 pub(crate) use filter::{Cidr, PeerFilter};
-pub(crate) use ice::{IceServers, Turn as IceTurn};
+pub(crate) use ice::{IceServers, Turn as IceTurn, TurnsPort};
 pub(crate) use metrics::TurnMetrics;
-pub(crate) use server::TurnServer;
+pub(crate) use server::{TLS_ALPN, TurnServer};
 
 use credentials::Secret;
 

@@ -1,16 +1,18 @@
 //! The web server: HTTP routes (the room API, the app, the WebSocket
-//! upgrade, health and metrics), the listeners (plain TCP and TLS), and the
-//! web client embedded in the binary.
+//! upgrade, health and metrics), the listeners (plain TCP and TLS, the
+//! latter shared with TURN over TLS), and the web client embedded in the
+//! binary.
 
 mod assets;
 mod forwarded;
 mod listener;
 mod routes;
 mod serve;
+mod sniff;
 mod tls;
 
 pub(crate) use listener::PlainListener;
 pub(crate) use routes::{AppState, allowed_origins, router};
 pub(crate) use serve::{HttpLimits, serve};
 pub use tls::Certificate;
-pub(crate) use tls::{TlsListener, from_files, self_signed};
+pub(crate) use tls::{TlsListener, TurnHandoff, from_files, self_signed};

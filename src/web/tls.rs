@@ -4,7 +4,10 @@
 //! start for this machine's names and addresses.
 //!
 //! TLS handshakes run in their own tasks, so a client that stalls in its
-//! handshake cannot hold up anyone else's connection.
+//! handshake cannot hold up anyone else's connection. When the built-in
+//! TURN server runs, the same port serves TURN over TLS: connections whose
+//! first bytes are STUN, or that asked for it by ALPN, go to TURN
+//! ([`TurnHandoff`], [`super::sniff`]).
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -17,9 +20,11 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest, Sha256};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
+
+use super::sniff::{self, Prefixed, Speaks};
 
 /// Longest a client may take to finish its TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -123,17 +128,95 @@ pub(crate) fn self_signed(listen: IpAddr) -> io::Result<Certificate> {
     })
 }
 
-/// A listener that yields connections whose TLS handshake is done.
+/// A TLS connection whose handshake is done, with the bytes read to sort
+/// it put back in front.
+pub(crate) type TlsConnection = Prefixed<TlsStream<TcpStream>>;
+
+/// Where the HTTPS port hands the connections that speak TURN.
+pub(crate) struct TurnHandoff {
+    /// Takes a connection and the client's address.
+    pub(crate) serve: Box<dyn Fn(TlsConnection, SocketAddr) + Send + Sync>,
+    /// The ALPN protocol id that asks for TURN.
+    pub(crate) alpn: &'static [u8],
+    /// How long a client has, after its handshake, to send the bytes that
+    /// tell what it speaks: the HTTP request timeout, after which the HTTP
+    /// server would close a silent connection anyway.
+    pub(crate) wait: Duration,
+    /// Most connections waiting for those bytes at once; one more is
+    /// closed at once. The HTTP connection cap: without the sorting, they
+    /// would wait under it.
+    pub(crate) waiting: usize,
+}
+
+/// The TURN handoff with the places of the connections it waits on.
+struct Sorter {
+    turn: TurnHandoff,
+    places: Arc<Semaphore>,
+}
+
+impl Sorter {
+    /// Sends `stream` where it belongs: TURN if it asked by ALPN or its
+    /// first bytes are STUN, else HTTP (`http`); closes it if it says
+    /// nothing in time or no place is left to wait in.
+    async fn route(
+        &self,
+        stream: TlsStream<TcpStream>,
+        peer: SocketAddr,
+        http: &mpsc::Sender<(TlsConnection, SocketAddr)>,
+    ) {
+        let turn = &self.turn;
+        let (speaks, stream) = if stream.get_ref().1.alpn_protocol() == Some(turn.alpn) {
+            (Speaks::Turn, Prefixed::new(Vec::new(), stream))
+        } else {
+            let Ok(_place) = self.places.clone().try_acquire_owned() else {
+                return;
+            };
+            match sniff::sort(stream, turn.wait).await {
+                Some(sorted) => sorted,
+                None => return,
+            }
+        };
+        match speaks {
+            Speaks::Http => {
+                let _ = http.send((stream, peer)).await;
+            }
+            Speaks::Turn => (turn.serve)(stream, peer),
+        }
+    }
+}
+
+/// A listener that yields connections whose TLS handshake is done and
+/// that speak HTTP.
 pub(crate) struct TlsListener {
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    ready: mpsc::Receiver<(TlsConnection, SocketAddr)>,
     local_addr: SocketAddr,
     acceptor_task: tokio::task::JoinHandle<()>,
 }
 
 impl TlsListener {
-    pub(crate) fn new(listener: TcpListener, config: Arc<ServerConfig>) -> io::Result<TlsListener> {
+    pub(crate) fn new(
+        listener: TcpListener,
+        config: Arc<ServerConfig>,
+        turn: Option<TurnHandoff>,
+    ) -> io::Result<TlsListener> {
         let local_addr = listener.local_addr()?;
         let (tx, ready) = mpsc::channel(ACCEPT_QUEUE);
+        let config = match &turn {
+            Some(turn) => {
+                // Offered after HTTP: a client that offers both gets HTTP.
+                let mut config = (*config).clone();
+                config.alpn_protocols.push(turn.alpn.to_vec());
+                Arc::new(config)
+            }
+            None => config,
+        };
+        let sorter = turn.map(|turn| {
+            let places = turn.waiting.clamp(1, Semaphore::MAX_PERMITS);
+            Arc::new(Sorter {
+                turn,
+                places: Arc::new(Semaphore::new(places)),
+            })
+        });
         let acceptor = TlsAcceptor::from(config);
         let acceptor_task = tokio::spawn(async move {
             loop {
@@ -147,11 +230,17 @@ impl TlsListener {
                     }
                 };
                 let _ = tcp.set_nodelay(true);
-                let (acceptor, tx) = (acceptor.clone(), tx.clone());
+                let (acceptor, tx, sorter) = (acceptor.clone(), tx.clone(), sorter.clone());
                 tokio::spawn(async move {
                     let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp));
-                    if let Ok(Ok(stream)) = handshake.await {
-                        let _ = tx.send((stream, peer)).await;
+                    let Ok(Ok(stream)) = handshake.await else {
+                        return;
+                    };
+                    match sorter {
+                        Some(sorter) => sorter.route(stream, peer, &tx).await,
+                        None => {
+                            let _ = tx.send((Prefixed::new(Vec::new(), stream), peer)).await;
+                        }
                     }
                 });
             }
@@ -171,7 +260,7 @@ impl Drop for TlsListener {
 }
 
 impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
+    type Io = TlsConnection;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {

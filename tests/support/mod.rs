@@ -1,7 +1,8 @@
 //! Helpers shared by the integration tests: the real `parlor` binary on
 //! 127.0.0.1 with an ephemeral port (the one way the tests start it, and the
-//! one reader of its start-up lines), a tiny HTTP/1.1 client and a
-//! WebSocket client that speaks PROTOCOL.md in JSON.
+//! one reader of its start-up lines), a tiny HTTP/1.1 client, a
+//! WebSocket client that speaks PROTOCOL.md in JSON, and a TLS client that
+//! trusts the printed certificate.
 //!
 //! Every helper that waits has a deadline, so a server that never answers
 //! makes a test fail quickly instead of hanging.
@@ -12,6 +13,7 @@ mod http;
 mod messages;
 mod server;
 mod startup;
+mod tls;
 mod ws;
 
 use std::time::{Duration, Instant};
@@ -20,6 +22,7 @@ pub use http::{Response, http_request};
 pub use messages::{WELCOME_EXTENSIONS, assert_error, assert_welcome, welcome_core};
 pub use server::{Process, Server, command};
 pub use startup::{Startup, StartupLine};
+pub use tls::connect_pinned;
 pub use ws::{Ended, Stream, Welcome, Ws, WsRx, WsTx};
 
 /// How long a test waits for a message it expects.

@@ -9,6 +9,7 @@
 //! ```text
 //! Parlor is running at http://127.0.0.1:40000/        (https:// under TLS)
 //! Parlor STUN/TURN is listening on 127.0.0.1:3478 (UDP and TCP)  (when it runs)
+//! Parlor TURN over TLS is listening on 127.0.0.1:5349 (with --turns-listen)
 //! Self-signed certificate for localhost, 127.0.0.1    (a self-signed certificate)
 //! Certificate SHA-256 fingerprint AB:CD:…             (under TLS)
 //! ```
@@ -24,6 +25,8 @@ pub enum StartupLine {
     Running { https: bool, addr: SocketAddr },
     /// `Parlor STUN/TURN is listening on ADDR (UDP and TCP)`.
     Turn(SocketAddr),
+    /// `Parlor TURN over TLS is listening on ADDR`.
+    Turns(SocketAddr),
     /// `Self-signed certificate for NAME, NAME, …`.
     CertificateNames(Vec<String>),
     /// `Certificate SHA-256 fingerprint AB:CD:…`.
@@ -46,6 +49,9 @@ impl StartupLine {
             let addr = rest.strip_suffix(" (UDP and TCP)")?.parse().ok()?;
             return Some(StartupLine::Turn(addr));
         }
+        if let Some(rest) = line.strip_prefix("Parlor TURN over TLS is listening on ") {
+            return Some(StartupLine::Turns(rest.parse().ok()?));
+        }
         if let Some(names) = line.strip_prefix("Self-signed certificate for ") {
             let names = names.split(", ").map(str::to_owned).collect();
             return Some(StartupLine::CertificateNames(names));
@@ -64,6 +70,8 @@ pub struct Startup {
     pub https: bool,
     /// The STUN/TURN address, when that server runs.
     pub turn: Option<SocketAddr>,
+    /// The port of its own of TURN over TLS (`--turns-listen`).
+    pub turns: Option<SocketAddr>,
     /// The names of a self-signed certificate (empty otherwise).
     pub certificate_names: Vec<String>,
     /// The certificate's SHA-256 fingerprint, under TLS.
@@ -88,6 +96,7 @@ impl Startup {
             addr,
             https,
             turn: None,
+            turns: None,
             certificate_names: Vec::new(),
             fingerprint: None,
         };
@@ -101,6 +110,7 @@ impl Startup {
         while let Some(line) = read_line(stdout) {
             match StartupLine::parse(&line) {
                 Some(StartupLine::Turn(turn)) => startup.turn = Some(turn),
+                Some(StartupLine::Turns(turns)) => startup.turns = Some(turns),
                 Some(StartupLine::CertificateNames(names)) => startup.certificate_names = names,
                 Some(StartupLine::Fingerprint(fingerprint)) => {
                     startup.fingerprint = Some(fingerprint);

@@ -54,7 +54,8 @@ pub(crate) use allocate::{OpenRelay, Opened, RelaySource};
 pub(crate) use frame::{HEADROOM, MAX_DATAGRAM, channel_data_frame, data_indication_frame};
 pub(crate) use plan::{PortPlan, Rng};
 pub(crate) use stream::{
-    Budget, HALF_FRAME_BYTES, IDLE_TIMEOUT, MAX_FRAME, QUEUE_BYTES, StreamClock, TcpAdmissions,
+    Budget, FRAME_TIMEOUT, HALF_FRAME_BYTES, IDLE_TIMEOUT, MAX_FRAME, QUEUE_BYTES, StreamClock,
+    TcpAdmissions,
 };
 
 /// How long a port reserved by EVEN-PORT's R bit waits to be claimed.
@@ -72,24 +73,26 @@ const UNAUTHENTICATED_PER_SECOND: f64 = 16.0;
 /// forgets sources whose bucket is full again.
 const UNAUTHENTICATED_SOURCES: usize = 65_536;
 
-/// The 5-tuple of a client, given the one listening address: its transport
-/// and its address.
+/// The 5-tuple of a client: its transport and its address, and for TLS
+/// the server port it reached (the HTTPS port or `--turns-listen`; UDP and
+/// TCP have one listening address).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum ClientKey {
     Udp(SocketAddr),
     Tcp(SocketAddr),
+    Tls(SocketAddr, u16),
 }
 
 impl ClientKey {
     pub(crate) fn addr(self) -> SocketAddr {
         match self {
-            ClientKey::Udp(a) | ClientKey::Tcp(a) => a,
+            ClientKey::Udp(a) | ClientKey::Tcp(a) | ClientKey::Tls(a, _) => a,
         }
     }
 
     /// Whether frames to this client go over a stream, padded to four bytes.
     pub(crate) fn is_stream(self) -> bool {
-        matches!(self, ClientKey::Tcp(_))
+        !matches!(self, ClientKey::Udp(_))
     }
 }
 

@@ -1,6 +1,7 @@
 //! The tokio shells of the STUN/TURN server: the listening sockets (UDP and
-//! TCP on one port), one UDP socket and one small task per allocation, and a
-//! sweeper for lifetimes. The rules are in the sans-IO [`super::core`]; the
+//! TCP on one port, TLS on the HTTPS port and optionally one of its own),
+//! one UDP socket and one small task per allocation, and a sweeper for
+//! lifetimes. The rules are in the sans-IO [`super::core`]; the
 //! shells receive, ask it, and do what it answers.
 //!
 //! The core sits behind one mutex, held for a table lookup and never across
@@ -16,13 +17,15 @@
 //! connections) has a cap.
 //!
 //! Files: this one starts the server and turns the core's answers into
-//! actions; [`sockets`] binds, [`udp`] and [`tcp`] serve clients, [`relay`]
-//! opens relay sockets and runs their tasks, [`sweep`] ages allocations.
+//! actions; [`sockets`] binds, [`udp`], [`tcp`] and [`tls`] serve clients,
+//! [`relay`] opens relay sockets and runs their tasks, [`sweep`] ages
+//! allocations.
 
 mod relay;
 mod sockets;
 mod sweep;
 mod tcp;
+mod tls;
 mod udp;
 
 use std::io;
@@ -30,6 +33,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use rustls::ServerConfig;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::task::JoinHandle;
 
@@ -41,6 +45,7 @@ use super::core::{
 use super::metrics::{Direction, Discard, TurnMetrics};
 use relay::Sockets;
 use sockets::RelayIp;
+pub(crate) use tls::{ALPN as TLS_ALPN, TlsEntry};
 
 /// How a packet reached the server, for the sink of a new allocation.
 #[derive(Clone, Copy)]
@@ -56,9 +61,9 @@ struct Shared {
     udp: Arc<UdpSocket>,
     relay_v4: Option<RelayIp>,
     relay_v6: Option<RelayIp>,
-    /// TCP connections, in all and per client address.
+    /// Stream connections (TCP and TLS), in all and per client address.
     tcp: Mutex<TcpAdmissions>,
-    /// Bytes of half-received frames over all TCP connections.
+    /// Bytes of half-received frames over all stream connections.
     half_frames: Budget,
 }
 
@@ -175,7 +180,24 @@ impl TurnServer {
     }
 }
 
-/// Most TCP connections at once, for everyone: one per allocation, and
+impl TurnHandle {
+    /// Serves TURN over TLS on `listener` too, a port of its own, with the
+    /// certificate of `config`.
+    pub(crate) fn serve_tls(&mut self, listener: TcpListener, config: Arc<ServerConfig>) {
+        let shared = self.shared.clone();
+        self.tasks
+            .push(tokio::spawn(tls::accept(shared, listener, config)));
+    }
+
+    /// Where the HTTPS listener hands the connections that speak TURN.
+    pub(crate) fn tls_entry(&self) -> TlsEntry {
+        TlsEntry {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+/// Most stream connections (TCP and TLS) at once, for everyone: one per allocation, and
 /// some to spare for clients that only ask for Binding.
 pub(crate) fn tcp_connections(settings: &Settings) -> usize {
     settings.max_allocations.max(64)

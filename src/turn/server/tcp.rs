@@ -1,8 +1,10 @@
-//! TURN over TCP (the client leg; relayed addresses stay UDP): the accept
-//! loop with its caps on connections (in all and per client address), and
-//! per connection a reader that cuts the stream into STUN and ChannelData
-//! frames for the core and a writer that drains a queue bounded in bytes.
-//! A connection's allocation ends with it.
+//! TURN over a stream, TCP or TLS (the client leg; relayed addresses stay
+//! UDP): the TCP accept loop with its caps on connections (in all and per
+//! client address), and per connection a reader that cuts the stream into
+//! STUN and ChannelData frames for the core and a writer that drains a
+//! queue bounded in bytes. A connection's allocation ends with it. TLS
+//! connections ([`super::tls`]) come under the same caps and are served by
+//! the same [`serve`], over the decrypted stream.
 //!
 //! What a connection may hold and how long it may wait are the core's
 //! rules ([`super::super::core::StreamClock`], [`Budget`]): a whole frame
@@ -11,12 +13,12 @@
 //! byte budget; a client that never reads loses frames past its queue's
 //! byte budget.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
@@ -55,7 +57,22 @@ impl TcpSink {
     }
 }
 
+/// Accepts TURN over plain TCP.
 pub(super) async fn accept(shared: Arc<Shared>, listener: TcpListener) {
+    accept_with(shared, listener, |shared, stream, remote| {
+        let (reader, writer) = stream.into_split();
+        serve(shared, reader, writer, ClientKey::Tcp(remote))
+    })
+    .await
+}
+
+/// Accepts connections on `listener` under the caps, and runs `handle` on
+/// each admitted one (with Nagle's algorithm off) in a task of its own.
+pub(super) async fn accept_with<F, Fut>(shared: Arc<Shared>, listener: TcpListener, handle: F)
+where
+    F: Fn(Arc<Shared>, TcpStream, SocketAddr) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     loop {
         let (stream, remote) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -70,22 +87,23 @@ pub(super) async fn accept(shared: Arc<Shared>, listener: TcpListener) {
             tracing::debug!(client = %remote, "TURN TCP connection refused at a cap");
             continue;
         };
-        let shared = shared.clone();
+        let _ = stream.set_nodelay(true);
+        let served = handle(shared.clone(), stream, remote);
         tokio::spawn(async move {
-            serve(shared, stream, remote).await;
+            served.await;
             drop(admission);
         });
     }
 }
 
-/// A TCP connection's place under the caps, given back when dropped.
-struct Admission {
+/// A stream connection's place under the caps, given back when dropped.
+pub(super) struct Admission {
     shared: Arc<Shared>,
     remote: SocketAddr,
 }
 
 impl Admission {
-    fn new(shared: &Arc<Shared>, remote: SocketAddr) -> Option<Admission> {
+    pub(super) fn new(shared: &Arc<Shared>, remote: SocketAddr) -> Option<Admission> {
         shared.tcp_admit(remote.ip()).then(|| Admission {
             shared: shared.clone(),
             remote,
@@ -145,10 +163,15 @@ fn frame_len(bytes: &[u8]) -> Result<Option<usize>, ()> {
     }
 }
 
-async fn serve(shared: Arc<Shared>, stream: TcpStream, remote: SocketAddr) {
-    let _ = stream.set_nodelay(true);
-    let key = ClientKey::Tcp(remote);
-    let (mut reader, writer) = stream.into_split();
+/// Serves one client on a stream's two halves (TCP's own, or those of
+/// TLS once its handshake is done) until it closes, breaks the framing or
+/// waits too long.
+pub(super) async fn serve<R, W>(shared: Arc<Shared>, mut reader: R, writer: W, key: ClientKey)
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let remote = key.addr();
     let (tx, rx) = mpsc::channel(TCP_QUEUE);
     let queued = Arc::new(Budget::new(QUEUE_BYTES));
     let sink = TcpSink {
@@ -193,7 +216,7 @@ async fn serve(shared: Arc<Shared>, stream: TcpStream, remote: SocketAddr) {
             buf.shrink_to(READ_CHUNK);
         }
         if !half.hold(buf.len()) {
-            tracing::debug!(client = %remote, "TURN TCP connection closed: half-received frames over budget");
+            tracing::debug!(client = %remote, "TURN stream connection closed: half-received frames over budget");
             break;
         }
         clock.received(Instant::now(), completed, buf.len());
@@ -219,7 +242,7 @@ async fn serve(shared: Arc<Shared>, stream: TcpStream, remote: SocketAddr) {
 }
 
 async fn write_loop(
-    mut writer: OwnedWriteHalf,
+    mut writer: impl AsyncWrite + Unpin,
     mut rx: mpsc::Receiver<Vec<u8>>,
     queued: Arc<Budget>,
 ) {
@@ -233,7 +256,11 @@ async fn write_loop(
                 Err(_) => break,
             }
         }
-        let written = writer.write_all(&batch).await;
+        // TLS holds records until flushed; for TCP the flush is free.
+        let written = match writer.write_all(&batch).await {
+            Ok(()) => writer.flush().await,
+            Err(err) => Err(err),
+        };
         queued.give(batch.len());
         if written.is_err() {
             return;

@@ -51,8 +51,9 @@ async function closeBrowser(browser) {
  *        for `origin` is refused: getUserMedia fails with NotAllowedError).
  * fakeDevices: options of Chromium's fake capture devices, e.g.
  *        'device-count=2' (two cameras) or 'fps=10' (a lighter camera).
+ * args: more command-line flags, e.g. '--ignore-certificate-errors'.
  */
-export async function launchChromium(cleanup, { media = 'fake', origin, fakeDevices = '' } = {}) {
+export async function launchChromium(cleanup, { media = 'fake', origin, fakeDevices = '', args: extra = [] } = {}) {
   const args = [
     '--no-sandbox',
     '--autoplay-policy=no-user-gesture-required',
@@ -69,6 +70,7 @@ export async function launchChromium(cleanup, { media = 'fake', origin, fakeDevi
   // (NotAllowedError) and not merely "no camera found".
   args.push(`--use-fake-device-for-media-stream${fakeDevices ? `=${fakeDevices}` : ''}`);
   if (media === 'fake') args.push('--use-fake-ui-for-media-stream');
+  args.push(...extra);
   const browser = await puppeteer.launch({
     browser: 'chrome',
     executablePath: CHROMIUM_BIN,
@@ -239,23 +241,23 @@ export async function open(page, url) {
  * Preload: every RTCPeerConnection the page makes uses only relay
  * candidates, whatever configuration the app passes (also through
  * setConfiguration). With {transport: 'tcp'}, only the TURN URLs with
- * `?transport=tcp` are kept, so the browser reaches TURN over TCP.
+ * `?transport=tcp` are kept, so the browser reaches TURN over TCP; with
+ * {scheme: 'turns'}, only the `turns:` URLs (TURN over TLS).
  * Register it after newPage's recorder.
  */
-export function forceRelayPolicy({ transport } = {}) {
+export function forceRelayPolicy({ transport, scheme } = {}) {
   const Current = window.RTCPeerConnection;
   if (!Current || window.__relayOnly) return;
   window.__relayOnly = true;
+  const kept = (url) =>
+    url.startsWith(`${scheme ?? 'turn'}:`) && (!transport || url.endsWith(`?transport=${transport}`));
   const only = (servers) =>
     (servers ?? [])
-      .map((server) => ({
-        ...server,
-        urls: [server.urls].flat().filter((url) => url.startsWith('turn') && url.endsWith(`?transport=${transport}`)),
-      }))
+      .map((server) => ({ ...server, urls: [server.urls].flat().filter(kept) }))
       .filter((server) => server.urls.length > 0);
   const relay = (config) => ({
     ...(config ?? {}),
-    ...(transport ? { iceServers: only(config?.iceServers) } : {}),
+    ...(transport || scheme ? { iceServers: only(config?.iceServers) } : {}),
     iceTransportPolicy: 'relay',
   });
   window.RTCPeerConnection = new Proxy(Current, {
