@@ -3,7 +3,7 @@
 //! hub uses are chosen here), binds the listeners, runs the HTTP service,
 //! the TURN server and the sweepers, and stops them on a signal. It also
 //! reads and keeps what a restart must not forget, in the state directory
-//! (`state`): the keys, and the list of rooms.
+//! (`state`): the keys, the list of rooms, and the ACME certificate.
 
 use std::io;
 use std::net::SocketAddr;
@@ -30,6 +30,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 pub struct Server {
     listener: TcpListener,
     tls: Option<Certificate>,
+    /// The task that obtains and renews certificates, with `--acme-domain`.
+    acme: Option<web::acme::Renewer>,
     turn: Option<TurnServer>,
     turn_metrics: Arc<TurnMetrics>,
     app: web::AppState,
@@ -49,6 +51,7 @@ struct Kept {
     resume_key: Option<Vec<u8>>,
     turn_secret: Option<Vec<u8>>,
     rooms: Option<Arc<KeptRooms>>,
+    dir: Option<StateDir>,
 }
 
 /// Reads the state directory, making what is missing. A directory given
@@ -76,6 +79,7 @@ fn read_state(config: &Config) -> io::Result<Kept> {
                     None
                 }
             },
+            dir: Some(dir),
         })
     };
     match read() {
@@ -94,12 +98,22 @@ fn read_state(config: &Config) -> io::Result<Kept> {
 
 impl Server {
     pub async fn bind(config: Config) -> io::Result<Server> {
-        let tls = match (&config.tls_cert, &config.tls_key) {
-            (Some(cert), Some(key)) => Some(web::from_files(cert, key)?),
-            _ if config.tls_self_signed => Some(web::self_signed(config.listen.ip())?),
-            _ => None,
-        };
         let kept = read_state(&config)?;
+        let (tls, acme) = match (&config.tls_cert, &config.tls_key, config.acme_settings()) {
+            (Some(cert), Some(key), _) => (Some(web::from_files(cert, key)?), None),
+            (_, _, Some(settings)) => {
+                let dir = kept.dir.clone().ok_or_else(|| {
+                    io::Error::other("--acme-domain needs a state directory (set --state-dir)")
+                })?;
+                let (certificate, renewer) = web::acme::start(settings, dir, config.listen.ip())?;
+                (Some(certificate), Some(renewer))
+            }
+            _ if config.tls_self_signed => {
+                let certificate = web::self_signed(config.listen.ip(), web::Acme::No)?;
+                (Some(certificate), None)
+            }
+            _ => (None, None),
+        };
         let listener = TcpListener::bind(config.listen).await?;
         let turn = bind_turn(&config, kept.turn_secret.as_deref()).await?;
         let ice_servers = config.ice_servers(
@@ -149,6 +163,7 @@ impl Server {
         Ok(Server {
             listener,
             tls,
+            acme,
             turn: turn.map(|(server, _)| server),
             turn_metrics,
             app,
@@ -188,6 +203,10 @@ impl Server {
             kept,
         ));
         let _turn = self.turn.map(|turn| turn.spawn(self.turn_metrics));
+        let acme = match (self.acme, &self.tls) {
+            (Some(renewer), Some(certificate)) => Some(renewer.spawn(certificate.keys.clone())),
+            _ => None,
+        };
         let hub = self.app.hub.clone();
         let stopping = self.app.shutdown.clone();
         let router = web::router(self.app);
@@ -214,6 +233,9 @@ impl Server {
             tracing::warn!("closing with WebSocket connections still open");
         }
         sweeper.abort();
+        if let Some(acme) = acme {
+            acme.abort();
+        }
         Ok(())
     }
 }

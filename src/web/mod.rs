@@ -2,8 +2,10 @@
 //! upgrade, health and metrics), the listeners (plain TCP and TLS), and the
 //! web client embedded in the binary.
 
+pub(crate) mod acme;
 mod assets;
 mod forwarded;
+mod keys;
 mod listener;
 mod routes;
 mod serve;
@@ -13,4 +15,4 @@ pub(crate) use listener::PlainListener;
 pub(crate) use routes::{AppState, allowed_origins, router};
 pub(crate) use serve::{HttpLimits, serve};
 pub use tls::Certificate;
-pub(crate) use tls::{TlsListener, from_files, self_signed};
+pub(crate) use tls::{Acme, TlsListener, from_files, self_signed};

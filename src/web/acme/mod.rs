@@ -1,0 +1,159 @@
+//! Certificates from an ACME CA (Let's Encrypt by default) for the public
+//! names given with `--acme-domain`, obtained and renewed while the server
+//! runs, validated by TLS-ALPN-01 on the HTTPS port itself.
+//!
+//! At start the server serves the certificate kept in the state directory
+//! when it covers the names and has not expired, else a self-signed one,
+//! so that HTTPS is up at once. A task then orders a certificate when one
+//! is due ([`renewal`]), keeps it in the state directory and serves it from
+//! the next handshake on ([`Keys`]); a failed order is logged and retried
+//! later, and never stops the server.
+
+mod issued;
+mod order;
+mod renewal;
+
+use std::io;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use issued::Issued;
+use renewal::Renewal;
+
+use super::keys::{self, Keys};
+use super::tls::{self, Acme as AcmeAlpn, Certificate};
+use crate::state::{ACME_CERTIFICATE, StateDir};
+
+/// Where and for what to order certificates.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    /// The DNS names, lower-case: one certificate covers them all.
+    pub(crate) domains: Vec<String>,
+    /// The account's contact, for the CA's notices.
+    pub(crate) email: Option<String>,
+    /// The CA's directory URL.
+    pub(crate) directory: String,
+    /// The root certificate (PEM) to trust for the directory's HTTPS, in
+    /// place of the system's; for test CAs.
+    pub(crate) ca_cert: Option<PathBuf>,
+}
+
+/// The ordering task, not yet running.
+pub(crate) struct Renewer {
+    settings: Settings,
+    state: StateDir,
+    renewal: Renewal,
+}
+
+/// The longest single sleep while waiting for a renewal, so that a clock
+/// changed (or a machine suspended) meanwhile is noticed within it.
+const LONGEST_SLEEP: Duration = Duration::from_secs(3600);
+
+/// The certificate to serve from the start, and the task that replaces it.
+pub(crate) fn start(
+    settings: Settings,
+    state: StateDir,
+    listen: IpAddr,
+) -> io::Result<(Certificate, Renewer)> {
+    let now = SystemTime::now();
+    let path = state.file(ACME_CERTIFICATE);
+    let kept = match state.read(ACME_CERTIFICATE)?.map(|pem| Issued::parse(&pem)) {
+        Some(Ok(issued)) if issued.serves(&settings.domains, now) => Some(issued),
+        Some(Ok(_)) => {
+            tracing::info!(path = %path.display(), "the kept ACME certificate has expired or \
+                does not cover every --acme-domain; ordering another");
+            None
+        }
+        Some(Err(err)) => {
+            tracing::warn!(path = %path.display(), %err, "the kept ACME certificate is \
+                unreadable; ordering another");
+            None
+        }
+        None => None,
+    };
+    let (certificate, validity) = match kept {
+        Some(issued) => {
+            let validity = (issued.not_before, issued.not_after);
+            log_certificate("serving the kept ACME certificate", &issued);
+            let certificate =
+                Certificate::new(issued.chain, &issued.key, Vec::new(), AcmeAlpn::Yes)?;
+            (certificate, Some(validity))
+        }
+        None => {
+            tracing::info!(domains = %settings.domains.join(","), "serving a self-signed \
+                certificate until the ACME CA issues one");
+            (tls::self_signed(listen, AcmeAlpn::Yes)?, None)
+        }
+    };
+    let renewal = Renewal::new(validity, now);
+    Ok((
+        certificate,
+        Renewer {
+            settings,
+            state,
+            renewal,
+        },
+    ))
+}
+
+fn log_certificate(what: &str, issued: &Issued) {
+    tracing::info!(
+        domains = %issued.names.join(","),
+        fingerprint = %tls::fingerprint(&issued.chain[0]),
+        not_after = %humantime::format_rfc3339_seconds(issued.not_after),
+        renew_at = %humantime::format_rfc3339_seconds(renewal::renew_at(issued.not_before, issued.not_after)),
+        "{what}"
+    );
+}
+
+impl Renewer {
+    /// Runs the task: it serves through `keys` each certificate it gets.
+    pub(crate) fn spawn(self, keys: Arc<Keys>) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(self.run(keys))
+    }
+
+    async fn run(mut self, keys: Arc<Keys>) {
+        // The HTTP client of instant-acme asks rustls for the process's
+        // provider; make it the one the rest of Parlor uses.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        loop {
+            while let Ok(left) = self.renewal.due().duration_since(SystemTime::now()) {
+                if left.is_zero() {
+                    break;
+                }
+                tokio::time::sleep(left.min(LONGEST_SLEEP)).await;
+            }
+            let domains = self.settings.domains.join(",");
+            tracing::info!(%domains, directory = %self.settings.directory, "ordering a certificate");
+            let obtained = order::order(&self.settings, &self.state, &keys).await;
+            match obtained.and_then(|pem| self.install(&pem, &keys)) {
+                Ok(issued) => {
+                    self.renewal.obtained(issued.not_before, issued.not_after);
+                    log_certificate("serving a new ACME certificate", &issued);
+                }
+                Err(err) => {
+                    let delay = self.renewal.failed(SystemTime::now());
+                    tracing::warn!(%domains, %err, retry_in = %humantime::format_duration(delay),
+                        "cannot obtain a certificate from the ACME CA; the current one is \
+                        served meanwhile");
+                }
+            }
+        }
+    }
+
+    /// Serves the certificate file `pem` from now on, and keeps it.
+    fn install(&self, pem: &str, keys: &Keys) -> Result<Issued, String> {
+        let issued = Issued::parse(pem.as_bytes()).map_err(|err| format!("from the CA: {err}"))?;
+        let served = keys::certified(issued.chain.clone(), &issued.key)
+            .map_err(|err| format!("from the CA: {err}"))?;
+        keys.replace(served);
+        if let Err(err) = self.state.replace(ACME_CERTIFICATE, pem.as_bytes()) {
+            // Served all the same; a restart orders another.
+            tracing::warn!(path = %self.state.file(ACME_CERTIFICATE).display(), %err,
+                "cannot keep the ACME certificate");
+        }
+        Ok(issued)
+    }
+}
