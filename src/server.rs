@@ -149,6 +149,9 @@ impl Server {
         let mut registry = metrics::Registry::default();
         registry.register(hub.clone());
         registry.register(turn_metrics.clone());
+        if let Some(renewer) = &acme {
+            registry.register(renewer.metrics());
+        }
         let app = web::AppState {
             hub,
             sessions: config.session_settings(),

@@ -1,8 +1,9 @@
 //! Certificates from a real ACME CA: Debian's `pebble` test server, started
 //! here on loopback ports, validating Parlor by TLS-ALPN-01 on its HTTPS
 //! port. Parlor gets a certificate for `localhost` that chains to this
-//! pebble's root, serves a renewed one without a restart, and after a
-//! restart serves the kept one without the CA.
+//! pebble's root, serves a renewed one without a restart, after a restart
+//! serves the kept one without the CA, and when the CA cannot be reached
+//! keeps HTTPS up, logs why and gets its certificate on the next attempt.
 //!
 //! Pebble 2.4 dials `IDENTIFIER:tlsPort` with Go's `net.Dialer`, which
 //! resolves `localhost` from /etc/hosts (it logs "Using system DNS resolver
@@ -35,7 +36,8 @@ use tokio_rustls::TlsConnector;
 const DOMAIN: &str = "localhost";
 
 /// How long the CA gets to issue (pebble generates its keys at start, and
-/// the first order follows): generous, since a loaded machine is slow.
+/// the first order follows; after a failure, Parlor retries 30 s later):
+/// generous, since a loaded machine is slow.
 const ISSUANCE: Duration = Duration::from_secs(90);
 
 /// Whether pebble is here; fails when it is not, unless opted out.
@@ -70,9 +72,11 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// A running pebble, killed when dropped.
+/// Pebble, configured on free ports; killed when dropped.
 struct Pebble {
-    _process: Process,
+    process: Option<Process>,
+    config: PathBuf,
+    port: u16,
     /// Its ACME directory URL.
     directory: String,
     /// The test CA its own HTTPS certificate is from (Debian's package
@@ -84,8 +88,15 @@ struct Pebble {
 
 impl Pebble {
     /// Pebble validating TLS-ALPN-01 on `tls_port`, issuing certificates
-    /// valid for `validity` (its default, years, when `None`).
+    /// valid for `validity` (its default, years, when `None`); running.
     fn start(dir: &Path, tls_port: u16, validity: Option<Duration>) -> Pebble {
+        let mut pebble = Pebble::new(dir, tls_port, validity);
+        pebble.run();
+        pebble
+    }
+
+    /// The same, configured but not yet running.
+    fn new(dir: &Path, tls_port: u16, validity: Option<Duration>) -> Pebble {
         let ca_key = rcgen::KeyPair::generate().unwrap();
         let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -120,10 +131,22 @@ impl Pebble {
         if let Some(validity) = validity {
             config["pebble"]["certificateValidityPeriod"] = validity.as_secs().into();
         }
-        let config_path = file("pebble-config.json", config.to_string());
+        Pebble {
+            process: None,
+            config: file("pebble-config.json", config.to_string()),
+            port,
+            directory: format!("https://127.0.0.1:{port}/dir"),
+            ca_cert: ca_path,
+            management: SocketAddr::from(([127, 0, 0, 1], management_port)),
+        }
+    }
+
+    /// Starts it; returns once it listens.
+    fn run(&mut self) {
+        let port = self.port;
         let mut child = Command::new("pebble")
             .arg("-config")
-            .arg(&config_path)
+            .arg(&self.config)
             .env("PEBBLE_VA_NOSLEEP", "1")
             .env("PEBBLE_WFE_NONCEREJECT", "0")
             .stdin(Stdio::null())
@@ -157,12 +180,7 @@ impl Pebble {
             );
             std::thread::sleep(Duration::from_millis(25));
         }
-        Pebble {
-            _process: process,
-            directory: format!("https://127.0.0.1:{port}/dir"),
-            ca_cert: ca_path,
-            management: SocketAddr::from(([127, 0, 0, 1], management_port)),
-        }
+        self.process = Some(process);
     }
 
     /// The root this pebble issues under (it makes a new one at each start).
@@ -257,6 +275,23 @@ async fn served_from(
     }
 }
 
+/// The value of the unlabelled sample `name` of `/metrics`, asked over a
+/// connection verified against `root`.
+async fn metric(addr: SocketAddr, root: &CertificateDer<'static>, name: &str) -> u64 {
+    let mut roots = RootCertStore::empty();
+    roots.add(root.clone()).unwrap();
+    let mut tls = connect(addr, roots).await.unwrap();
+    tls.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    let _ = tls.read_to_string(&mut answer).await;
+    answer
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("{name} "))?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {answer}"))
+}
+
 /// Parlor on `port` with the state in `state` and `flags`.
 fn parlor(port: u16, state: &Path, flags: &[String]) -> Server {
     let listen = format!("127.0.0.1:{port}");
@@ -335,6 +370,45 @@ async fn a_certificate_due_for_renewal_is_replaced_without_a_restart() {
     let logs = server.logs();
     assert!(
         logs.matches("serving a new ACME certificate").count() >= 2,
+        "{logs}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_failed_order_is_logged_and_retried_while_https_stays_up() {
+    if !pebble_present() {
+        return;
+    }
+    let dir = scratch("retried");
+    let port = free_port();
+    let mut pebble = Pebble::new(&dir, port, None);
+    // The CA is not there yet: the first order fails, HTTPS stays up with
+    // the self-signed certificate, and the order is retried 30 s later.
+    let mut server = parlor(port, &dir.join("state"), &pebble.flags());
+    pebble.run();
+    let root = pebble.root().await;
+    served_from(server.addr, &root, None).await;
+    assert_eq!(
+        metric(server.addr, &root, "parlor_acme_orders_failed_total").await,
+        1
+    );
+    assert_eq!(
+        metric(server.addr, &root, "parlor_acme_certificates_issued_total").await,
+        1
+    );
+    let expiry = metric(server.addr, &root, "parlor_acme_certificate_expiry_seconds").await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(expiry > now + 86_400, "{expiry}");
+    server.terminate();
+    let logs = server.logs();
+    assert!(
+        logs.contains("cannot obtain a certificate from the ACME CA")
+            && logs.contains("Connection refused")
+            && logs.contains("retry_in"),
         "{logs}"
     );
     std::fs::remove_dir_all(&dir).unwrap();

@@ -10,6 +10,7 @@
 //! later, and never stops the server.
 
 mod issued;
+mod metrics;
 mod order;
 mod renewal;
 
@@ -20,6 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use issued::Issued;
+pub(crate) use metrics::AcmeMetrics;
 use renewal::Renewal;
 
 use super::keys::{self, Keys};
@@ -45,6 +47,7 @@ pub(crate) struct Renewer {
     settings: Settings,
     state: StateDir,
     renewal: Renewal,
+    metrics: Arc<AcmeMetrics>,
 }
 
 /// The longest single sleep while waiting for a renewal, so that a clock
@@ -73,8 +76,10 @@ pub(crate) fn start(
         }
         None => None,
     };
+    let metrics = Arc::new(AcmeMetrics::default());
     let (certificate, validity) = match kept {
         Some(issued) => {
+            metrics.serving(issued.not_after);
             let validity = (issued.not_before, issued.not_after);
             log_certificate("serving the kept ACME certificate", &issued);
             let certificate =
@@ -94,6 +99,7 @@ pub(crate) fn start(
             settings,
             state,
             renewal,
+            metrics,
         },
     ))
 }
@@ -109,6 +115,11 @@ fn log_certificate(what: &str, issued: &Issued) {
 }
 
 impl Renewer {
+    /// Its counters, for `/metrics`.
+    pub(crate) fn metrics(&self) -> Arc<AcmeMetrics> {
+        self.metrics.clone()
+    }
+
     /// Runs the task: it serves through `keys` each certificate it gets.
     pub(crate) fn spawn(self, keys: Arc<Keys>) -> tokio::task::JoinHandle<()> {
         tokio::spawn(self.run(keys))
@@ -130,10 +141,13 @@ impl Renewer {
             let obtained = order::order(&self.settings, &self.state, &keys).await;
             match obtained.and_then(|pem| self.install(&pem, &keys)) {
                 Ok(issued) => {
+                    self.metrics.issued();
+                    self.metrics.serving(issued.not_after);
                     self.renewal.obtained(issued.not_before, issued.not_after);
                     log_certificate("serving a new ACME certificate", &issued);
                 }
                 Err(err) => {
+                    self.metrics.failed();
                     let delay = self.renewal.failed(SystemTime::now());
                     tracing::warn!(%domains, %err, retry_in = %humantime::format_duration(delay),
                         "cannot obtain a certificate from the ACME CA; the current one is \

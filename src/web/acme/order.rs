@@ -68,9 +68,10 @@ pub(super) async fn order(
         .map_err(failed("validation"))?;
     if status != OrderStatus::Ready {
         return Err(format!(
-            "the CA did not validate {} (order {status:?}); is the HTTPS port reachable \
-             from the internet on port 443 under that name?",
-            settings.domains.join(", ")
+            "the CA did not validate {} (order {status:?}: {}); does port 443 of each \
+             name reach this server's HTTPS port?",
+            settings.domains.join(", "),
+            why_invalid(&mut order).await
         ));
     }
     drop(answering);
@@ -82,9 +83,39 @@ pub(super) async fn order(
     Ok(Issued::file(&key_pem, &chain_pem))
 }
 
-/// What an error of instant-acme at `step` reads as in the log.
+/// What the CA said of each challenge it refused.
+async fn why_invalid(order: &mut instant_acme::Order) -> String {
+    let mut reasons = Vec::new();
+    let mut authorizations = order.authorizations();
+    while let Some(Ok(mut authorization)) = authorizations.next().await {
+        if authorization.refresh().await.is_err() {
+            continue;
+        }
+        for challenge in &authorization.challenges {
+            if let Some(problem) = &challenge.error {
+                reasons.push(format!("{}: {problem}", authorization.identifier()));
+            }
+        }
+    }
+    if reasons.is_empty() {
+        return "no reason given".to_owned();
+    }
+    reasons.join("; ")
+}
+
+/// What an error of instant-acme at `step` reads as in the log: with its
+/// causes, since an HTTP client's error says little by itself ("client
+/// error (Connect)") and its cause says what went wrong.
 fn failed(step: &'static str) -> impl Fn(instant_acme::Error) -> String {
-    move |err| format!("{step}: {err}")
+    move |err| {
+        let mut text = format!("{step}: {err}");
+        let mut cause = std::error::Error::source(&err);
+        while let Some(inner) = cause {
+            text.push_str(&format!(": {inner}"));
+            cause = inner.source();
+        }
+        text
+    }
 }
 
 /// The account of the key kept in the state directory (made and kept on
