@@ -77,14 +77,21 @@ pub(crate) fn start(
         None => None,
     };
     let metrics = Arc::new(AcmeMetrics::default());
-    let (certificate, validity) = match kept {
-        Some(issued) => {
+    let served = kept.and_then(|issued| {
+        match Certificate::new(issued.chain.clone(), &issued.key, Vec::new(), AcmeAlpn::Yes) {
+            Ok(certificate) => Some((certificate, issued)),
+            Err(err) => {
+                tracing::warn!(path = %path.display(), %err, "the kept ACME certificate \
+                    cannot be served; ordering another");
+                None
+            }
+        }
+    });
+    let (certificate, validity) = match served {
+        Some((certificate, issued)) => {
             metrics.serving(issued.not_after);
-            let validity = (issued.not_before, issued.not_after);
             log_certificate("serving the kept ACME certificate", &issued);
-            let certificate =
-                Certificate::new(issued.chain, &issued.key, Vec::new(), AcmeAlpn::Yes)?;
-            (certificate, Some(validity))
+            (certificate, Some((issued.not_before, issued.not_after)))
         }
         None => {
             tracing::info!(domains = %settings.domains.join(","), "serving a self-signed \
@@ -169,5 +176,79 @@ impl Renewer {
                 "cannot keep the ACME certificate");
         }
         Ok(issued)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::tests::Scratch;
+
+    fn settings() -> Settings {
+        Settings {
+            domains: vec!["parlor.example".to_owned()],
+            email: None,
+            directory: "https://ca.invalid/directory".to_owned(),
+            ca_cert: None,
+        }
+    }
+
+    /// A certificate file for `name`, valid from a day ago for 90 days;
+    /// with the key of another certificate when `mismatched`.
+    fn file(name: &str, mismatched: bool) -> (String, String) {
+        let now = SystemTime::now();
+        let day = Duration::from_secs(86_400);
+        let mut params = rcgen::CertificateParams::new(vec![name.to_owned()]).unwrap();
+        params.not_before = (now - day).into();
+        params.not_after = (now + 89 * day).into();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        let served_key = match mismatched {
+            true => rcgen::KeyPair::generate().unwrap(),
+            false => key,
+        };
+        let fingerprint = tls::fingerprint(cert.der());
+        (
+            Issued::file(&served_key.serialize_pem(), &cert.pem()),
+            fingerprint,
+        )
+    }
+
+    fn started(kept: Option<&str>) -> (Certificate, Renewer) {
+        let scratch = Scratch::new();
+        let state = StateDir::open(&scratch.0).unwrap();
+        if let Some(kept) = kept {
+            state.replace(ACME_CERTIFICATE, kept.as_bytes()).unwrap();
+        }
+        start(settings(), state, IpAddr::from([127, 0, 0, 1])).unwrap()
+    }
+
+    #[test]
+    fn a_kept_certificate_for_the_names_is_served_until_it_is_due() {
+        let (kept, fingerprint) = file("parlor.example", false);
+        let (certificate, renewer) = started(Some(&kept));
+        assert_eq!(certificate.fingerprint, fingerprint);
+        assert!(certificate.names.is_empty());
+        assert!(renewer.renewal.due() > SystemTime::now() + Duration::from_secs(50 * 86_400));
+        assert!(
+            certificate
+                .config
+                .alpn_protocols
+                .contains(&keys::ACME_TLS_ALPN.to_vec())
+        );
+    }
+
+    #[test]
+    fn without_a_usable_kept_certificate_a_self_signed_one_is_served_and_one_ordered_now() {
+        let other_name = file("other.example", false).0;
+        let mismatched = file("parlor.example", true).0;
+        for kept in [None, Some("garbage"), Some(&other_name), Some(&mismatched)] {
+            let (certificate, renewer) = started(kept);
+            assert!(
+                certificate.names.contains(&"localhost".to_owned()),
+                "{kept:?}"
+            );
+            assert!(renewer.renewal.due() <= SystemTime::now(), "{kept:?}");
+        }
     }
 }
