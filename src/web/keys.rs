@@ -35,8 +35,14 @@ pub(crate) fn certified(
 ) -> Result<Arc<CertifiedKey>, rustls::Error> {
     let signer = rustls::crypto::ring::sign::any_supported_type(key)?;
     let certified = CertifiedKey::new(chain, signer);
-    certified.keys_match()?;
-    Ok(Arc::new(certified))
+    // As rustls's own `with_single_cert` does: a key whose public half it
+    // cannot tell is let through, a mismatch is not.
+    match certified.keys_match() {
+        Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {
+            Ok(Arc::new(certified))
+        }
+        Err(err) => Err(err),
+    }
 }
 
 impl Keys {
