@@ -8,7 +8,7 @@
 //! Layers, from the wire inwards (each uses only those below it):
 //! - [`server`]: start-up and shutdown, the one place that wires the parts
 //!   together from the [`config`];
-//! - `web`: HTTP routes, TLS, the embedded web client;
+//! - `web`: HTTP routes, TLS, ACME certificates, the embedded web client;
 //! - `signaling`: WebSocket sessions, outboxes, and the hub that turns the
 //!   room store's answers into deliveries, through the delivery seam;
 //! - `rooms`: the rules of rooms, free of I/O, behind the room store seam

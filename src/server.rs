@@ -3,7 +3,7 @@
 //! hub uses are chosen here), binds the listeners, runs the HTTP service,
 //! the TURN server and the sweepers, and stops them on a signal. It also
 //! reads and keeps what a restart must not forget, in the state directory
-//! (`state`): the keys, and the list of rooms.
+//! (`state`): the keys, the list of rooms, and the ACME certificate.
 
 use std::io;
 use std::net::SocketAddr;
@@ -30,6 +30,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 pub struct Server {
     listener: TcpListener,
     tls: Option<Certificate>,
+    /// The task that obtains and renews certificates, with `--acme-domain`.
+    acme: Option<web::acme::Renewer>,
     turn: Option<TurnServer>,
     /// The port of its own for TURN over TLS (`--turns-listen`).
     turns: Option<TcpListener>,
@@ -51,6 +53,7 @@ struct Kept {
     resume_key: Option<Vec<u8>>,
     turn_secret: Option<Vec<u8>>,
     rooms: Option<Arc<KeptRooms>>,
+    dir: Option<StateDir>,
 }
 
 /// Reads the state directory, making what is missing. A directory given
@@ -78,6 +81,7 @@ fn read_state(config: &Config) -> io::Result<Kept> {
                     None
                 }
             },
+            dir: Some(dir),
         })
     };
     match read() {
@@ -96,12 +100,22 @@ fn read_state(config: &Config) -> io::Result<Kept> {
 
 impl Server {
     pub async fn bind(config: Config) -> io::Result<Server> {
-        let tls = match (&config.tls_cert, &config.tls_key) {
-            (Some(cert), Some(key)) => Some(web::from_files(cert, key)?),
-            _ if config.tls_self_signed => Some(web::self_signed(config.listen.ip())?),
-            _ => None,
-        };
         let kept = read_state(&config)?;
+        let (tls, acme) = match (&config.tls_cert, &config.tls_key, config.acme_settings()) {
+            (Some(cert), Some(key), _) => (Some(web::from_files(cert, key)?), None),
+            (_, _, Some(settings)) => {
+                let dir = kept.dir.clone().ok_or_else(|| {
+                    io::Error::other("--acme-domain needs a state directory (set --state-dir)")
+                })?;
+                let (certificate, renewer) = web::acme::start(settings, dir, config.listen.ip())?;
+                (Some(certificate), Some(renewer))
+            }
+            _ if config.tls_self_signed => {
+                let certificate = web::self_signed(config.listen.ip(), web::Acme::No)?;
+                (Some(certificate), None)
+            }
+            _ => (None, None),
+        };
         let listener = TcpListener::bind(config.listen).await?;
         let turn = bind_turn(&config, kept.turn_secret.as_deref()).await?;
         let turns = bind_turns(&config, tls.is_some(), turn.is_some()).await?;
@@ -146,6 +160,9 @@ impl Server {
         let mut registry = metrics::Registry::default();
         registry.register(hub.clone());
         registry.register(turn_metrics.clone());
+        if let Some(renewer) = &acme {
+            registry.register(renewer.metrics());
+        }
         let app = web::AppState {
             hub,
             sessions: config.session_settings(),
@@ -160,6 +177,7 @@ impl Server {
         Ok(Server {
             listener,
             tls,
+            acme,
             turn: turn.map(|(server, _)| server),
             turns,
             turn_metrics,
@@ -207,8 +225,13 @@ impl Server {
         let mut turn = self.turn.map(|turn| turn.spawn(self.turn_metrics));
         if let (Some(turn), Some(listener), Some(certificate)) = (&mut turn, self.turns, &self.tls)
         {
+            // The same config as HTTPS: a renewed certificate reaches TURN too.
             turn.serve_tls(listener, certificate.config.clone());
         }
+        let acme = match (self.acme, &self.tls) {
+            (Some(renewer), Some(certificate)) => Some(renewer.spawn(certificate.keys.clone())),
+            _ => None,
+        };
         let hub = self.app.hub.clone();
         let stopping = self.app.shutdown.clone();
         let router = web::router(self.app);
@@ -246,6 +269,9 @@ impl Server {
             tracing::warn!("closing with WebSocket connections still open");
         }
         sweeper.abort();
+        if let Some(acme) = acme {
+            acme.abort();
+        }
         Ok(())
     }
 }

@@ -192,6 +192,54 @@ pub struct Config {
     )]
     pub(crate) tls_self_signed: bool,
 
+    /// Public DNS name to get a certificate for from an ACME CA (Let's
+    /// Encrypt by default), renewed while the server runs (repeatable, or
+    /// comma-separated; one certificate covers them all). The CA checks
+    /// each name by connecting to it on port 443, which must reach
+    /// --listen. Certificate and account are kept in --state-dir.
+    #[arg(
+        long = "acme-domain",
+        env = "PARLOR_ACME_DOMAINS",
+        value_delimiter = ',',
+        value_parser = parse_domain,
+        value_name = "NAME",
+        conflicts_with_all = ["tls_cert", "tls_self_signed"],
+        help_heading = "HTTPS"
+    )]
+    pub(crate) acme_domains: Vec<String>,
+
+    /// Contact address given to the ACME CA, for its notices (expiry,
+    /// policy changes).
+    #[arg(
+        long,
+        env = "PARLOR_ACME_EMAIL",
+        requires = "acme_domains",
+        value_name = "ADDRESS",
+        help_heading = "HTTPS"
+    )]
+    pub(crate) acme_email: Option<String>,
+
+    /// Directory URL of the ACME CA (e.g. a staging CA to try things out).
+    #[arg(
+        long,
+        env = "PARLOR_ACME_DIRECTORY",
+        default_value = LETS_ENCRYPT,
+        value_name = "URL",
+        help_heading = "HTTPS"
+    )]
+    pub(crate) acme_directory: String,
+
+    /// PEM root certificate to trust for the ACME directory's HTTPS,
+    /// instead of the system's roots: for a private or test CA.
+    #[arg(
+        long,
+        env = "PARLOR_ACME_CA_CERT",
+        requires = "acme_domains",
+        value_name = "PATH",
+        help_heading = "HTTPS"
+    )]
+    pub(crate) acme_ca_cert: Option<PathBuf>,
+
     /// Log format: text for people, json for log collectors. The level is
     /// set with PARLOR_LOG (e.g. debug, or parlor=debug).
     #[arg(long, env = "PARLOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -344,6 +392,26 @@ pub struct Config {
     pub(crate) turn_tcp_per_ip: u32,
 }
 
+/// Let's Encrypt's production ACME directory.
+const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
+
+/// A DNS name a public CA can certify, lower-cased: no address, no
+/// wildcard (TLS-ALPN-01 cannot validate one), no trailing dot.
+fn parse_domain(text: &str) -> Result<String, String> {
+    let name = text.trim().to_ascii_lowercase();
+    let refuse = |why: &str| Err(format!("{text:?} is not a DNS name: {why}"));
+    if name.parse::<IpAddr>().is_ok() {
+        return refuse("an address; ACME certificates here are for names");
+    }
+    if name.contains('*') {
+        return refuse("wildcards need DNS validation, which Parlor does not do");
+    }
+    match rustls::pki_types::DnsName::try_from(name.as_str()) {
+        Ok(_) if !name.ends_with('.') => Ok(name),
+        _ => refuse("letters, digits, hyphens and dots only"),
+    }
+}
+
 fn parse_positive_duration(text: &str) -> Result<Duration, String> {
     match humantime::parse_duration(text) {
         Ok(d) if d >= Duration::from_secs(1) => Ok(d),
@@ -407,6 +475,29 @@ mod tests {
         assert_eq!(config.room_idle_timeout, Duration::from_secs(90));
         assert_eq!(config.ice_servers, ["stun:a:3478", "stun:b:3478"]);
         assert!(Config::try_parse_from(["parlor", "--max-room-capacity", "1"]).is_err());
+    }
+
+    #[test]
+    fn acme_domains_are_dns_names() {
+        let config = Config::try_parse_from([
+            "parlor",
+            "--acme-domain",
+            "Parlor.Example.org,b.example.org",
+            "--acme-domain",
+            "localhost",
+        ])
+        .unwrap();
+        assert_eq!(
+            config.acme_domains,
+            ["parlor.example.org", "b.example.org", "localhost"]
+        );
+        assert_eq!(config.acme_directory, LETS_ENCRYPT);
+        for bad in ["192.0.2.1", "::1", "*.example.org", "a b.org", "", "x.org."] {
+            assert!(parse_domain(bad).is_err(), "{bad:?}");
+        }
+        let both = ["parlor", "--acme-domain", "a.org", "--tls-self-signed"];
+        assert!(Config::try_parse_from(both).is_err());
+        assert!(Config::try_parse_from(["parlor", "--acme-email", "a@b.org"]).is_err());
     }
 
     #[test]

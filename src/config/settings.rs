@@ -134,6 +134,19 @@ impl Config {
         }
     }
 
+    /// What to order certificates for, when `--acme-domain` is given.
+    pub(crate) fn acme_settings(&self) -> Option<crate::web::acme::Settings> {
+        if self.acme_domains.is_empty() {
+            return None;
+        }
+        Some(crate::web::acme::Settings {
+            domains: self.acme_domains.clone(),
+            email: self.acme_email.clone(),
+            directory: self.acme_directory.clone(),
+            ca_cert: self.acme_ca_cert.clone(),
+        })
+    }
+
     /// The state directory: `--state-dir`, else the default for this user.
     pub(crate) fn state_dir(&self) -> std::path::PathBuf {
         self.state_dir

@@ -6,7 +6,10 @@
 //! - the TURN secret (`turn.secret`), unless `--turn-secret` gives one: the
 //!   credentials handed out in earlier `welcome`s must stay valid;
 //! - the rooms that exist ([`rooms`]), so that an invite link still opens
-//!   its room after a restart.
+//!   its room after a restart;
+//! - with `--acme-domain`, the ACME account's key (`acme-account.key`) and the
+//!   certificate with its key (`acme-certificate.pem`), so that a restart
+//!   serves the certificate it has instead of ordering another.
 //!
 //! The directory is made with mode 0700 and every file in it 0600: the keys
 //! let anyone who reads them take any seat back. Nothing here holds a lock
@@ -26,6 +29,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 pub(crate) const RESUME_KEY: &str = "resume.key";
 /// The file of the built-in TURN server's secret.
 pub(crate) const TURN_SECRET: &str = "turn.secret";
+/// The file of the ACME account's private key (PKCS#8, PEM): the key is
+/// the account, on whichever CA it is registered with.
+pub(crate) const ACME_ACCOUNT_KEY: &str = "acme-account.key";
+/// The file of the certificate from the ACME CA: its private key, then its
+/// chain, in PEM; one file so that the two are always replaced together.
+pub(crate) const ACME_CERTIFICATE: &str = "acme-certificate.pem";
 
 /// An opened state directory.
 #[derive(Debug, Clone)]
@@ -88,6 +97,31 @@ impl StateDir {
             Err(err) if err.kind() == io::ErrorKind::AlreadyExists => read_key(&path),
             Err(err) => Err(err),
         }
+    }
+
+    /// What file `name` holds, or `None` when there is no such file.
+    pub(crate) fn read(&self, name: &str) -> io::Result<Option<Vec<u8>>> {
+        match fs::read(self.file(name)) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Puts `bytes` in file `name` (mode 0600), replacing what it held: a
+    /// reader sees the old content or the new, whole, never a mix (written
+    /// aside, then renamed over).
+    pub(crate) fn replace(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
+        let aside = self.file(&format!(
+            ".{name}.{}",
+            URL_SAFE_NO_PAD.encode(crate::random::bytes::<6>())
+        ));
+        let written =
+            write_private(&aside, bytes).and_then(|()| fs::rename(&aside, self.file(name)));
+        if written.is_err() {
+            let _ = fs::remove_file(&aside);
+        }
+        written
     }
 }
 
@@ -198,6 +232,18 @@ pub(crate) mod tests {
         assert_eq!(state.key(RESUME_KEY).unwrap(), b"0123456789abcdefXYZ");
         fs::write(state.file(TURN_SECRET), "short").unwrap();
         assert!(state.key(TURN_SECRET).is_err());
+    }
+
+    #[test]
+    fn files_are_replaced_whole_and_private() {
+        let scratch = Scratch::new();
+        let state = StateDir::open(&scratch.0).unwrap();
+        assert_eq!(state.read(ACME_CERTIFICATE).unwrap(), None);
+        state.replace(ACME_CERTIFICATE, b"first").unwrap();
+        state.replace(ACME_CERTIFICATE, b"second").unwrap();
+        assert_eq!(state.read(ACME_CERTIFICATE).unwrap().unwrap(), b"second");
+        assert_eq!(mode(&state.file(ACME_CERTIFICATE)), 0o600);
+        assert_eq!(fs::read_dir(&scratch.0).unwrap().count(), 1);
     }
 
     #[test]

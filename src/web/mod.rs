@@ -3,8 +3,10 @@
 //! latter shared with TURN over TLS), and the web client embedded in the
 //! binary.
 
+pub(crate) mod acme;
 mod assets;
 mod forwarded;
+mod keys;
 mod listener;
 mod routes;
 mod serve;
@@ -15,4 +17,4 @@ pub(crate) use listener::PlainListener;
 pub(crate) use routes::{AppState, allowed_origins, router};
 pub(crate) use serve::{HttpLimits, serve};
 pub use tls::Certificate;
-pub(crate) use tls::{TlsListener, TurnHandoff, from_files, self_signed};
+pub(crate) use tls::{Acme, TlsListener, TurnHandoff, from_files, self_signed};

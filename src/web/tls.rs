@@ -1,7 +1,9 @@
 //! HTTPS and WSS. Browsers give the camera and microphone only to secure
 //! pages, and a page served from another machine is secure only over TLS;
 //! so a LAN deployment needs a certificate: one from files, or one made at
-//! start for this machine's names and addresses.
+//! start for this machine's names and addresses, or one from an ACME CA
+//! (`super::acme`). The certificate is chosen at each handshake by
+//! [`Keys`], so that a renewed one is served without a restart.
 //!
 //! TLS handshakes run in their own tasks, so a client that stalls in its
 //! handshake cannot hold up anyone else's connection. When the built-in
@@ -18,12 +20,14 @@ use std::time::Duration;
 use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::ResolvesServerCert;
 use sha2::{Digest, Sha256};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
+use super::keys::{self, ACME_TLS_ALPN, Keys};
 use super::sniff::{self, Prefixed, Speaks};
 
 /// Longest a client may take to finish its TLS handshake.
@@ -39,24 +43,56 @@ pub struct Certificate {
     pub fingerprint: String,
     /// The names and addresses a made-up certificate is valid for.
     pub names: Vec<String>,
+    /// What `config` serves, for whoever replaces it (ACME renewal).
+    pub(crate) keys: Arc<Keys>,
 }
 
-fn server_config(
-    chain: Vec<CertificateDer<'static>>,
-    key: PrivateKeyDer<'static>,
-) -> io::Result<Arc<ServerConfig>> {
+/// Whether the server answers ACME's TLS-ALPN-01 validation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Acme {
+    No,
+    Yes,
+}
+
+impl Certificate {
+    /// Serves `chain` with `key`.
+    pub(crate) fn new(
+        chain: Vec<CertificateDer<'static>>,
+        key: &PrivateKeyDer<'static>,
+        names: Vec<String>,
+        acme: Acme,
+    ) -> io::Result<Certificate> {
+        let leaf = chain.first().ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidData, "no certificate in the chain")
+        })?;
+        let fingerprint = fingerprint(leaf);
+        let served = keys::certified(chain, key)
+            .map_err(|err| io::Error::new(io::ErrorKind::InvalidData, err))?;
+        let keys = Arc::new(Keys::new(served));
+        Ok(Certificate {
+            config: server_config(keys.clone(), acme)?,
+            fingerprint,
+            names,
+            keys,
+        })
+    }
+}
+
+fn server_config(keys: Arc<dyn ResolvesServerCert>, acme: Acme) -> io::Result<Arc<ServerConfig>> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(io::Error::other)?
         .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .map_err(|err| io::Error::new(io::ErrorKind::InvalidData, err))?;
+        .with_cert_resolver(keys);
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    if acme == Acme::Yes {
+        config.alpn_protocols.push(ACME_TLS_ALPN.to_vec());
+    }
     Ok(Arc::new(config))
 }
 
-fn fingerprint(cert: &CertificateDer<'_>) -> String {
+pub(crate) fn fingerprint(cert: &CertificateDer<'_>) -> String {
     let digest = Sha256::digest(cert.as_ref());
     let hex: Vec<String> = digest.iter().map(|b| format!("{b:02X}")).collect();
     hex.join(":")
@@ -74,24 +110,19 @@ pub(crate) fn from_files(cert_path: &Path, key_path: &Path) -> io::Result<Certif
         .map_err(|e| invalid(cert_path, e))?
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| invalid(cert_path, e))?;
-    let leaf = chain.first().ok_or_else(|| {
-        io::Error::new(
+    if chain.is_empty() {
+        return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             format!("{}: no certificate in the file", cert_path.display()),
-        )
-    })?;
-    let fingerprint = fingerprint(leaf);
+        ));
+    }
     let key = PrivateKeyDer::from_pem_file(key_path).map_err(|e| invalid(key_path, e))?;
-    Ok(Certificate {
-        config: server_config(chain, key)?,
-        fingerprint,
-        names: Vec::new(),
-    })
+    Certificate::new(chain, &key, Vec::new(), Acme::No)
 }
 
 /// Makes a self-signed certificate for this machine: `localhost`, its host
 /// name, the listening address, and every address of its interfaces.
-pub(crate) fn self_signed(listen: IpAddr) -> io::Result<Certificate> {
+pub(crate) fn self_signed(listen: IpAddr, acme: Acme) -> io::Result<Certificate> {
     let mut names = vec!["localhost".to_owned()];
     if let Ok(host) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
         let host = host.trim();
@@ -118,14 +149,9 @@ pub(crate) fn self_signed(listen: IpAddr) -> io::Result<Certificate> {
         }
     }
     let made = rcgen::generate_simple_self_signed(names.clone()).map_err(io::Error::other)?;
-    let cert = made.cert.der().clone();
     let key =
         PrivateKeyDer::try_from(made.signing_key.serialize_der()).map_err(io::Error::other)?;
-    Ok(Certificate {
-        fingerprint: fingerprint(&cert),
-        config: server_config(vec![cert], key)?,
-        names,
-    })
+    Certificate::new(vec![made.cert.der().clone()], &key, names, acme)
 }
 
 /// A TLS connection whose handshake is done, with the bytes read to sort
@@ -282,12 +308,17 @@ mod tests {
 
     #[test]
     fn self_signed_certificate_covers_local_names() {
-        let cert = self_signed(IpAddr::from([127, 0, 0, 1])).unwrap();
+        let cert = self_signed(IpAddr::from([127, 0, 0, 1]), Acme::No).unwrap();
         assert!(cert.names.contains(&"localhost".to_owned()));
         assert!(cert.names.contains(&"127.0.0.1".to_owned()));
         assert!(cert.names.contains(&"::1".to_owned()));
         assert_eq!(cert.fingerprint.len(), 32 * 3 - 1);
         assert_eq!(cert.config.alpn_protocols, [b"http/1.1".to_vec()]);
+        let acme = self_signed(IpAddr::from([127, 0, 0, 1]), Acme::Yes).unwrap();
+        assert_eq!(
+            acme.config.alpn_protocols,
+            [b"http/1.1".to_vec(), ACME_TLS_ALPN.to_vec()]
+        );
     }
 
     #[test]
@@ -303,6 +334,12 @@ mod tests {
 
         std::fs::write(&key_path, "not a key").unwrap();
         assert!(from_files(&cert_path, &key_path).is_err());
+        let other = rcgen::generate_simple_self_signed(vec!["other.test".to_owned()]).unwrap();
+        std::fs::write(&key_path, other.signing_key.serialize_pem()).unwrap();
+        assert!(
+            from_files(&cert_path, &key_path).is_err(),
+            "a key of another certificate"
+        );
         std::fs::write(&cert_path, "").unwrap();
         assert!(from_files(&cert_path, &key_path).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
