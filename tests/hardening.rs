@@ -1,6 +1,7 @@
 //! Limits and defences, each over real sockets: the message rate, the caps
 //! on connections (total and per address) and on room creation, the
-//! WebSocket Origin check, graceful shutdown, and what the logs may say.
+//! WebSocket Origin check, graceful shutdown, what the logs may say, and a
+//! refused flag stopping the start.
 
 mod support;
 
@@ -307,5 +308,31 @@ async fn behind_a_trusted_proxy_each_client_is_limited_on_its_own() {
     let plain = Server::with_args(&["--room-creation-rate", "2/min,burst=2"]);
     for _ in 0..3 {
         assert_eq!(create_for(&plain, "203.0.113.1").await, 201);
+    }
+}
+
+#[test]
+fn a_refused_flag_stops_the_start_at_once_with_parlors_message() {
+    // On a thread, so that a start that hangs fails the test instead.
+    for (flag, says) in [
+        (
+            &["--no-such-flag"][..],
+            "unexpected argument '--no-such-flag'",
+        ),
+        (
+            &["--ping-interval", "nonsense"][..],
+            "invalid value 'nonsense'",
+        ),
+    ] {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(Server::try_with_args(flag).err()));
+        let why = rx
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("parlor {flag:?}: no answer within 10 s"))
+            .unwrap_or_else(|| panic!("parlor started with {flag:?}"));
+        assert!(
+            why.contains(says) && why.contains("exit status: 2"),
+            "{why}"
+        );
     }
 }
