@@ -10,7 +10,11 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use support::{SILENCE, Server, eventually};
 use tokio::io::AsyncReadExt;
-use tokio_tungstenite::tungstenite::Message;
+
+/// How long a test waits for what a short server bound makes happen: far
+/// past the bound, so that only a server that never does it fails, never
+/// a slow machine. (How soon it happens is for benchmarks.)
+const GENEROUS: Duration = Duration::from_secs(20);
 
 /// Fast pings, and no resume grace: a lost member's seat goes at once.
 const LIVENESS: [&str; 6] = [
@@ -92,21 +96,16 @@ async fn a_silent_member_is_dropped_within_the_ping_timeout() {
     a.expect_peer_joined(&wb.id, None).await;
     c.expect_peer_joined(&wb.id, None).await;
 
-    let (left_a, left_c) = tokio::join!(
-        a.recv_json_within(Duration::from_secs(4)),
-        c.recv_json_within(Duration::from_secs(4)),
-    );
+    let (left_a, left_c) =
+        tokio::join!(a.recv_json_within(GENEROUS), c.recv_json_within(GENEROUS),);
     let elapsed = silent_since.elapsed();
     for left in [left_a, left_c] {
         assert_eq!(left, json!({ "type": "peer-left", "id": wb.id }));
     }
-    // Ping timeout 1 s: not much earlier, not much later.
+    // Ping timeout 1 s: not earlier (give or take a ping interval); later
+    // only by what a loaded machine adds.
     assert!(
         elapsed >= Duration::from_millis(700),
-        "dropped after {elapsed:?}"
-    );
-    assert!(
-        elapsed <= Duration::from_millis(2500),
         "dropped after {elapsed:?}"
     );
 
@@ -145,7 +144,7 @@ async fn an_unjoined_silent_connection_is_closed() {
     let ws = server.ws().await;
     let mut tcp = ws.into_tcp();
     // The server gives up after the ping timeout and closes the socket.
-    let drained = tokio::time::timeout(Duration::from_secs(4), async {
+    let drained = tokio::time::timeout(GENEROUS, async {
         let mut buf = [0u8; 1024];
         while tcp.read(&mut buf).await.map(|n| n > 0).unwrap_or(false) {}
     })
@@ -201,7 +200,10 @@ async fn slow_reader(extra: &[&str]) {
     c.expect_peer_joined(&wb.id, None).await;
 
     // a reads everything it is sent while it blasts b: first peer-left for
-    // b, then a peer-not-found for each signal the server read after that.
+    // b, then a peer-not-found for each signal the server read after that,
+    // up to the answer to a sentinel a sends last (an unknown type, refused
+    // to a alone): a's messages are answered in order, so it comes after
+    // every refusal, however slow the machine.
     let b_left = Arc::new(AtomicBool::new(false));
     let reader = tokio::spawn({
         let b_left = b_left.clone();
@@ -211,15 +213,14 @@ async fn slow_reader(extra: &[&str]) {
             assert_eq!(first, json!({ "type": "peer-left", "id": b_id }));
             b_left.store(true, Ordering::SeqCst);
             let mut refused = 0u32;
-            while let Some(frame) = a_rx.next_frame(Duration::from_millis(500)).await {
-                let Message::Text(text) = frame else {
-                    panic!("a got {frame:?}");
-                };
-                let message: serde_json::Value = serde_json::from_str(text.as_str()).unwrap();
+            loop {
+                let message = a_rx.recv_json_within(Duration::from_secs(30)).await;
+                if message["ref"] == "sentinel" {
+                    return (a_rx, refused);
+                }
                 support::assert_error(&message, "peer-not-found", Some("signal"));
                 refused += 1;
             }
-            (a_rx, refused)
         }
     });
 
@@ -247,6 +248,7 @@ async fn slow_reader(extra: &[&str]) {
     );
     // b is gone: signals to it are refused, and a is still served.
     a_tx.signal(&wb.id, json!({ "late": true })).await;
+    a_tx.send_json(json!({ "type": "sentinel" })).await;
     let (mut a_rx, refused) = reader.await.unwrap();
     assert!(refused >= 1, "the late signal was not refused");
     let growth = peak.saturating_sub(baseline);
@@ -301,7 +303,7 @@ async fn idle_rooms_are_forgotten_and_used_rooms_kept() {
     assert_eq!(server.members(&unused).await, Some(0));
 
     let started = Instant::now();
-    eventually(Duration::from_secs(3), "unused room forgotten", || async {
+    eventually(GENEROUS, "unused room forgotten", || async {
         server.members(&unused).await.is_none()
     })
     .await;
@@ -319,7 +321,7 @@ async fn idle_rooms_are_forgotten_and_used_rooms_kept() {
     l.leave().await;
     l.expect_silence(SILENCE).await;
     assert_eq!(server.members(&left).await, Some(0));
-    eventually(Duration::from_secs(3), "left room forgotten", || async {
+    eventually(GENEROUS, "left room forgotten", || async {
         server.members(&left).await.is_none()
     })
     .await;
@@ -339,7 +341,7 @@ async fn a_room_emptied_by_a_lost_connection_is_forgotten_too() {
     let room = server.create_room(None).await;
     let (a, _) = server.joined(&room, None).await;
     drop(a.into_tcp());
-    eventually(Duration::from_secs(4), "room forgotten", || async {
+    eventually(GENEROUS, "room forgotten", || async {
         server.members(&room).await.is_none()
     })
     .await;
@@ -370,11 +372,10 @@ async fn a_lost_connection_yields_peer_left_once_the_resume_grace_is_over() {
     let lost_at = Instant::now();
     drop(b.into_tcp());
     a.expect_silence(Duration::from_millis(500)).await;
-    let left = a.recv_json_within(Duration::from_secs(4)).await;
+    let left = a.recv_json_within(GENEROUS).await;
     assert_eq!(left, json!({ "type": "peer-left", "id": wb.id }));
     let elapsed = lost_at.elapsed();
     assert!(elapsed >= Duration::from_millis(900), "after {elapsed:?}");
-    assert!(elapsed <= Duration::from_millis(3000), "after {elapsed:?}");
     assert_eq!(server.members(&room).await, Some(1));
 }
 
@@ -394,11 +395,10 @@ async fn a_silent_member_yields_peer_left_after_ping_timeout_plus_grace() {
     let silent_since = Instant::now();
     let b_tcp = b.into_tcp();
     a.recv_json().await;
-    let left = a.recv_json_within(Duration::from_secs(5)).await;
+    let left = a.recv_json_within(GENEROUS).await;
     assert_eq!(left, json!({ "type": "peer-left", "id": wb.id }));
     let elapsed = silent_since.elapsed();
     assert!(elapsed >= Duration::from_millis(1700), "after {elapsed:?}");
-    assert!(elapsed <= Duration::from_millis(4000), "after {elapsed:?}");
     drop(b_tcp);
 }
 
@@ -409,11 +409,9 @@ async fn rooms_nobody_joined_are_forgotten_sooner() {
     let used = server.create_room(None).await;
     let (a, _) = server.joined(&used, None).await;
     a.close().await;
-    eventually(
-        Duration::from_secs(4),
-        "unjoined room forgotten",
-        || async { server.members(&unjoined).await.is_none() },
-    )
+    eventually(GENEROUS, "unjoined room forgotten", || async {
+        server.members(&unjoined).await.is_none()
+    })
     .await;
     assert_eq!(
         server.members(&used).await,
