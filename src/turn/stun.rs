@@ -388,6 +388,18 @@ impl<'b> Builder<'b> {
         }
     }
 
+    /// Goes on with the message in `buf`, as it is: for tests that corrupt
+    /// a message's attributes and then sign it, so that the corruption gets
+    /// past the MESSAGE-INTEGRITY and FINGERPRINT checks to the parser.
+    #[cfg(test)]
+    pub(crate) fn reopen(buf: &'b mut Vec<u8>, transaction_id: TransactionId) -> Self {
+        debug_assert!(buf.len() >= HEADER_LEN);
+        Builder {
+            buf,
+            transaction_id,
+        }
+    }
+
     /// Appends an attribute, padded to four bytes.
     pub fn attr(&mut self, kind: u16, value: &[u8]) -> &mut Self {
         debug_assert!(value.len() <= u16::MAX as usize);
