@@ -67,7 +67,10 @@ async fn two_connections_and_no_third(server: &Server) {
     let _second = server.ws().await;
     assert_eq!(upgrade(server, None).await, refused(503, "rate-limited"));
     first.close().await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    support::eventually(support::RECV_TIMEOUT, "a connection closed", || async {
+        server.metric("parlor_connections").await == 1
+    })
+    .await;
     let _third = server.ws().await;
 }
 
@@ -87,15 +90,28 @@ async fn messages_over_the_rate_are_refused_with_rate_limited() {
     for _ in 0..5 {
         ws.expect_error("rate-limited", None).await;
     }
-    // The bucket refills: the connection is usable again.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The bucket refills: the connection is usable again. A join asked
+    // until answered with a welcome, each refusal counted.
     let room = server.create_room(None).await;
-    ws.join(&room, None).await;
+    let mut refused = 5;
+    let started = std::time::Instant::now();
+    loop {
+        ws.send_json(json!({ "type": "join", "room": room })).await;
+        let answer = ws.recv_json().await;
+        if answer["type"] == "welcome" {
+            break;
+        }
+        support::assert_error(&answer, "rate-limited", None);
+        refused += 1;
+        assert!(started.elapsed() < support::RECV_TIMEOUT, "never refilled");
+        // Asked again at the pace of `eventually`, not in a tight loop.
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
     assert_eq!(
         server
             .metric("parlor_errors_total{code=\"rate-limited\"}")
             .await,
-        5
+        refused
     );
 }
 
@@ -264,8 +280,11 @@ async fn logs_name_rooms_and_peers_but_no_secrets() {
 async fn sigterm_closes_every_session_with_going_away_and_exits() {
     let mut server = Server::with_logs(&["--turn-listen", "127.0.0.1:0"]);
     let mut ws = server.ws().await;
+    support::eventually(support::RECV_TIMEOUT, "the session runs", || async {
+        server.metric("parlor_connections").await == 1
+    })
+    .await;
     let waiter = tokio::spawn(async move { ws.expect_end(Duration::from_secs(5)).await });
-    tokio::time::sleep(Duration::from_millis(100)).await;
     let took = tokio::task::spawn_blocking(move || server.terminate())
         .await
         .unwrap();
