@@ -153,6 +153,9 @@ async fn only_the_servers_own_origin_may_open_the_websocket() {
         upgrade(&server, Some("null")).await,
         refused(403, "bad-request")
     );
+    // Refused before any WebSocket opened: the server counts none. (The
+    // accepted upgrades below are counted: the metric would tell.)
+    assert_eq!(server.metric("parlor_connections_total").await, 0);
     let own = format!("http://{}", server.addr);
     assert_eq!(upgrade(&server, Some(&own)).await, Ok(()), "same origin");
     assert_eq!(
@@ -165,6 +168,10 @@ async fn only_the_servers_own_origin_may_open_the_websocket() {
         refused(403, "bad-request"),
         "another port is another origin"
     );
+    support::eventually(support::RECV_TIMEOUT, "two WebSockets counted", || async {
+        server.metric("parlor_connections_total").await == 2
+    })
+    .await;
 }
 
 #[tokio::test]
