@@ -112,6 +112,25 @@ impl Ws {
         self.rx.expect_silence(duration).await
     }
 
+    /// Asserts that nothing is on its way to this connection: sends a
+    /// sentinel (a message of an unknown type, refused to this connection
+    /// alone) and expects its refusal next. The server answers a
+    /// connection's messages in order, so whatever it had sent or queued
+    /// here before would come first. Costs one message of the rate and one
+    /// `bad-request` in the metrics.
+    pub async fn expect_nothing_queued(&mut self) {
+        self.send_json(json!({ "type": "sentinel" })).await;
+        let next = self.recv_json().await;
+        assert!(
+            next["type"] == "error" && next["ref"] == "sentinel",
+            "expected nothing before the sentinel's answer, got {next}"
+        );
+    }
+
+    pub async fn expect_only_pings(&mut self, count: usize, limit: Duration) {
+        self.rx.expect_only_pings(count, limit).await
+    }
+
     pub async fn expect_error(&mut self, code: &str, reference: Option<&str>) -> Value {
         self.rx.expect_error(code, reference).await
     }
@@ -256,6 +275,24 @@ impl WsRx {
 
     pub async fn recv_json(&mut self) -> Value {
         self.recv_json_within(RECV_TIMEOUT).await
+    }
+
+    /// Waits for `count` pings from the server (answered as they come),
+    /// asserting that nothing else arrives meanwhile: time passes as the
+    /// server measures it, for tests of what its timers do.
+    pub async fn expect_only_pings(&mut self, count: usize, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut pings = 0;
+        while pings < count {
+            match tokio::time::timeout_at(deadline, self.stream.next()).await {
+                Err(_) => panic!("{pings} of {count} pings within {limit:?}"),
+                Ok(Some(Ok(Message::Ping(_)))) => pings += 1,
+                Ok(Some(Ok(Message::Pong(_)))) => {}
+                Ok(Some(Ok(other))) => panic!("expected only pings, got {other:?}"),
+                Ok(Some(Err(err))) => panic!("the connection failed: {err}"),
+                Ok(None) => panic!("the connection ended"),
+            }
+        }
     }
 
     /// Asserts that no data frame arrives for `duration`.
