@@ -108,10 +108,6 @@ impl Ws {
         self.rx.recv_json_within(limit).await
     }
 
-    pub async fn expect_silence(&mut self, duration: Duration) {
-        self.rx.expect_silence(duration).await
-    }
-
     /// Asserts that nothing is on its way to this connection: sends a
     /// sentinel (a message of an unknown type, refused to this connection
     /// alone) and expects its refusal next. The server answers a
@@ -119,12 +115,7 @@ impl Ws {
     /// here before would come first. Costs one message of the rate and one
     /// `bad-request` in the metrics.
     pub async fn expect_nothing_queued(&mut self) {
-        self.send_json(json!({ "type": "sentinel" })).await;
-        let next = self.recv_json().await;
-        assert!(
-            next["type"] == "error" && next["ref"] == "sentinel",
-            "expected nothing before the sentinel's answer, got {next}"
-        );
+        expect_nothing_queued(&mut self.tx, &mut self.rx).await
     }
 
     pub async fn expect_only_pings(&mut self, count: usize, limit: Duration) {
@@ -229,6 +220,16 @@ impl WsTx {
     }
 }
 
+/// [`Ws::expect_nothing_queued`] for a connection split in two.
+pub async fn expect_nothing_queued(tx: &mut WsTx, rx: &mut WsRx) {
+    tx.send_json(json!({ "type": "sentinel" })).await;
+    let next = rx.recv_json().await;
+    assert!(
+        next["type"] == "error" && next["ref"] == "sentinel",
+        "expected nothing before the sentinel's answer, got {next}"
+    );
+}
+
 impl WsRx {
     /// The next data frame within `limit` (pings and pongs skipped), or
     /// `None` when the limit passes first. Panics if the connection ends.
@@ -292,13 +293,6 @@ impl WsRx {
                 Ok(Some(Err(err))) => panic!("the connection failed: {err}"),
                 Ok(None) => panic!("the connection ended"),
             }
-        }
-    }
-
-    /// Asserts that no data frame arrives for `duration`.
-    pub async fn expect_silence(&mut self, duration: Duration) {
-        if let Some(message) = self.next_frame(duration).await {
-            panic!("expected silence, got {message:?}");
         }
     }
 
