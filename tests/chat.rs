@@ -3,8 +3,6 @@
 
 mod support;
 
-use std::time::Duration;
-
 use serde_json::json;
 use support::Server;
 
@@ -32,7 +30,7 @@ async fn chat_reaches_everyone_and_newcomers_get_the_history() {
     b.send_json(json!({ "type": "chat", "text": "hi" })).await;
     a.recv_json().await;
     b.recv_json().await;
-    outsider.expect_silence(Duration::from_millis(200)).await;
+    outsider.expect_nothing_queued().await;
 
     let mut c = server.ws().await;
     c.send_json(json!({ "type": "join", "room": room })).await;
@@ -46,7 +44,7 @@ async fn chat_reaches_everyone_and_newcomers_get_the_history() {
     assert_eq!(second["text"], "hi");
     assert_eq!(second["from"], b_welcome.id.as_str());
     assert!(second.get("name").is_none());
-    c.expect_silence(Duration::from_millis(200)).await;
+    c.expect_nothing_queued().await;
     assert_eq!(
         server
             .metric("parlor_messages_in_total{type=\"chat\"}")
@@ -101,5 +99,5 @@ async fn the_history_of_a_room_is_forgotten_when_it_empties() {
 
     // The room is still there, but what was said in it is not.
     let (mut b, _) = server.joined(&room, None).await;
-    b.expect_silence(Duration::from_millis(300)).await;
+    b.expect_nothing_queued().await;
 }

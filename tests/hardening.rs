@@ -1,6 +1,7 @@
 //! Limits and defences, each over real sockets: the message rate, the caps
 //! on connections (total and per address) and on room creation, the
-//! WebSocket Origin check, graceful shutdown, and what the logs may say.
+//! WebSocket Origin check, graceful shutdown, what the logs may say, and a
+//! refused flag stopping the start.
 
 mod support;
 
@@ -66,7 +67,10 @@ async fn two_connections_and_no_third(server: &Server) {
     let _second = server.ws().await;
     assert_eq!(upgrade(server, None).await, refused(503, "rate-limited"));
     first.close().await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    support::eventually(support::RECV_TIMEOUT, "a connection closed", || async {
+        server.metric("parlor_connections").await == 1
+    })
+    .await;
     let _third = server.ws().await;
 }
 
@@ -86,15 +90,28 @@ async fn messages_over_the_rate_are_refused_with_rate_limited() {
     for _ in 0..5 {
         ws.expect_error("rate-limited", None).await;
     }
-    // The bucket refills: the connection is usable again.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The bucket refills: the connection is usable again. A join asked
+    // until answered with a welcome, each refusal counted.
     let room = server.create_room(None).await;
-    ws.join(&room, None).await;
+    let mut refused = 5;
+    let started = std::time::Instant::now();
+    loop {
+        ws.send_json(json!({ "type": "join", "room": room })).await;
+        let answer = ws.recv_json().await;
+        if answer["type"] == "welcome" {
+            break;
+        }
+        support::assert_error(&answer, "rate-limited", None);
+        refused += 1;
+        assert!(started.elapsed() < support::RECV_TIMEOUT, "never refilled");
+        // Asked again at the pace of `eventually`, not in a tight loop.
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
     assert_eq!(
         server
             .metric("parlor_errors_total{code=\"rate-limited\"}")
             .await,
-        5
+        refused
     );
 }
 
@@ -136,6 +153,9 @@ async fn only_the_servers_own_origin_may_open_the_websocket() {
         upgrade(&server, Some("null")).await,
         refused(403, "bad-request")
     );
+    // Refused before any WebSocket opened: the server counts none. (The
+    // accepted upgrades below are counted: the metric would tell.)
+    assert_eq!(server.metric("parlor_connections_total").await, 0);
     let own = format!("http://{}", server.addr);
     assert_eq!(upgrade(&server, Some(&own)).await, Ok(()), "same origin");
     assert_eq!(
@@ -148,6 +168,10 @@ async fn only_the_servers_own_origin_may_open_the_websocket() {
         refused(403, "bad-request"),
         "another port is another origin"
     );
+    support::eventually(support::RECV_TIMEOUT, "two WebSockets counted", || async {
+        server.metric("parlor_connections_total").await == 2
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -263,8 +287,11 @@ async fn logs_name_rooms_and_peers_but_no_secrets() {
 async fn sigterm_closes_every_session_with_going_away_and_exits() {
     let mut server = Server::with_logs(&["--turn-listen", "127.0.0.1:0"]);
     let mut ws = server.ws().await;
+    support::eventually(support::RECV_TIMEOUT, "the session runs", || async {
+        server.metric("parlor_connections").await == 1
+    })
+    .await;
     let waiter = tokio::spawn(async move { ws.expect_end(Duration::from_secs(5)).await });
-    tokio::time::sleep(Duration::from_millis(100)).await;
     let took = tokio::task::spawn_blocking(move || server.terminate())
         .await
         .unwrap();
@@ -307,5 +334,31 @@ async fn behind_a_trusted_proxy_each_client_is_limited_on_its_own() {
     let plain = Server::with_args(&["--room-creation-rate", "2/min,burst=2"]);
     for _ in 0..3 {
         assert_eq!(create_for(&plain, "203.0.113.1").await, 201);
+    }
+}
+
+#[test]
+fn a_refused_flag_stops_the_start_at_once_with_parlors_message() {
+    // On a thread, so that a start that hangs fails the test instead.
+    for (flag, says) in [
+        (
+            &["--no-such-flag"][..],
+            "unexpected argument '--no-such-flag'",
+        ),
+        (
+            &["--ping-interval", "nonsense"][..],
+            "invalid value 'nonsense'",
+        ),
+    ] {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(Server::try_with_args(flag).err()));
+        let why = rx
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("parlor {flag:?}: no answer within 10 s"))
+            .unwrap_or_else(|| panic!("parlor started with {flag:?}"));
+        assert!(
+            why.contains(says) && why.contains("exit status: 2"),
+            "{why}"
+        );
     }
 }

@@ -3,14 +3,16 @@
 
 mod support;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::{SILENCE, Server, eventually};
+use support::{Server, eventually};
 use tokio::io::AsyncReadExt;
-use tokio_tungstenite::tungstenite::Message;
+
+/// How long a test waits for what a short server bound makes happen: far
+/// past the bound, so that only a server that never does it fails, never
+/// a slow machine. (How soon it happens is for benchmarks.)
+const GENEROUS: Duration = Duration::from_secs(20);
 
 /// Fast pings, and no resume grace: a lost member's seat goes at once.
 const LIVENESS: [&str; 6] = [
@@ -56,7 +58,7 @@ async fn a_dropped_tcp_connection_yields_peer_left_promptly() {
         started.elapsed()
     );
 
-    a.expect_silence(SILENCE).await;
+    a.expect_nothing_queued().await;
     assert_eq!(server.members(&room).await, Some(1));
     // The seats are free again.
     let (_d, wd) = server.joined(&room, None).await;
@@ -92,28 +94,24 @@ async fn a_silent_member_is_dropped_within_the_ping_timeout() {
     a.expect_peer_joined(&wb.id, None).await;
     c.expect_peer_joined(&wb.id, None).await;
 
-    let (left_a, left_c) = tokio::join!(
-        a.recv_json_within(Duration::from_secs(4)),
-        c.recv_json_within(Duration::from_secs(4)),
-    );
+    let (left_a, left_c) =
+        tokio::join!(a.recv_json_within(GENEROUS), c.recv_json_within(GENEROUS),);
     let elapsed = silent_since.elapsed();
     for left in [left_a, left_c] {
         assert_eq!(left, json!({ "type": "peer-left", "id": wb.id }));
     }
-    // Ping timeout 1 s: not much earlier, not much later.
+    // Ping timeout 1 s: not earlier (give or take a ping interval); later
+    // only by what a loaded machine adds.
     assert!(
         elapsed >= Duration::from_millis(700),
         "dropped after {elapsed:?}"
     );
-    assert!(
-        elapsed <= Duration::from_millis(2500),
-        "dropped after {elapsed:?}"
-    );
 
-    // Members that answer pings stay, however quiet they are.
+    // Members that answer pings stay, however quiet they are: eight pings
+    // (1.6 s at 200 ms) outlast the 1 s ping timeout.
     tokio::join!(
-        a.expect_silence(Duration::from_millis(1500)),
-        c.expect_silence(Duration::from_millis(1500)),
+        a.expect_only_pings(8, GENEROUS),
+        c.expect_only_pings(8, GENEROUS),
     );
     assert_eq!(server.members(&room).await, Some(2));
     a.signal(&wc.id, json!({ "alive": true })).await;
@@ -129,10 +127,10 @@ async fn a_quiet_client_that_answers_pings_is_kept() {
     let (mut a, wa) = server.joined(&room, None).await;
     let (mut b, wb) = server.joined(&room, None).await;
     a.recv_json().await;
-    // Five ping timeouts of nothing but pings and pongs.
+    // Two and a half ping timeouts of nothing but pings and pongs.
     tokio::join!(
-        a.expect_silence(Duration::from_secs(5) / 2),
-        b.expect_silence(Duration::from_secs(5) / 2),
+        a.expect_only_pings(13, GENEROUS),
+        b.expect_only_pings(13, GENEROUS),
     );
     assert_eq!(server.members(&room).await, Some(2));
     b.signal(&wa.id, json!({})).await;
@@ -145,7 +143,7 @@ async fn an_unjoined_silent_connection_is_closed() {
     let ws = server.ws().await;
     let mut tcp = ws.into_tcp();
     // The server gives up after the ping timeout and closes the socket.
-    let drained = tokio::time::timeout(Duration::from_secs(4), async {
+    let drained = tokio::time::timeout(GENEROUS, async {
         let mut buf = [0u8; 1024];
         while tcp.read(&mut buf).await.map(|n| n > 0).unwrap_or(false) {}
     })
@@ -191,50 +189,50 @@ async fn slow_reader(extra: &[&str]) {
     args.extend_from_slice(extra);
     let server = Server::with_args(&args);
     let room = server.create_room(Some(3)).await;
-    let (a, wa) = server.joined(&room, None).await;
+    let (mut a, wa) = server.joined(&room, None).await;
     let (mut c, wc) = server.joined(&room, None).await;
     // b never reads until the end; its TCP connection stays open.
     let (mut b, wb) = server.joined(&room, None).await;
-    let (mut a_tx, mut a_rx) = a.split();
-    a_rx.expect_peer_joined(&wc.id, None).await;
-    a_rx.expect_peer_joined(&wb.id, None).await;
+    a.expect_peer_joined(&wc.id, None).await;
+    a.expect_peer_joined(&wb.id, None).await;
     c.expect_peer_joined(&wb.id, None).await;
 
-    // a reads everything it is sent while it blasts b: first peer-left for
-    // b, then a peer-not-found for each signal the server read after that.
-    let b_left = Arc::new(AtomicBool::new(false));
-    let reader = tokio::spawn({
-        let b_left = b_left.clone();
-        let b_id = wb.id.clone();
-        async move {
-            let first = a_rx.recv_json_within(Duration::from_secs(30)).await;
-            assert_eq!(first, json!({ "type": "peer-left", "id": b_id }));
-            b_left.store(true, Ordering::SeqCst);
-            let mut refused = 0u32;
-            while let Some(frame) = a_rx.next_frame(Duration::from_millis(500)).await {
-                let Message::Text(text) = frame else {
-                    panic!("a got {frame:?}");
-                };
-                let message: serde_json::Value = serde_json::from_str(text.as_str()).unwrap();
-                support::assert_error(&message, "peer-not-found", Some("signal"));
-                refused += 1;
-            }
-            (a_rx, refused)
-        }
-    });
-
     // Up to 32 MiB for b, or until the server gives up on b. A server that
-    // queued without bound would take all of it in memory.
+    // queued without bound would take all of it in memory. a sends a
+    // sentinel (an unknown type, refused to a alone) after every few
+    // signals and reads up to its answer: a's messages are answered in
+    // order, so what the server owes a (peer-left for b, then a
+    // peer-not-found for each signal to b after that) never exceeds the
+    // send queue, however slowly the machine runs a's writer.
+    const BATCH: usize = 4;
     let pid = server.pid();
     let baseline = rss_of(pid);
     let mut peak = baseline;
     let pad = "p".repeat(FRAME_DATA);
     let frames = TOTAL / FRAME_DATA;
     let mut sent = 0;
-    while sent < frames && !b_left.load(Ordering::SeqCst) {
-        a_tx.signal(&wb.id, json!({ "seq": sent, "pad": pad }))
-            .await;
-        sent += 1;
+    let mut refused = 0u32;
+    let mut b_left = false;
+    while sent < frames && !b_left {
+        for _ in 0..BATCH {
+            a.signal(&wb.id, json!({ "seq": sent, "pad": pad })).await;
+            sent += 1;
+        }
+        a.send_json(json!({ "type": "sentinel" })).await;
+        loop {
+            let message = a.recv_json_within(GENEROUS).await;
+            if message["ref"] == "sentinel" {
+                break;
+            }
+            if message == json!({ "type": "peer-left", "id": wb.id }) {
+                assert!(!b_left && refused == 0, "peer-left first, once");
+                b_left = true;
+                continue;
+            }
+            assert!(b_left, "a refusal before peer-left: {message}");
+            support::assert_error(&message, "peer-not-found", Some("signal"));
+            refused += 1;
+        }
         if sent % 64 == 0 {
             peak = peak.max(rss_of(pid));
         }
@@ -246,9 +244,9 @@ async fn slow_reader(extra: &[&str]) {
         TOTAL >> 20
     );
     // b is gone: signals to it are refused, and a is still served.
-    a_tx.signal(&wb.id, json!({ "late": true })).await;
-    let (mut a_rx, refused) = reader.await.unwrap();
-    assert!(refused >= 1, "the late signal was not refused");
+    a.signal(&wb.id, json!({ "late": true })).await;
+    a.expect_error("peer-not-found", Some("signal")).await;
+    refused += 1;
     let growth = peak.saturating_sub(baseline);
     assert!(
         growth < 16 << 20,
@@ -259,10 +257,10 @@ async fn slow_reader(extra: &[&str]) {
 
     // The others are unaffected.
     c.expect_peer_left(&wb.id).await;
-    a_tx.signal(&wc.id, json!({ "after": true })).await;
+    a.signal(&wc.id, json!({ "after": true })).await;
     c.expect_signal(&wa.id, json!({ "after": true })).await;
     c.signal(&wa.id, json!({ "back": true })).await;
-    a_rx.expect_signal(&wc.id, json!({ "back": true })).await;
+    a.expect_signal(&wc.id, json!({ "back": true })).await;
     assert_eq!(server.members(&room).await, Some(2));
     assert_eq!(server.metric("parlor_slow_clients_dropped_total").await, 1);
 
@@ -301,7 +299,7 @@ async fn idle_rooms_are_forgotten_and_used_rooms_kept() {
     assert_eq!(server.members(&unused).await, Some(0));
 
     let started = Instant::now();
-    eventually(Duration::from_secs(3), "unused room forgotten", || async {
+    eventually(GENEROUS, "unused room forgotten", || async {
         server.members(&unused).await.is_none()
     })
     .await;
@@ -317,16 +315,16 @@ async fn idle_rooms_are_forgotten_and_used_rooms_kept() {
 
     // The idle clock of a room starts when its last member leaves.
     l.leave().await;
-    l.expect_silence(SILENCE).await;
+    l.expect_nothing_queued().await;
     assert_eq!(server.members(&left).await, Some(0));
-    eventually(Duration::from_secs(3), "left room forgotten", || async {
+    eventually(GENEROUS, "left room forgotten", || async {
         server.members(&left).await.is_none()
     })
     .await;
 
     // A room with a member outlives the idle timeout many times over.
-    a.expect_silence(Duration::from_millis(500)).await;
-    assert!(started.elapsed() > Duration::from_secs(2));
+    a.expect_nothing_queued().await;
+    assert!(started.elapsed() >= Duration::from_secs(2));
     assert_eq!(server.members(&used).await, Some(1));
     let wb = probe.join(&used, None).await;
     assert_eq!(wb.peers, vec![json!({ "id": wa.id })]);
@@ -339,7 +337,7 @@ async fn a_room_emptied_by_a_lost_connection_is_forgotten_too() {
     let room = server.create_room(None).await;
     let (a, _) = server.joined(&room, None).await;
     drop(a.into_tcp());
-    eventually(Duration::from_secs(4), "room forgotten", || async {
+    eventually(GENEROUS, "room forgotten", || async {
         server.members(&room).await.is_none()
     })
     .await;
@@ -354,7 +352,7 @@ async fn closing_politely_yields_peer_left() {
     a.recv_json().await;
     b.close().await;
     a.expect_peer_left(&wb.id).await;
-    a.expect_silence(SILENCE).await;
+    a.expect_nothing_queued().await;
     assert_eq!(server.members(&room).await, Some(1));
 }
 
@@ -369,12 +367,11 @@ async fn a_lost_connection_yields_peer_left_once_the_resume_grace_is_over() {
     a.recv_json().await;
     let lost_at = Instant::now();
     drop(b.into_tcp());
-    a.expect_silence(Duration::from_millis(500)).await;
-    let left = a.recv_json_within(Duration::from_secs(4)).await;
+    // Not before the grace is over: the time it came is checked below.
+    let left = a.recv_json_within(GENEROUS).await;
     assert_eq!(left, json!({ "type": "peer-left", "id": wb.id }));
     let elapsed = lost_at.elapsed();
     assert!(elapsed >= Duration::from_millis(900), "after {elapsed:?}");
-    assert!(elapsed <= Duration::from_millis(3000), "after {elapsed:?}");
     assert_eq!(server.members(&room).await, Some(1));
 }
 
@@ -394,11 +391,10 @@ async fn a_silent_member_yields_peer_left_after_ping_timeout_plus_grace() {
     let silent_since = Instant::now();
     let b_tcp = b.into_tcp();
     a.recv_json().await;
-    let left = a.recv_json_within(Duration::from_secs(5)).await;
+    let left = a.recv_json_within(GENEROUS).await;
     assert_eq!(left, json!({ "type": "peer-left", "id": wb.id }));
     let elapsed = silent_since.elapsed();
     assert!(elapsed >= Duration::from_millis(1700), "after {elapsed:?}");
-    assert!(elapsed <= Duration::from_millis(4000), "after {elapsed:?}");
     drop(b_tcp);
 }
 
@@ -409,11 +405,9 @@ async fn rooms_nobody_joined_are_forgotten_sooner() {
     let used = server.create_room(None).await;
     let (a, _) = server.joined(&used, None).await;
     a.close().await;
-    eventually(
-        Duration::from_secs(4),
-        "unjoined room forgotten",
-        || async { server.members(&unjoined).await.is_none() },
-    )
+    eventually(GENEROUS, "unjoined room forgotten", || async {
+        server.members(&unjoined).await.is_none()
+    })
     .await;
     assert_eq!(
         server.members(&used).await,

@@ -9,7 +9,7 @@ mod support;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
-use support::{Ended, SILENCE, Server, assert_error};
+use support::{Ended, Server, assert_error};
 
 // ---------------------------------------------------------------------------
 // join
@@ -33,7 +33,7 @@ async fn first_join_gets_welcome_with_no_peers() {
         support::welcome_core(&welcome),
         json!({ "type": "welcome", "room": room, "id": id, "peers": [], "iceServers": ice })
     );
-    a.expect_silence(SILENCE).await;
+    a.expect_nothing_queued().await;
     assert_eq!(server.members(&room).await, Some(1));
 }
 
@@ -108,7 +108,7 @@ async fn later_joins_list_earlier_peers_oldest_first() {
     );
     b.expect_peer_joined(&wd.id, None).await;
     c.expect_peer_joined(&wd.id, None).await;
-    a.expect_silence(SILENCE).await;
+    a.expect_nothing_queued().await;
 }
 
 #[tokio::test]
@@ -120,8 +120,8 @@ async fn full_room_refuses_and_tells_nobody() {
     c.send_json(json!({ "type": "join", "room": room, "name": "Eve" }))
         .await;
     c.expect_error("room-full", Some("join")).await;
-    a.expect_silence(SILENCE).await;
-    b.expect_silence(std::time::Duration::ZERO).await;
+    a.expect_nothing_queued().await;
+    b.expect_nothing_queued().await;
     assert_eq!(server.members(&room).await, Some(2));
 
     // The refused connection is untouched: it may join elsewhere.
@@ -172,7 +172,7 @@ async fn join_while_joined_is_already_joined() {
         a.send_json(json!({ "type": "join", "room": target })).await;
         a.expect_error("already-joined", Some("join")).await;
     }
-    b.expect_silence(SILENCE).await;
+    b.expect_nothing_queued().await;
     assert_eq!(server.members(&room).await, Some(2));
     assert_eq!(server.members(&other).await, Some(0));
     // Still a member, with the same id.
@@ -243,7 +243,7 @@ async fn names_over_64_characters_are_refused() {
         .await;
     let message = b.recv_json().await;
     assert_eq!(message["code"], "bad-request", "{message}");
-    a.expect_silence(SILENCE).await;
+    a.expect_nothing_queued().await;
     assert_eq!(server.members(&room).await, Some(1));
     // Nothing changed: the same connection joins with a good name.
     let wb = b.join(&room, Some("Bob")).await;
@@ -266,7 +266,7 @@ async fn leave_has_no_reply_and_tells_the_others() {
     b.expect_peer_joined(&wc.id, None).await;
 
     a.leave().await;
-    a.expect_silence(SILENCE).await;
+    a.expect_nothing_queued().await;
     b.expect_peer_left(&wa.id).await;
     c.expect_peer_left(&wa.id).await;
     assert_eq!(server.members(&room).await, Some(2));
@@ -297,7 +297,7 @@ async fn leave_and_join_another_room() {
     let second = server.create_room(None).await;
     let (mut a, _) = server.joined(&first, None).await;
     a.leave().await;
-    a.expect_silence(SILENCE).await;
+    a.expect_nothing_queued().await;
     let welcome = a.join(&second, None).await;
     assert!(welcome.peers.is_empty());
     assert_eq!(server.members(&first).await, Some(0));
@@ -314,7 +314,7 @@ async fn leave_outside_a_room_is_not_in_room() {
     // After leaving once, a second leave is refused too.
     a.join(&room, None).await;
     a.leave().await;
-    a.expect_silence(SILENCE).await;
+    a.expect_nothing_queued().await;
     a.leave().await;
     a.expect_error("not-in-room", Some("leave")).await;
     a.join(&room, None).await;
@@ -339,15 +339,15 @@ async fn signal_is_relayed_to_the_addressed_peer_only() {
         json!({ "description": { "type": "offer", "sdp": "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n" } });
     c.signal(&wa.id, offer.clone()).await;
     a.expect_signal(&wc.id, offer).await;
-    b.expect_silence(SILENCE).await;
-    c.expect_silence(std::time::Duration::ZERO).await;
+    b.expect_nothing_queued().await;
+    c.expect_nothing_queued().await;
 
     let candidate = json!({ "candidate": null });
     a.signal(&wb.id, candidate.clone()).await;
     b.expect_signal(&wa.id, candidate).await;
     a.signal(&wc.id, json!({})).await;
     c.expect_signal(&wa.id, json!({})).await;
-    a.expect_silence(SILENCE).await;
+    a.expect_nothing_queued().await;
 }
 
 #[tokio::test]
@@ -376,8 +376,8 @@ async fn signal_to_self_unknown_or_other_room_is_peer_not_found() {
     }
     x.signal(&wa.id, json!({})).await;
     x.expect_error("peer-not-found", Some("signal")).await;
-    b.expect_silence(SILENCE).await;
-    x.expect_silence(std::time::Duration::ZERO).await;
+    b.expect_nothing_queued().await;
+    x.expect_nothing_queued().await;
 
     // Nothing changed for anyone.
     a.signal(&wb.id, json!({ "ok": 1 })).await;
@@ -406,7 +406,7 @@ async fn signal_data_must_be_an_object() {
     a.send_text(r#"{"type":"signal","to":5,"data":{}}"#).await;
     let message = a.recv_json().await;
     assert_eq!(message["code"], "bad-request", "{message}");
-    b.expect_silence(SILENCE).await;
+    b.expect_nothing_queued().await;
 }
 
 #[derive(Deserialize)]
@@ -513,7 +513,7 @@ async fn malformed_frames_are_bad_requests_and_the_connection_stays() {
     b.expect_error("bad-request", None).await;
 
     // Nothing of that reached the other member, and b is still in the room.
-    a.expect_silence(SILENCE).await;
+    a.expect_nothing_queued().await;
     assert_eq!(server.members(&room).await, Some(2));
     b.signal(&wa.id, json!({ "after": "errors" })).await;
     a.expect_signal(&wb.id, json!({ "after": "errors" })).await;
@@ -602,7 +602,7 @@ async fn a_frame_over_64_kib_closes_with_1009() {
     }
     // The oversized signal was not relayed; the sender is gone.
     a.expect_peer_left(&wb.id).await;
-    a.expect_silence(SILENCE).await;
+    a.expect_nothing_queued().await;
     assert_eq!(server.members(&room).await, Some(1));
 }
 
@@ -653,7 +653,7 @@ async fn a_storm_of_refusals_changes_no_room() {
     b.expect_error("already-joined", Some("join")).await;
 
     for ws in [&mut a, &mut b, &mut x, &mut y] {
-        ws.expect_silence(SILENCE / 3).await;
+        ws.expect_nothing_queued().await;
     }
     assert_eq!(server.members(&room).await, Some(2));
     assert_eq!(server.members(&other).await, Some(1));

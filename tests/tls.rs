@@ -1,6 +1,7 @@
 //! HTTPS and WSS with `--tls-self-signed`: the printed fingerprint is the
-//! certificate the server presents, and the API and the WebSocket protocol
-//! work over TLS. The client trusts exactly that fingerprint.
+//! certificate the server presents (and not another server's), and the API
+//! and the WebSocket protocol work over TLS. The client trusts exactly that
+//! fingerprint.
 
 mod support;
 
@@ -48,18 +49,27 @@ async fn https_serves_the_api_with_the_printed_certificate() {
             .contains("strict-transport-security: max-age=31536000"),
         "HTTPS answers carry HSTS: {answer}"
     );
+}
 
-    let wrong = "00"
-        .repeat(32)
-        .as_bytes()
-        .chunks(2)
-        .map(|c| std::str::from_utf8(c).unwrap())
-        .collect::<Vec<_>>()
-        .join(":");
+/// The printed fingerprint names the certificate this server presents and
+/// no other: each server makes its own, a client pinning one server's
+/// fingerprint is refused by the handshake with another, and pinning the
+/// other's printed fingerprint gets through.
+#[tokio::test]
+async fn a_pin_on_one_servers_fingerprint_fails_against_another() {
+    let server = start();
+    let other = start();
+    assert_ne!(server.fingerprint(), other.fingerprint());
     assert!(
-        connect(&server, &wrong).await.is_err(),
-        "another certificate is refused"
+        connect(&other, server.fingerprint()).await.is_err(),
+        "a certificate other than the pinned one is refused"
     );
+    connect(&other, other.fingerprint())
+        .await
+        .expect("the other server's own printed fingerprint");
+    connect(&server, server.fingerprint())
+        .await
+        .expect("and the first one's");
 }
 
 #[tokio::test]

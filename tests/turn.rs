@@ -24,7 +24,6 @@ use tokio::time::timeout;
 
 const SECRET: &str = "integration-secret";
 const WAIT: Duration = Duration::from_secs(3);
-const SILENCE: Duration = Duration::from_millis(300);
 
 // ---------------------------------------------------------------------------
 // The server
@@ -43,6 +42,15 @@ fn start(extra: &[&str]) -> Server {
     ];
     args.extend_from_slice(extra);
     Server::with_args(&args)
+}
+
+/// Waits until the server has dropped `count` packets for `reason`.
+async fn eventually_dropped(server: &Server, reason: &str, count: u64) {
+    let sample = format!("parlor_turn_dropped_packets_total{{reason=\"{reason}\"}}");
+    support::eventually(WAIT, &sample.clone(), || async {
+        server.metric(&sample).await == count
+    })
+    .await;
 }
 
 // ---------------------------------------------------------------------------
@@ -230,6 +238,15 @@ impl Client {
     /// waits for its response.
     async fn request_once(&mut self, method: u16, add: &dyn Fn(&mut Builder)) -> Response {
         let tid = transaction_id();
+        let request = self.build(tid, method, add);
+        self.send_raw(&request).await;
+        self.response_within(tid, WAIT)
+            .await
+            .expect("a response arrives")
+    }
+
+    /// A request built by `add`, plus credentials once known.
+    fn build(&self, tid: [u8; 12], method: u16, add: &dyn Fn(&mut Builder)) -> Vec<u8> {
         let mut buf = Vec::new();
         {
             let mut b = Builder::new(&mut buf, method, Class::Request, tid);
@@ -243,15 +260,51 @@ impl Client {
             }
             b.fingerprint();
         }
-        self.send_raw(&buf).await;
+        buf
+    }
+
+    /// The response to `tid`, skipping anything else, or None after `limit`.
+    async fn response_within(&mut self, tid: [u8; 12], limit: Duration) -> Option<Response> {
+        let deadline = tokio::time::Instant::now() + limit;
         loop {
-            match self.recv().await {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.recv_within(left).await? {
                 Packet::Stun(bytes) if Message::parse(&bytes).unwrap().transaction_id == tid => {
-                    return Response { bytes };
+                    return Some(Response { bytes });
                 }
                 _ => continue,
             }
         }
+    }
+
+    /// A request asked again every 100 ms until answered, as a STUN
+    /// client retransmits over UDP: a server answers one address's
+    /// unauthenticated requests and refusals 32 at once, then 16 a second,
+    /// and drops the rest.
+    async fn request_patiently(&mut self, method: u16, add: &dyn Fn(&mut Builder)) -> Response {
+        let tid = transaction_id();
+        let request = self.build(tid, method, add);
+        let started = std::time::Instant::now();
+        loop {
+            self.send_raw(&request).await;
+            if let Some(answer) = self.response_within(tid, Duration::from_millis(100)).await {
+                return answer;
+            }
+            assert!(started.elapsed() < WAIT, "no answer within {WAIT:?}");
+        }
+    }
+
+    /// An Allocate for UDP, challenged then signed, each asked patiently.
+    async fn allocate_patiently(&mut self) -> Response {
+        let challenge = self
+            .request_patiently(method::ALLOCATE, &transport(17))
+            .await;
+        assert_eq!(challenge.error_code(), Some(401));
+        let msg = challenge.msg();
+        self.realm = msg.get_str(attr::REALM).map(String::from);
+        self.nonce = msg.get_str(attr::NONCE).map(String::from);
+        self.request_patiently(method::ALLOCATE, &transport(17))
+            .await
     }
 
     /// A request that answers a 401 or 438 challenge once.
@@ -500,11 +553,11 @@ async fn permissions_and_indications_relay_between_allocations() {
     let server = start(&[]);
     let (mut a, relay_a, mut b, relay_b) = two_allocations(&server).await;
 
-    // Without a permission at B, A's data is dropped there.
+    // Without a permission at B, A's data is dropped there: the first
+    // that B gets is what A sent once B permitted it.
     a.permit(relay_b).await;
     a.send_indication(relay_b, b"too early").await;
-    assert!(b.recv_within(SILENCE).await.is_none());
-
+    eventually_dropped(&server, "no_permission", 1).await;
     b.permit(relay_a).await;
     a.send_indication(relay_b, b"hello b").await;
     assert_eq!(b.expect_data().await, (relay_a, b"hello b".to_vec()));
@@ -566,8 +619,61 @@ async fn channels_carry_channel_data() {
         a.channel_bind(0x3FFF, stranger).await.error_code(),
         Some(400)
     );
+    // Sent after the unbound one, on one socket: the first B gets.
     a.send_channel_data(0x4002, b"unbound").await;
-    assert!(b.recv_within(SILENCE).await.is_none());
+    a.send_channel_data(0x4001, b"bound").await;
+    match b.recv().await {
+        Packet::Channel(0x4ABC, data) => assert_eq!(data, b"bound"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn channel_numbers_past_rfc_8656s_range_are_refused() {
+    let server = start(&[]);
+    let (mut a, relay_a, mut b, relay_b) = two_allocations(&server).await;
+    let mut c = Client::udp(server.turn(), rest_credentials(SECRET, "c")).await;
+    let relay_c = c.allocate().await;
+    b.permit(relay_a).await;
+    c.permit(relay_a).await;
+    a.bind(0x4000, relay_b).await;
+    // RFC 5766's numbers past 0x4FFF, which coturn's uclient still picks:
+    // 400 Bad Request, and nothing bound.
+    for number in [0x5000, 0x7FFF] {
+        let refusal = a.channel_bind(number, relay_c).await;
+        assert_eq!(refusal.error_code(), Some(400), "{number:#x}");
+        assert!(refusal.msg().verify_integrity(&a.key()), "signed");
+    }
+    // C's address is still free for a channel (a peer has one at most),
+    // and the range's last number is granted.
+    a.bind(0x4FFF, relay_c).await;
+
+    // ChannelData on a refused number is dropped; what A sends after it on
+    // the granted channels arrives, and is the first that arrives.
+    let malformed = "parlor_turn_dropped_packets_total{reason=\"malformed\"}";
+    let before = server.metric(malformed).await;
+    a.send_channel_data(0x5000, b"reserved").await;
+    a.send_channel_data(0x7FFF, b"reserved").await;
+    a.send_channel_data(0x4000, b"to b").await;
+    a.send_channel_data(0x4FFF, b"to c").await;
+    assert_eq!(b.expect_data().await, (relay_a, b"to b".to_vec()));
+    assert_eq!(c.expect_data().await, (relay_a, b"to c".to_vec()));
+    assert_eq!(server.metric(malformed).await, before + 2);
+    // And the peers' data comes back on the two channels.
+    b.send_indication(relay_a, b"from b").await;
+    c.send_indication(relay_a, b"from c").await;
+    let mut got = vec![];
+    for _ in 0..2 {
+        match a.recv().await {
+            Packet::Channel(channel, data) => got.push((channel, data)),
+            other => panic!("{other:?}"),
+        }
+    }
+    got.sort();
+    assert_eq!(
+        got,
+        [(0x4000, b"from b".to_vec()), (0x4FFF, b"from c".to_vec())]
+    );
 }
 
 #[tokio::test]
@@ -593,15 +699,12 @@ async fn tcp_clients_relay_and_lose_their_allocation_on_close() {
 
     assert_eq!(server.metric("parlor_turn_allocations").await, 2);
     drop(a);
-    let mut gone = false;
-    for _ in 0..50 {
-        if server.metric("parlor_turn_allocations").await == 1 {
-            gone = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(gone, "closing the TCP connection deletes its allocation");
+    support::eventually(
+        WAIT,
+        "closing the connection deletes its allocation",
+        || async { server.metric("parlor_turn_allocations").await == 1 },
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -676,9 +779,11 @@ async fn peer_filter_refuses_loopback_by_default() {
             .error_code(),
         Some(443)
     );
-    // Nothing passes between the two allocations.
+    // Nothing passes between the two allocations: B's data is dropped for
+    // want of a permission, and A has nothing by then.
     b.send_indication(relay_a, b"blocked").await;
-    assert!(a.recv_within(SILENCE).await.is_none());
+    eventually_dropped(&server, "no_permission", 1).await;
+    assert!(a.recv_within(Duration::ZERO).await.is_none());
     assert_eq!(server.metric("parlor_turn_peers_refused_total").await, 7);
 
     // With the allow-list, the same requests succeed (the other tests relay
@@ -735,10 +840,7 @@ async fn malformed_packets_are_dropped_and_the_server_still_answers() {
     for packet in &garbage {
         client.send_raw(packet).await;
     }
-    assert!(
-        client.recv_within(SILENCE).await.is_none(),
-        "no answer to garbage"
-    );
+    // No answer to garbage: the first answer is to what came after it.
     client.send_raw(&good).await;
     let Packet::Stun(reply) = client.recv().await else {
         panic!()
@@ -843,14 +945,9 @@ async fn allocations_per_address_are_capped_whatever_the_user() {
     let mut clients = Vec::new();
     let mut refused = 0;
     for n in 0..40 {
-        if n == 30 {
-            // The 401 challenges of one address come 32 at once, then 16
-            // a second.
-            tokio::time::sleep(Duration::from_millis(1100)).await;
-        }
         let creds = rest_credentials(SECRET, &format!("fresh{n}"));
         let mut client = Client::udp(server.turn(), creds).await;
-        let response = client.request(method::ALLOCATE, &transport(17)).await;
+        let response = client.allocate_patiently().await;
         match response.error_code() {
             None => clients.push(client),
             Some(code) => {
@@ -862,10 +959,8 @@ async fn allocations_per_address_are_capped_whatever_the_user() {
     assert_eq!((clients.len(), refused), (32, 8));
     // Freeing one makes room.
     assert_eq!(clients[0].refresh(0).await.class(), Class::Success);
-    Client::udp(server.turn(), rest_credentials(SECRET, "late"))
-        .await
-        .allocate()
-        .await;
+    let mut late = Client::udp(server.turn(), rest_credentials(SECRET, "late")).await;
+    assert_eq!(late.allocate_patiently().await.class(), Class::Success);
 }
 
 #[tokio::test]
@@ -879,11 +974,22 @@ async fn bandwidth_per_user_is_capped() {
     for _ in 0..300 {
         a.send_channel_data(0x4000, &[1; 1000]).await;
     }
-    let mut received = 0;
-    while b.recv_within(SILENCE).await.is_some() {
-        received += 1;
+    // A's relay has handled all 300 once the server counts each as sent
+    // on or dropped. Then a datagram sent straight to B's relay (B permits
+    // 127.0.0.1) reaches B after every one of them that passed.
+    let to_peer = "parlor_turn_relayed_packets_total{direction=\"to_peer\"}";
+    let over = "parlor_turn_dropped_packets_total{reason=\"bandwidth\"}";
+    support::eventually(WAIT, "all 300 packets handled", || async {
+        server.metric(to_peer).await + server.metric(over).await == 300
+    })
+    .await;
+    let sentinel = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    sentinel.send_to(b"sentinel", relay_b).await.unwrap();
+    let mut passed = 0;
+    while b.expect_data().await.1 != b"sentinel" {
+        passed += 1;
     }
-    assert!((50..=150).contains(&received), "{received} packets passed");
+    assert!((50..=150).contains(&passed), "{passed} packets passed");
     assert!(
         server
             .metric("parlor_turn_dropped_packets_total{reason=\"bandwidth\"}")
@@ -986,12 +1092,7 @@ async fn joining_and_leaving_in_a_loop_keeps_no_allocations() {
     let server = start(&[]);
     let room = server.create_room(None).await;
     let mut held = Vec::new();
-    for n in 0..40 {
-        if n == 30 {
-            // The 401 challenges of one address: 32 at once, then 16 a
-            // second.
-            tokio::time::sleep(Duration::from_millis(1100)).await;
-        }
+    for _ in 0..40 {
         let (mut ws, welcome) = server.joined(&room, None).await;
         let turn = &welcome.raw["iceServers"][1];
         let creds = (
@@ -999,7 +1100,7 @@ async fn joining_and_leaving_in_a_loop_keeps_no_allocations() {
             turn["credential"].as_str().unwrap().to_owned(),
         );
         let mut client = Client::udp(server.turn(), creds).await;
-        let response = client.request(method::ALLOCATE, &transport(17)).await;
+        let response = client.allocate_patiently().await;
         if response.error_code().is_none() {
             held.push(client);
         }

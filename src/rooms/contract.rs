@@ -542,8 +542,14 @@ async fn a_room_known_before_a_restart_is_made_again_empty(store: &impl RoomStor
 }
 
 /// Random sequences of events: no panic, the store's own bookkeeping always
-/// agrees with its rooms, and every refusal changes nothing.
+/// agrees with its rooms, and every refusal changes nothing. Each run says
+/// what its events reached (joins that worked and were refused, resumes,
+/// full rooms, signals, chats, seats given up, rooms forgotten) and fails if
+/// any of it is too rare, so that the generator cannot quietly degenerate.
 pub(crate) mod properties {
+    use std::cell::RefCell;
+    use std::collections::BTreeMap;
+
     use proptest::prelude::*;
 
     use super::*;
@@ -554,6 +560,8 @@ pub(crate) mod properties {
         Join {
             conn: usize,
             room: usize,
+            name: Option<usize>,
+            /// Takes back the seat of this earlier peer, in its room.
             resume: Option<usize>,
         },
         Leave(usize),
@@ -565,38 +573,114 @@ pub(crate) mod properties {
             from: usize,
             to: usize,
         },
+        Chat {
+            from: usize,
+            blank: bool,
+        },
         Elapse(u64),
         ReleaseAway,
         ForgetIdle,
     }
 
     /// How many test connections an event sequence uses.
-    const CONNECTIONS: usize = 6;
+    const CONNECTIONS: usize = 10;
+
+    /// The display names joins give, when they give one.
+    const NAMES: [&str; 4] = ["Ada", "Grace Hopper", "Zoë", "渡辺"];
+
+    /// The most rooms a store under these tests may hold.
+    const MAX_ROOMS: usize = 8;
 
     pub(crate) fn event() -> impl Strategy<Value = Event> {
         prop_oneof![
-            (2usize..5).prop_map(Event::Create),
-            (0..CONNECTIONS, 0usize..4, proptest::option::of(0usize..8))
-                .prop_map(|(conn, room, resume)| Event::Join { conn, room, resume }),
-            (0..CONNECTIONS).prop_map(Event::Leave),
-            (0..CONNECTIONS, any::<bool>())
+            2 => prop_oneof![2usize..=4, Just(2), 5usize..=12].prop_map(Event::Create),
+            6 => (
+                0..CONNECTIONS,
+                0usize..16,
+                proptest::option::of(0..NAMES.len()),
+                proptest::option::weighted(0.3, 0usize..64),
+            )
+                .prop_map(|(conn, room, name, resume)| Event::Join {
+                    conn,
+                    room,
+                    name,
+                    resume
+                }),
+            1 => (0..CONNECTIONS).prop_map(Event::Leave),
+            2 => (0..CONNECTIONS, any::<bool>())
                 .prop_map(|(conn, keep_seat)| Event::Disconnect { conn, keep_seat }),
-            (0..CONNECTIONS, 0usize..8).prop_map(|(from, to)| Event::Signal { from, to }),
-            (0u64..40).prop_map(Event::Elapse),
-            Just(Event::ReleaseAway),
-            Just(Event::ForgetIdle),
+            3 => (0..CONNECTIONS, 0usize..64).prop_map(|(from, to)| Event::Signal { from, to }),
+            2 => (0..CONNECTIONS, proptest::bool::weighted(0.1))
+                .prop_map(|(from, blank)| Event::Chat { from, blank }),
+            2 => (0u64..40).prop_map(Event::Elapse),
+            1 => Just(Event::ReleaseAway),
+            1 => Just(Event::ForgetIdle),
         ]
     }
 
-    /// Applies `events` to `store` as sessions would, checking after each.
-    pub(crate) fn check_sequence<S: RoomStore + Inspect>(store: &S, events: Vec<Event>) {
+    /// What the events of a run reached, by outcome.
+    pub(crate) type Reach = BTreeMap<&'static str, u32>;
+
+    /// Runs `cases` random sequences against stores made by `make` (at
+    /// most [`MAX_ROOMS`] rooms each); prints and checks what they reached.
+    pub(crate) fn check_random_sequences<S: RoomStore + Inspect>(
+        make: impl Fn(StoreLimits) -> S,
+        cases: u32,
+    ) {
+        let reach = RefCell::new(Reach::new());
+        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(cases));
+        let events = proptest::collection::vec(event(), 1..80);
+        runner
+            .run(&events, |events| {
+                let store = make(StoreLimits {
+                    max_rooms: MAX_ROOMS,
+                });
+                let run = check_sequence(&store, events);
+                let mut reach = reach.borrow_mut();
+                for (what, n) in run {
+                    *reach.entry(what).or_default() += n;
+                }
+                Ok(())
+            })
+            .unwrap();
+        let reach = reach.into_inner();
+        eprintln!("room store sequences, {cases} cases: {reach:?}");
+        // Each outcome at least this often per case, on average.
+        for (what, per_case) in [
+            ("join", 2.0),
+            ("join refused: room-not-found", 0.5),
+            ("join refused: room-full", 0.2),
+            ("join resumed", 0.5),
+            ("create refused", 0.08),
+            ("signal", 0.15),
+            ("signal refused", 0.5),
+            ("chat", 0.4),
+            ("chat refused", 0.1),
+            ("seat given up", 0.03),
+            ("room forgotten", 0.2),
+            ("named join", 1.0),
+        ] {
+            let got = f64::from(reach.get(what).copied().unwrap_or(0));
+            assert!(
+                got >= per_case * f64::from(cases),
+                "{what}: {got} in {cases} cases; {reach:?}"
+            );
+        }
+    }
+
+    /// Applies `events` to `store` as sessions would, checking after each;
+    /// returns what they reached.
+    pub(crate) fn check_sequence<S: RoomStore + Inspect>(store: &S, events: Vec<Event>) -> Reach {
+        let mut reach = Reach::new();
+        let mut count = |what: &'static str| *reach.entry(what).or_default() += 1;
         run(async {
             let grace = secs(30);
             let idle = secs(60);
             let mut now = t0();
             let mut seats: Vec<Option<Seat>> = vec![None; CONNECTIONS];
             let mut rooms: Vec<String> = vec!["unknown".into()];
-            let mut peers: Vec<String> = vec!["nobody".into()];
+            // Every peer a join made, with its room.
+            let mut peers: Vec<(String, String)> = vec![("nobody".into(), "unknown".into())];
             for event in events {
                 let before = store.snapshot();
                 let refused = match event {
@@ -604,28 +688,62 @@ pub(crate) mod properties {
                         match store.create_room(RoomKind::Mesh, capacity, now).await {
                             Ok(room) => {
                                 rooms.push(room);
+                                count("create");
                                 false
                             }
-                            Err(_) => true,
+                            Err(_) => {
+                                count("create refused");
+                                true
+                            }
                         }
                     }
                     // A session in a room refuses a join itself.
                     Event::Join { conn, .. } if seats[conn].is_some() => false,
-                    Event::Join { conn, room, resume } => {
-                        let room = &rooms[room % rooms.len()];
-                        let resume = resume.map(|p| claim(&peers[p % peers.len()], 2));
-                        match store.join(request(room, None, resume), now).await {
+                    Event::Join {
+                        conn,
+                        room,
+                        name,
+                        resume,
+                    } => {
+                        let (room, claim) = match resume {
+                            Some(p) => {
+                                let (peer, room) = &peers[p % peers.len()];
+                                (room.clone(), Some(claim(peer, 2 + p % 4)))
+                            }
+                            None => (rooms[room % rooms.len()].clone(), None),
+                        };
+                        let name = name.map(|n| NAMES[n]);
+                        match store.join(request(&room, name, claim.clone()), now).await {
                             Ok(joined) => {
-                                peers.push(joined.peer.id);
+                                count(if joined.resumed {
+                                    "join resumed"
+                                } else {
+                                    "join"
+                                });
+                                if name.is_some() {
+                                    count("named join");
+                                }
+                                if claim.is_none() {
+                                    assert_eq!(joined.peer.name.as_deref(), name);
+                                }
+                                peers.push((joined.peer.id, room));
                                 seats[conn] = Some(joined.seat);
                                 false
                             }
-                            Err(_) => true,
+                            Err(refusal) => {
+                                count(match refusal.code {
+                                    ErrorCode::RoomNotFound => "join refused: room-not-found",
+                                    ErrorCode::RoomFull => "join refused: room-full",
+                                    _ => "join refused: other",
+                                });
+                                true
+                            }
                         }
                     }
                     Event::Leave(conn) => match &seats[conn] {
                         Some(seat) => {
                             let refused = store.leave(seat, now).await.is_err();
+                            count(if refused { "leave refused" } else { "leave" });
                             seats[conn] = None;
                             refused
                         }
@@ -634,14 +752,26 @@ pub(crate) mod properties {
                     Event::Disconnect { conn, keep_seat } => {
                         if let Some(seat) = seats[conn].take() {
                             store.disconnect(&seat, now, keep_seat).await;
+                            count(if keep_seat { "away" } else { "disconnect" });
                         }
                         false
                     }
                     Event::Signal { from, to } => match &seats[from] {
-                        Some(seat) => store
-                            .route_signal(seat, &peers[to % peers.len()], "m", now)
-                            .await
-                            .is_err(),
+                        Some(seat) => {
+                            let (to, _) = &peers[to % peers.len()];
+                            let refused = store.route_signal(seat, to, "m", now).await.is_err();
+                            count(if refused { "signal refused" } else { "signal" });
+                            refused
+                        }
+                        None => false,
+                    },
+                    Event::Chat { from, blank } => match &seats[from] {
+                        Some(seat) => {
+                            let text = if blank { " " } else { "hello" };
+                            let refused = store.chat(seat, text.into(), now).await.is_err();
+                            count(if refused { "chat refused" } else { "chat" });
+                            refused
+                        }
                         None => false,
                     },
                     Event::Elapse(secs) => {
@@ -650,13 +780,18 @@ pub(crate) mod properties {
                     }
                     Event::ReleaseAway => {
                         for away in store.away_past(now, grace).await {
-                            store.release_away(&away, now).await;
+                            if store.release_away(&away, now).await.is_some() {
+                                count("seat given up");
+                            }
                         }
                         false
                     }
                     Event::ForgetIdle => {
-                        store.forget_idle_rooms(now, idle).await;
-                        store.forget_unjoined_rooms(now, idle / 2).await;
+                        let forgotten = store.forget_idle_rooms(now, idle).await
+                            + store.forget_unjoined_rooms(now, idle / 2).await;
+                        for _ in 0..forgotten {
+                            count("room forgotten");
+                        }
                         false
                     }
                 };
@@ -666,5 +801,6 @@ pub(crate) mod properties {
                 store.check_invariants();
             }
         });
+        reach
     }
 }

@@ -510,8 +510,6 @@ impl RoomStore for MemoryStore {
 
 #[cfg(test)]
 mod tests {
-    use proptest::prelude::*;
-
     use super::*;
     use crate::rooms::contract::{self, Inspect, properties};
 
@@ -557,14 +555,8 @@ mod tests {
         contract::check_store(MemoryStore::new);
     }
 
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(512))]
-        #[test]
-        fn any_sequence_of_events_keeps_the_store_consistent(
-            events in proptest::collection::vec(properties::event(), 1..60)
-        ) {
-            let store = MemoryStore::new(StoreLimits { max_rooms: 3 });
-            properties::check_sequence(&store, events);
-        }
+    #[test]
+    fn any_sequence_of_events_keeps_the_store_consistent() {
+        properties::check_random_sequences(MemoryStore::new, 512);
     }
 }

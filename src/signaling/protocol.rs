@@ -404,10 +404,12 @@ mod tests {
 
     mod properties {
         //! Whatever arrives, parsing answers with a message or a
-        //! `bad-request`, and never panics.
+        //! `bad-request`, and never panics; whole valid messages, and
+        //! mutations of them, parse or are refused as they should.
 
         use super::*;
         use proptest::prelude::*;
+        use serde_json::{Map, Value};
 
         proptest! {
             #![proptest_config(ProptestConfig::with_cases(2000))]
@@ -417,27 +419,234 @@ mod tests {
                     prop_assert_eq!(err.refusal.code, ErrorCode::BadRequest);
                 }
             }
+        }
 
-            #[test]
-            fn json_shaped_frames_never_panic(
-                kind in prop_oneof![
-                    Just("join".to_owned()), Just("signal".to_owned()),
-                    Just("leave".to_owned()), "[a-z-]{0,8}"
-                ],
-                field in prop_oneof![
-                    Just("room"), Just("name"), Just("to"), Just("data"), Just("resume")
-                ],
-                value in prop_oneof![
-                    Just("null".to_owned()), Just("{}".to_owned()), Just("[]".to_owned()),
-                    any::<i64>().prop_map(|n| n.to_string()),
-                    any::<String>().prop_map(|s| serde_json::to_string(&s).unwrap()),
-                    "\\{[\"a-z:,0-9 ]{0,20}\\}",
-                ],
-            ) {
-                let text = format!(r#"{{"type":"{kind}","{field}":{value}}}"#);
-                if let Err(err) = parse_client_message(&text) {
-                    prop_assert_eq!(err.refusal.code, ErrorCode::BadRequest);
+        /// A whole valid message of each kind, as a JSON object.
+        fn valid_message() -> impl Strategy<Value = Map<String, Value>> {
+            let id = "[A-Za-z0-9_-]{1,24}";
+            let name = "[a-zé漢][a-z0-9 é漢]{0,63}";
+            let join = (id, proptest::option::of(name), proptest::option::of(id)).prop_map(
+                |(room, name, resume)| {
+                    let mut m = object("join");
+                    m.insert("room".into(), room.into());
+                    if let Some(name) = name {
+                        m.insert("name".into(), name.into());
+                    }
+                    if let Some(resume) = resume {
+                        m.insert("resume".into(), resume.into());
+                    }
+                    m
+                },
+            );
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                any::<String>().prop_map(Value::from),
+            ];
+            let data = proptest::collection::btree_map(
+                "[a-z]{1,6}",
+                leaf.prop_recursive(2, 16, 4, |inner| {
+                    proptest::collection::btree_map("[a-z]{1,6}", inner, 0..4)
+                        .prop_map(|m| Value::Object(m.into_iter().collect()))
+                }),
+                0..5,
+            );
+            let signal = (id, data).prop_map(|(to, data)| {
+                let mut m = object("signal");
+                m.insert("to".into(), to.into());
+                m.insert("data".into(), Value::Object(data.into_iter().collect()));
+                m
+            });
+            let text = prop_oneof![
+                "[a-zA-Z0-9.,!?é漢😀][a-zA-Z0-9 .,!?é漢😀\n]{0,80}",
+                (1..=MAX_CHAT_CHARS).prop_map(|n| "é".repeat(n)),
+            ];
+            let chat = text.prop_map(|text| {
+                let mut m = object("chat");
+                m.insert("text".into(), text.into());
+                m
+            });
+            prop_oneof![join, signal, chat, Just(object("leave"))]
+        }
+
+        fn object(kind: &str) -> Map<String, Value> {
+            let mut m = Map::new();
+            m.insert("type".into(), kind.into());
+            m
+        }
+
+        /// What is done to a valid message before it is parsed.
+        #[derive(Debug, Clone)]
+        enum Mutation {
+            None,
+            /// An unknown field more: still valid.
+            Extra(String, Value),
+            /// The field at this index (modulo the count) removed.
+            Drop(usize),
+            /// The field at this index given a value of another type.
+            Retype(usize, Value),
+            /// Another `type`.
+            Kind(Value),
+            /// A name past 64 characters, or with this unfit character.
+            Name(Option<char>),
+            /// A chat text past 2,000 characters, or of white space only.
+            Text(bool),
+            /// The frame cut short after this many characters.
+            Cut(usize),
+            /// The object inside an array.
+            Wrapped,
+        }
+
+        fn mutation() -> impl Strategy<Value = Mutation> {
+            let other_type = prop_oneof![
+                Just(Value::Null),
+                any::<i64>().prop_map(Value::from),
+                any::<bool>().prop_map(Value::from),
+                Just(Value::Array(vec![])),
+                Just(Value::Object(Map::new())),
+            ];
+            prop_oneof![
+                4 => Just(Mutation::None),
+                1 => ("x-[a-z]{1,5}", other_type.clone()).prop_map(|(k, v)| Mutation::Extra(k, v)),
+                2 => any::<usize>().prop_map(Mutation::Drop),
+                2 => (any::<usize>(), other_type).prop_map(|(i, v)| Mutation::Retype(i, v)),
+                1 => prop_oneof!["[a-z-]{0,8}".prop_map(Value::from), Just(Value::from(7))]
+                    .prop_map(Mutation::Kind),
+                1 => proptest::option::of(prop_oneof![
+                    Just('\n'), Just('\0'), Just('\u{202E}'), Just('\u{2066}'), Just('\u{2028}')
+                ])
+                .prop_map(Mutation::Name),
+                1 => any::<bool>().prop_map(Mutation::Text),
+                1 => any::<usize>().prop_map(Mutation::Cut),
+                1 => Just(Mutation::Wrapped),
+            ]
+        }
+
+        /// Applies `mutation`; returns the frame and whether it must parse
+        /// (`Some(true)`), must be refused (`Some(false)`), or may be either.
+        fn apply(mut m: Map<String, Value>, mutation: &Mutation) -> (String, Option<bool>) {
+            let kind = m["type"].as_str().unwrap().to_owned();
+            let nth = |m: &Map<String, Value>, i: usize| m.keys().nth(i % m.len()).unwrap().clone();
+            let expect = match mutation {
+                Mutation::None => Some(true),
+                Mutation::Extra(k, v) => {
+                    m.insert(k.clone(), v.clone());
+                    Some(true)
                 }
+                Mutation::Drop(i) => {
+                    let field = nth(&m, *i);
+                    m.remove(&field);
+                    let required = matches!(
+                        (kind.as_str(), field.as_str()),
+                        (_, "type")
+                            | ("join", "room")
+                            | ("signal", "to" | "data")
+                            | ("chat", "text")
+                    );
+                    Some(!required)
+                }
+                Mutation::Retype(i, v) => {
+                    let field = nth(&m, *i);
+                    m.insert(field, v.clone());
+                    None
+                }
+                Mutation::Kind(v) => {
+                    let known = matches!(v.as_str(), Some("join" | "signal" | "leave" | "chat"));
+                    m.insert("type".into(), v.clone());
+                    (!known).then_some(false)
+                }
+                Mutation::Name(unfit) => {
+                    let name = match unfit {
+                        Some(c) => format!("Ada{c}Lovelace"),
+                        None => "n".repeat(MAX_NAME_CHARS + 1),
+                    };
+                    m.insert("name".into(), name.into());
+                    Some(kind != "join")
+                }
+                Mutation::Text(long) => {
+                    let text = if *long {
+                        "é".repeat(MAX_CHAT_CHARS + 1)
+                    } else {
+                        " \t\n".into()
+                    };
+                    m.insert("text".into(), text.into());
+                    Some(kind != "chat")
+                }
+                Mutation::Cut(at) => {
+                    let text = Value::Object(m).to_string();
+                    let chars = text.chars().count();
+                    return (text.chars().take(at % chars).collect(), Some(false));
+                }
+                Mutation::Wrapped => {
+                    return (
+                        Value::Array(vec![Value::Object(m)]).to_string(),
+                        Some(false),
+                    );
+                }
+            };
+            (Value::Object(m).to_string(), expect)
+        }
+
+        /// Whole valid messages of every kind, and mutations of them: each
+        /// parses or is refused as it should, never panics, and both
+        /// outcomes (and every kind of message) are a good share of the
+        /// cases, so that the test fails if its generator degenerates.
+        #[test]
+        fn valid_and_mutated_messages_parse_or_are_refused_as_they_should() {
+            use std::cell::RefCell;
+            use std::collections::BTreeMap;
+
+            const CASES: u32 = 3000;
+            let reach: RefCell<BTreeMap<&'static str, u32>> = RefCell::default();
+            let mut runner =
+                proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(CASES));
+            runner
+                .run(&(valid_message(), mutation()), |(message, mutation)| {
+                    let (text, expect) = apply(message, &mutation);
+                    let outcome = parse_client_message(&text);
+                    let class = match &outcome {
+                        Ok(ClientMessage::Join { .. }) => "ok join",
+                        Ok(ClientMessage::Signal { .. }) => "ok signal",
+                        Ok(ClientMessage::Chat { .. }) => "ok chat",
+                        Ok(ClientMessage::Leave) => "ok leave",
+                        Err(_) => "refused",
+                    };
+                    *reach.borrow_mut().entry(class).or_default() += 1;
+                    if let Some(expect) = expect {
+                        prop_assert_eq!(outcome.is_ok(), expect, "{:?}: {}", mutation, text);
+                    }
+                    match outcome {
+                        Err(err) => {
+                            prop_assert_eq!(err.refusal.code, ErrorCode::BadRequest);
+                            let kind = serde_json::from_str::<Value>(&text)
+                                .ok()
+                                .and_then(|v| v.get("type")?.as_str().map(str::to_owned));
+                            prop_assert_eq!(err.message_type, kind);
+                        }
+                        // What a valid signal carries is the sender's bytes.
+                        Ok(ClientMessage::Signal { to, data }) => {
+                            let sent: Value = serde_json::from_str(&text).unwrap();
+                            prop_assert_eq!(&sent["to"], &Value::from(to));
+                            let carried: Value = serde_json::from_str(data.get()).unwrap();
+                            prop_assert_eq!(&sent["data"], &carried);
+                        }
+                        Ok(ClientMessage::Chat { text: said }) => {
+                            let sent: Value = serde_json::from_str(&text).unwrap();
+                            prop_assert_eq!(&sent["text"], &Value::from(said));
+                        }
+                        Ok(_) => {}
+                    }
+                    Ok(())
+                })
+                .unwrap();
+            let reach = reach.into_inner();
+            eprintln!("message parsing, {CASES} cases: {reach:?}");
+            let share =
+                |class: &str| f64::from(reach.get(class).copied().unwrap_or(0)) / f64::from(CASES);
+            assert!(share("refused") >= 0.25, "{reach:?}");
+            for kind in ["ok join", "ok signal", "ok chat", "ok leave"] {
+                assert!(share(kind) >= 0.05, "{kind}: {reach:?}");
             }
         }
     }

@@ -388,6 +388,18 @@ impl<'b> Builder<'b> {
         }
     }
 
+    /// Goes on with the message in `buf`, as it is: for tests that corrupt
+    /// a message's attributes and then sign it, so that the corruption gets
+    /// past the MESSAGE-INTEGRITY and FINGERPRINT checks to the parser.
+    #[cfg(test)]
+    pub(crate) fn reopen(buf: &'b mut Vec<u8>, transaction_id: TransactionId) -> Self {
+        debug_assert!(buf.len() >= HEADER_LEN);
+        Builder {
+            buf,
+            transaction_id,
+        }
+    }
+
     /// Appends an attribute, padded to four bytes.
     pub fn attr(&mut self, kind: u16, value: &[u8]) -> &mut Self {
         debug_assert!(value.len() <= u16::MAX as usize);
@@ -495,11 +507,12 @@ pub fn encode_xor_address(out: &mut [u8; 20], addr: SocketAddr, tid: &Transactio
 /// ChannelData (RFC 8656 section 12.4): a 4-byte header, channel number and
 /// length, then the data.
 pub mod channel_data {
-    /// Channel numbers a client may bind: RFC 5766's range. RFC 8656 has
-    /// clients pick from 0x4000-0x4FFF only, but older clients (coturn's
-    /// own among them) use the whole range, and a server taking it too
-    /// stays compatible with both.
-    pub const CHANNELS: std::ops::RangeInclusive<u16> = 0x4000..=0x7FFF;
+    /// Channel numbers a client may bind: RFC 8656's range (section 12).
+    /// 0x5000-0x7FFF, which RFC 5766 allowed, are reserved now: a
+    /// ChannelBind for one is refused with 400 and ChannelData on one is
+    /// dropped, as RFC 8656 requires (docs/turn.md says which clients
+    /// still pick them).
+    pub const CHANNELS: std::ops::RangeInclusive<u16> = 0x4000..=0x4FFF;
 
     /// Total length on a stream, where ChannelData is padded to four bytes.
     pub fn stream_frame_len(header: &[u8]) -> Option<usize> {
@@ -772,9 +785,12 @@ mod tests {
         );
         assert_eq!(channel_data::parse(&[0x40, 0x00, 0, 3, 7, 8]), None);
         assert_eq!(
-            channel_data::parse(&[0x7F, 0xFF, 0, 0]),
-            Some((0x7FFF, &[][..]))
+            channel_data::parse(&[0x4F, 0xFF, 0, 0]),
+            Some((0x4FFF, &[][..]))
         );
+        // Reserved numbers (RFC 8656): not ChannelData of any channel.
+        assert_eq!(channel_data::parse(&[0x50, 0x00, 0, 0]), None);
+        assert_eq!(channel_data::parse(&[0x7F, 0xFF, 0, 0]), None);
         assert_eq!(channel_data::parse(&[0x80, 0x00, 0, 0]), None);
         assert_eq!(channel_data::parse(&[0x40, 0x00, 0]), None);
         assert_eq!(channel_data::stream_frame_len(&[0x40, 0, 0, 5]), Some(12));

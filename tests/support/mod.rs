@@ -23,13 +23,10 @@ pub use messages::{WELCOME_EXTENSIONS, assert_error, assert_welcome, welcome_cor
 pub use server::{Process, Server, command};
 pub use startup::{Startup, StartupLine};
 pub use tls::connect_pinned;
-pub use ws::{Ended, Stream, Welcome, Ws, WsRx, WsTx};
+pub use ws::{Ended, Stream, Welcome, Ws, WsRx, WsTx, expect_nothing_queued};
 
 /// How long a test waits for a message it expects.
 pub const RECV_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// How long "nothing arrives" is watched for.
-pub const SILENCE: Duration = Duration::from_millis(300);
 
 /// Polls `check` until it is true or `limit` passes.
 pub async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F)

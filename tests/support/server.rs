@@ -55,6 +55,10 @@ impl Drop for Process {
     }
 }
 
+/// How much of its log a server started without captured logs keeps, to
+/// say why it failed to start.
+const START_LOG_BYTES: usize = 64 << 10;
+
 /// A running `parlor` binary; killed when dropped.
 pub struct Server {
     process: Process,
@@ -95,40 +99,68 @@ impl Server {
         Server::spawn(args, Log::Captured)
     }
 
+    /// Starts the server with extra flags, or returns why it did not start:
+    /// its exit status and what it wrote on stderr (a refused flag, a port
+    /// in use), as soon as it has exited.
+    pub fn try_with_args(args: &[&str]) -> Result<Server, String> {
+        Server::try_spawn(args, Log::Default)
+    }
+
     fn spawn(args: &[&str], log: Log) -> Server {
+        Server::try_spawn(args, log).unwrap_or_else(|why| panic!("parlor {args:?}: {why}"))
+    }
+
+    fn try_spawn(args: &[&str], log: Log) -> Result<Server, String> {
         let (stdout, child_stdout) = UnixStream::pair().expect("a socket pair for stdout");
         let mut command = command(args);
         command.stdout(std::os::fd::OwnedFd::from(child_stdout));
-        match (&log, std::env::var("PARLOR_TEST_LOG")) {
-            (Log::Captured, _) => {
-                command.stderr(Stdio::piped());
-            }
+        // Stderr is read in any case: it says why a server did not start.
+        let keep = match (&log, std::env::var("PARLOR_TEST_LOG")) {
+            (Log::Captured, _) => usize::MAX,
             (Log::Default, Ok(level)) => {
                 command.env("PARLOR_LOG", level).stderr(Stdio::inherit());
+                0
             }
-            (Log::Default, Err(_)) => {
-                command.stderr(Stdio::null());
-            }
+            (Log::Default, Err(_)) => START_LOG_BYTES,
+        };
+        if keep > 0 {
+            command.stderr(Stdio::piped());
         }
         let mut process = Process(command.spawn().expect("the parlor binary starts"));
+        // The command holds the child's end of stdout: dropped, so that the
+        // stream ends when parlor exits before printing anything.
+        drop(command);
         // Read all along, so that a long log never blocks the server.
         let stderr = process.0.stderr.take().map(|mut stderr| {
             std::thread::spawn(move || {
-                let mut text = String::new();
-                let _ = stderr.read_to_string(&mut text);
-                text
+                let mut text = Vec::new();
+                let _ = (&mut stderr).take(keep as u64).read_to_end(&mut text);
+                // Past what is kept: read on, and forget.
+                let _ = std::io::copy(&mut stderr, &mut std::io::sink());
+                String::from_utf8_lossy(&text).into_owned()
             })
         });
         let mut stdout = BufReader::new(stdout);
-        let startup = Startup::read(&mut stdout);
-        Server {
+        let Some(startup) = Startup::read(&mut stdout) else {
+            let status = process.0.wait().expect("wait for parlor");
+            let said = match stderr {
+                Some(reader) => reader.join().expect("the log reader"),
+                None => "(its log went to the test's stderr)".to_owned(),
+            };
+            return Err(format!("exited before starting ({status}): {said}"));
+        };
+        let stderr = match log {
+            Log::Captured => stderr,
+            Log::Default => None,
+        };
+        Ok(Server {
             process,
             _stdout: stdout,
             stderr,
             addr: startup.addr,
             turn: startup.turn,
             startup,
-        }
+        })
     }
 
     /// The STUN/TURN address; the server must run it (as it does with

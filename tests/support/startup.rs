@@ -86,9 +86,12 @@ impl Startup {
     /// what has arrived by then is all there is, read without waiting.
     ///
     /// `stdout` must be a socket (see `Server`), so that it can be read
-    /// without blocking.
-    pub fn read(stdout: &mut std::io::BufReader<std::os::unix::net::UnixStream>) -> Startup {
-        let first = read_line(stdout).expect("parlor prints a start-up line");
+    /// without blocking. `None` when it ends before the first line: parlor
+    /// exited without starting (the caller holds no other end of it).
+    pub fn read(
+        stdout: &mut std::io::BufReader<std::os::unix::net::UnixStream>,
+    ) -> Option<Startup> {
+        let first = read_line(stdout)?;
         let Some(StartupLine::Running { https, addr }) = StartupLine::parse(&first) else {
             panic!("unexpected first start-up line {first:?}");
         };
@@ -119,7 +122,7 @@ impl Startup {
                 _ => panic!("unexpected start-up line {line:?}"),
             }
         }
-        startup
+        Some(startup)
     }
 }
 

@@ -108,8 +108,18 @@ impl Ws {
         self.rx.recv_json_within(limit).await
     }
 
-    pub async fn expect_silence(&mut self, duration: Duration) {
-        self.rx.expect_silence(duration).await
+    /// Asserts that nothing is on its way to this connection: sends a
+    /// sentinel (a message of an unknown type, refused to this connection
+    /// alone) and expects its refusal next. The server answers a
+    /// connection's messages in order, so whatever it had sent or queued
+    /// here before would come first. Costs one message of the rate and one
+    /// `bad-request` in the metrics.
+    pub async fn expect_nothing_queued(&mut self) {
+        expect_nothing_queued(&mut self.tx, &mut self.rx).await
+    }
+
+    pub async fn expect_only_pings(&mut self, count: usize, limit: Duration) {
+        self.rx.expect_only_pings(count, limit).await
     }
 
     pub async fn expect_error(&mut self, code: &str, reference: Option<&str>) -> Value {
@@ -210,6 +220,16 @@ impl WsTx {
     }
 }
 
+/// [`Ws::expect_nothing_queued`] for a connection split in two.
+pub async fn expect_nothing_queued(tx: &mut WsTx, rx: &mut WsRx) {
+    tx.send_json(json!({ "type": "sentinel" })).await;
+    let next = rx.recv_json().await;
+    assert!(
+        next["type"] == "error" && next["ref"] == "sentinel",
+        "expected nothing before the sentinel's answer, got {next}"
+    );
+}
+
 impl WsRx {
     /// The next data frame within `limit` (pings and pongs skipped), or
     /// `None` when the limit passes first. Panics if the connection ends.
@@ -258,10 +278,21 @@ impl WsRx {
         self.recv_json_within(RECV_TIMEOUT).await
     }
 
-    /// Asserts that no data frame arrives for `duration`.
-    pub async fn expect_silence(&mut self, duration: Duration) {
-        if let Some(message) = self.next_frame(duration).await {
-            panic!("expected silence, got {message:?}");
+    /// Waits for `count` pings from the server (answered as they come),
+    /// asserting that nothing else arrives meanwhile: time passes as the
+    /// server measures it, for tests of what its timers do.
+    pub async fn expect_only_pings(&mut self, count: usize, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut pings = 0;
+        while pings < count {
+            match tokio::time::timeout_at(deadline, self.stream.next()).await {
+                Err(_) => panic!("{pings} of {count} pings within {limit:?}"),
+                Ok(Some(Ok(Message::Ping(_)))) => pings += 1,
+                Ok(Some(Ok(Message::Pong(_)))) => {}
+                Ok(Some(Ok(other))) => panic!("expected only pings, got {other:?}"),
+                Ok(Some(Err(err))) => panic!("the connection failed: {err}"),
+                Ok(None) => panic!("the connection ended"),
+            }
         }
     }
 

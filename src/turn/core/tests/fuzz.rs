@@ -1,11 +1,14 @@
 //! Random requests, signed and not, well-formed and corrupted, for every
 //! method, from a client with an allocation and from strangers, straight
 //! into the core: it answers or drops, never panics, keeps its tables
-//! within their caps, and still works after.
+//! within their caps, and still works after. Most corruption is done before
+//! signing, so that it gets past MESSAGE-INTEGRITY and FINGERPRINT to the
+//! attribute parser and the request logic; the test counts what each
+//! packet reached, and fails if a class of outcome is rare.
 
 use super::super::Rng;
 use super::*;
-use crate::turn::stun;
+use crate::turn::stun::{self, HEADER_LEN};
 
 #[test]
 fn request_handling_survives_random_input() {
@@ -16,7 +19,7 @@ fn request_handling_survives_random_input() {
     let mut client = shell.client("127.0.0.1:40000", "fuzzer");
     let key = client.key;
     assert_eq!(class(&shell.allocate(&mut client, |_| {})), Class::Success);
-    let sign = |b: &mut Builder| {
+    let sign = |b: &mut Builder<'_>| {
         b.attr(attr::USERNAME, client.username.as_bytes())
             .attr(attr::REALM, REALM.as_bytes())
             .attr(attr::NONCE, client.nonce.as_bytes())
@@ -51,8 +54,10 @@ fn request_handling_survives_random_input() {
         0x8000,
         0x0031,
     ];
+    const ROUNDS: u32 = 20_000;
+    let mut reach: std::collections::BTreeMap<String, u32> = Default::default();
     let mut request = Vec::new();
-    for round in 0..20_000u32 {
+    for round in 0..ROUNDS {
         let tid = [(round % 251) as u8; 12];
         let method = methods[next(methods.len() as u64) as usize];
         let class = classes[next(4) as usize];
@@ -80,11 +85,32 @@ fn request_handling_survives_random_input() {
             };
             b.attr(kind, &value);
         }
-        if next(4) > 0 {
-            sign(&mut b);
+        // Corrupted before signing, in half the rounds: a bit of an
+        // attribute, an attribute's length, or bytes cut or added.
+        let corrupted = request.len() > HEADER_LEN && next(2) == 0;
+        if corrupted {
+            let body = request.len() - HEADER_LEN;
+            let at = HEADER_LEN + next(body as u64) as usize;
+            match next(4) {
+                0 => request[at] ^= 1 << next(8),
+                1 => {
+                    // The length of the first attribute.
+                    let len = [next(256) as u8, next(64) as u8];
+                    request[HEADER_LEN + 2..HEADER_LEN + 4].copy_from_slice(&len);
+                }
+                2 => request.truncate(at),
+                _ => request.extend((0..1 + next(7)).map(|_| next(256) as u8)),
+            }
+            let length = (request.len() - HEADER_LEN) as u16;
+            request[2..4].copy_from_slice(&length.to_be_bytes());
+        }
+        let signed = next(4) > 0;
+        if signed {
+            sign(&mut Builder::reopen(&mut request, tid));
         }
         let mut packet = request.clone();
-        if next(4) == 0 {
+        // And after signing, now and then: the checks must catch it.
+        if next(8) == 0 {
             let at = next(packet.len() as u64) as usize;
             packet[at] ^= 1 << next(8);
         }
@@ -96,7 +122,21 @@ fn request_handling_survives_random_input() {
         } else {
             key
         };
-        shell.send(from, &packet);
+        let outcome = match shell.send(from, &packet) {
+            None => "dropped".to_owned(),
+            Some(reply) => match error_code(&reply) {
+                Some(code) => format!("error {code}"),
+                None => "success".to_owned(),
+            },
+        };
+        // Corrupted and signed, and answered past the credentials check:
+        // the corruption reached the attribute parser and the requests.
+        if corrupted && signed && !matches!(outcome.as_str(), "dropped" | "error 401") {
+            *reach
+                .entry("corrupted, yet past the checks".into())
+                .or_default() += 1;
+        }
+        *reach.entry(outcome).or_default() += 1;
         // ChannelData on the low channels, sometimes with a length past
         // the end.
         let len = next(40) as usize;
@@ -119,6 +159,22 @@ fn request_handling_survives_random_input() {
         if round % 1000 == 0 {
             shell.sweep();
         }
+    }
+    eprintln!("STUN fuzz, {ROUNDS} requests: {reach:?}");
+    for (what, share) in [
+        ("success", 0.008),
+        ("dropped", 0.3),
+        ("error 400", 0.04),
+        ("error 401", 0.04),
+        ("error 420", 0.02),
+        ("error 437", 0.01),
+        ("corrupted, yet past the checks", 0.01),
+    ] {
+        let got = f64::from(reach.get(what).copied().unwrap_or(0));
+        assert!(
+            got >= share * f64::from(ROUNDS),
+            "{what}: {got} of {ROUNDS}; {reach:?}"
+        );
     }
     // Every path was taken...
     for reached in [

@@ -176,9 +176,12 @@ fn channels_carry_data_both_ways() {
         from_peer(&mut shell, &alice, 1, other, 2),
         Some(Framing::Indication)
     );
-    // Numbers outside 0x4000-0x7FFF, and conflicting bindings: 400.
+    // Numbers outside 0x4000-0x4FFF (RFC 8656; 0x5000-0x7FFF were RFC
+    // 5766's), and conflicting bindings: 400, and nothing bound.
     for (number, to) in [
         (0x3FFF, other),
+        (0x5000, other),
+        (0x7FFF, other),
         (0x8000, other),
         (0x4000, other),
         (0x4001, peer),
@@ -186,6 +189,21 @@ fn channels_carry_data_both_ways() {
         let reply = shell.channel_bind(&mut alice, number, to);
         assert_eq!(error_code(&reply), Some(400), "{number:#x} {to}");
     }
+    // ChannelData on a reserved number is dropped as malformed, and the
+    // refusals left the one binding as it was.
+    let before = shell.metric("parlor_turn_dropped_packets_total{reason=\"malformed\"}");
+    for number in [0x5000, 0x7FFF] {
+        assert!(
+            !shell.send_channel_data(&alice, number, b"x"),
+            "{number:#x}"
+        );
+    }
+    assert_eq!(
+        shell.metric("parlor_turn_dropped_packets_total{reason=\"malformed\"}"),
+        before + 2
+    );
+    assert!(shell.send_channel_data(&alice, 0x4000, b"still"));
+    assert_eq!(shell.sent.last(), Some(&(port, peer, b"still".to_vec())));
     // A refused peer: 403.
     let reply = shell.channel_bind(&mut alice, 0x4001, addr("10.0.0.1:1"));
     assert_eq!(error_code(&reply), Some(403));
