@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use crate::config::Config;
 use crate::limits::AddressGate;
 use crate::metrics;
-use crate::rooms::{MemoryStore, RoomStore};
+use crate::rooms::{MemoryStore, RedisStore, RoomStore};
 use crate::shutdown::Shutdown;
 use crate::signaling::{Hub, HubSettings, LocalConnections, Metrics, OutboxLimits};
 use crate::state::rooms::KeptRooms;
@@ -68,12 +68,18 @@ fn read_state(config: &Config) -> io::Result<Kept> {
                 None if config.runs_builtin_turn() => Some(dir.key(state::TURN_SECRET)?),
                 _ => None,
             },
-            rooms: match KeptRooms::load(&dir, SystemTime::now(), config.room_idle_timeout) {
-                Ok(rooms) => Some(Arc::new(rooms)),
-                Err(err) => {
-                    tracing::warn!(path = %path.display(), %err, "keeping no room list; \
-                        invite links will not survive a restart");
-                    None
+            // In a cluster the rooms live in Redis, which outlives any
+            // instance's restart.
+            rooms: if config.redis.is_some() {
+                None
+            } else {
+                match KeptRooms::load(&dir, SystemTime::now(), config.room_idle_timeout) {
+                    Ok(rooms) => Some(Arc::new(rooms)),
+                    Err(err) => {
+                        tracing::warn!(path = %path.display(), %err, "keeping no room list; \
+                            invite links will not survive a restart");
+                        None
+                    }
                 }
             },
         })
@@ -107,7 +113,10 @@ impl Server {
                 .map(|(server, secret)| (server.local_addr(), secret.clone())),
         );
 
-        let store = Arc::new(MemoryStore::new(config.store_limits()));
+        let store: Arc<dyn RoomStore> = match &config.redis {
+            Some(url) => Arc::new(RedisStore::connect(url, config.store_limits()).await?),
+            None => Arc::new(MemoryStore::new(config.store_limits())),
+        };
         if let Some(rooms) = &kept.rooms {
             let made = rooms.restore(store.as_ref(), SystemTime::now()).await;
             if made > 0 {

@@ -1,0 +1,581 @@
+//! [`RedisStore`]: the room store shared by every instance, in Redis.
+//!
+//! Each operation is one Lua script (see `lua/`), run by Redis as a whole:
+//! it checks the rules, changes the state and publishes the events it
+//! makes to the channels of the instances holding their receivers'
+//! connections, in one step. The scripts are the same rules as
+//! [`MemoryStore`](crate::rooms::MemoryStore), checked by the same
+//! contract tests. Scripts answer in JSON, with the cluster's room and
+//! member counts, which [`RoomStore::occupancy`] then gives without a
+//! round trip.
+
+use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::time::{Duration, SystemTime};
+
+use redis::Script;
+use redis::aio::ConnectionManager;
+use serde::Deserialize;
+use serde::de::{DeserializeOwned, Deserializer};
+
+use super::scripts;
+use crate::rooms::room::{
+    MAX_CHAT_HISTORY, MAX_CHAT_HISTORY_BYTES, MAX_PARKED_BYTES, MAX_PARKED_MESSAGES,
+};
+use crate::rooms::store::{
+    AwaySeat, Chat, JoinRequest, Joined, Left, Occupancy, RoomStore, RoomSummary, Route, Seat,
+    StoreFuture, unix_millis,
+};
+use crate::rooms::{ChatEntry, ErrorCode, PeerInfo, Refusal, RoomKind, StoreLimits, ids};
+
+pub(crate) struct RedisStore {
+    conn: ConnectionManager,
+    /// Namespace of every key and channel, e.g. `parlor:`.
+    prefix: String,
+    /// This instance's name: whose channel gets the events for the
+    /// connections it holds.
+    instance: String,
+    limits: StoreLimits,
+    /// The cluster's counts as the last script saw them.
+    rooms: AtomicUsize,
+    members: AtomicUsize,
+}
+
+/// What any script answers; fields a script does not set stay empty.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Answer {
+    counts: (usize, usize),
+    err: Option<String>,
+    retry: bool,
+    exists: bool,
+    epoch: u64,
+    peer: Option<Peer>,
+    kind: Option<String>,
+    cap: usize,
+    members: usize,
+    #[serde(deserialize_with = "list")]
+    peers: Vec<Peer>,
+    #[serde(deserialize_with = "list")]
+    notify: Vec<String>,
+    resumed: bool,
+    #[serde(deserialize_with = "list")]
+    parked: Vec<String>,
+    replaced: bool,
+    #[serde(deserialize_with = "list")]
+    history: Vec<Entry>,
+    left: Option<LeftAnswer>,
+    route: Option<String>,
+    entry: Option<Entry>,
+    #[serde(deserialize_with = "list")]
+    away: Vec<AwayAnswer>,
+    forgotten: usize,
+    #[cfg(test)]
+    dump: String,
+    #[cfg(test)]
+    #[serde(deserialize_with = "list")]
+    problems: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Peer {
+    id: String,
+    name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Entry {
+    from: String,
+    name: Option<String>,
+    text: String,
+    time: u64,
+}
+
+#[derive(Debug, Deserialize)]
+struct LeftAnswer {
+    room: String,
+    peer_id: String,
+    #[serde(deserialize_with = "list")]
+    notify: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct AwayAnswer {
+    room: String,
+    peer: String,
+    since: u64,
+}
+
+/// A JSON list, which Lua's encoder writes as `{}` when empty.
+fn list<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<Vec<T>, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Object(map) if map.is_empty() => Ok(Vec::new()),
+        value => serde_json::from_value(value).map_err(serde::de::Error::custom),
+    }
+}
+
+impl From<Peer> for PeerInfo {
+    fn from(peer: Peer) -> Self {
+        PeerInfo {
+            id: peer.id,
+            name: peer.name,
+        }
+    }
+}
+
+impl From<Entry> for ChatEntry {
+    fn from(e: Entry) -> Self {
+        ChatEntry {
+            from: e.from,
+            name: e.name,
+            text: e.text,
+            time: e.time,
+        }
+    }
+}
+
+impl From<LeftAnswer> for Left {
+    fn from(left: LeftAnswer) -> Self {
+        Left {
+            room: left.room,
+            peer_id: left.peer_id,
+            notify: left.notify,
+        }
+    }
+}
+
+/// Why a script refused, as the memory store says it.
+fn refusal(tag: &str) -> Refusal {
+    match tag {
+        "max-rooms" => Refusal::new(
+            ErrorCode::RateLimited,
+            "this server has as many rooms as it may hold; try again later",
+        ),
+        "no-room" => Refusal::new(ErrorCode::RoomNotFound, "this room does not exist"),
+        "gone" => Refusal::new(ErrorCode::RoomNotFound, "this room does not exist any more"),
+        "full" => Refusal::new(ErrorCode::RoomFull, "this room is full"),
+        "spent" => Refusal::bad_request(
+            "this seat was given up (you left, or did not come back in time); \
+             join the room again without the token",
+        ),
+        "no-peer" => Refusal::new(
+            ErrorCode::PeerNotFound,
+            "no other peer with that id is in your room",
+        ),
+        _ => Refusal::not_in_room(),
+    }
+}
+
+/// What a client is told while Redis cannot be reached.
+pub(crate) fn unavailable() -> Refusal {
+    Refusal::new(
+        ErrorCode::RateLimited,
+        "rooms are unavailable: this server cannot reach its room store; try again shortly",
+    )
+}
+
+/// A failed round trip: Redis unreachable, or an answer not understood.
+#[derive(Debug)]
+struct Unreachable;
+
+fn millis(time: SystemTime) -> String {
+    unix_millis(time).to_string()
+}
+
+fn cutoff(now: SystemTime, age: Duration) -> String {
+    (unix_millis(now) as i128 - age.as_millis() as i128).to_string()
+}
+
+/// How long a Redis call may take before the operation counts as failed:
+/// a client waits no longer than this for an answer while Redis is away.
+const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The namespace of every key and channel in production.
+const PREFIX: &str = "parlor:";
+
+impl RedisStore {
+    /// Connects to the Redis server at `url` as a new instance of the
+    /// cluster; fails if it cannot be reached now. Later outages are
+    /// survived: the connection is made again in the background.
+    pub(crate) async fn connect(url: &str, limits: StoreLimits) -> std::io::Result<RedisStore> {
+        let fail = |err: redis::RedisError| {
+            std::io::Error::other(format!("cannot reach Redis at {url}: {err}"))
+        };
+        let client = redis::Client::open(url).map_err(fail)?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(REDIS_TIMEOUT))
+            .set_response_timeout(Some(REDIS_TIMEOUT))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_secs(1));
+        let conn = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(fail)?;
+        Ok(RedisStore::new(conn, PREFIX.into(), ids::room_id(), limits))
+    }
+
+    pub(crate) fn new(
+        conn: ConnectionManager,
+        prefix: String,
+        instance: String,
+        limits: StoreLimits,
+    ) -> Self {
+        RedisStore {
+            conn,
+            prefix,
+            instance,
+            limits,
+            rooms: AtomicUsize::new(0),
+            members: AtomicUsize::new(0),
+        }
+    }
+
+    /// Runs `script` with the namespace and `args`.
+    async fn eval(&self, script: &Script, args: &[&str]) -> Result<Answer, Unreachable> {
+        let mut invocation = script.prepare_invoke();
+        invocation.arg(&self.prefix);
+        for arg in args {
+            invocation.arg(*arg);
+        }
+        let text: String = invocation
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(|err| {
+                tracing::warn!(%err, "room store: Redis call failed");
+                Unreachable
+            })?;
+        let answer: Answer = serde_json::from_str(&text).map_err(|err| {
+            tracing::error!(%err, "room store: a script answered what this build does not read");
+            Unreachable
+        })?;
+        self.rooms.store(answer.counts.0, Relaxed);
+        self.members.store(answer.counts.1, Relaxed);
+        Ok(answer)
+    }
+
+    /// Runs `script`; a refusal it answers, or Redis unreachable, is an error.
+    async fn checked(&self, script: &Script, args: &[&str]) -> Result<Answer, Refusal> {
+        let answer = self.eval(script, args).await.map_err(|_| unavailable())?;
+        match &answer.err {
+            Some(tag) => Err(refusal(tag)),
+            None => Ok(answer),
+        }
+    }
+
+    async fn make_room(
+        &self,
+        room: &str,
+        kind: RoomKind,
+        capacity: usize,
+        now: SystemTime,
+        mode: &str,
+    ) -> Result<bool, Refusal> {
+        let answer = self
+            .checked(
+                &scripts::CREATE,
+                &[
+                    room,
+                    kind.as_str(),
+                    &capacity.to_string(),
+                    &millis(now),
+                    &self.limits.max_rooms.to_string(),
+                    mode,
+                ],
+            )
+            .await?;
+        Ok(!answer.exists)
+    }
+
+    async fn join_now(&self, request: JoinRequest, now: SystemTime) -> Result<Joined, Refusal> {
+        let name = request.name.as_deref();
+        let resume = request.resume.as_ref();
+        let claim = resume.map(|r| {
+            [
+                r.capacity.to_string(),
+                unix_millis(r.issued).to_string(),
+                unix_millis(r.remakes_until).to_string(),
+            ]
+        });
+        let now = millis(now);
+        let max_rooms = self.limits.max_rooms.to_string();
+        let answer = loop {
+            let fresh = ids::peer_id();
+            let mut args = vec![
+                request.room.as_str(),
+                &now,
+                &max_rooms,
+                &self.instance,
+                &fresh,
+                if name.is_some() { "1" } else { "0" },
+                name.unwrap_or(""),
+                if resume.is_some() { "1" } else { "0" },
+            ];
+            if let (Some(r), Some(claim)) = (resume, &claim) {
+                args.extend([
+                    r.peer_id.as_str(),
+                    &claim[0],
+                    r.kind.as_str(),
+                    &claim[1],
+                    &claim[2],
+                ]);
+            }
+            let answer = self.checked(&scripts::JOIN, &args).await?;
+            if !answer.retry {
+                break answer;
+            }
+        };
+        let peer: PeerInfo = answer.peer.ok_or_else(unavailable)?.into();
+        let kind = RoomKind::from_str(answer.kind.as_deref().unwrap_or_default())
+            .map_err(|_| unavailable())?;
+        Ok(Joined {
+            seat: Seat {
+                room: request.room.into(),
+                peer: peer.id.as_str().into(),
+                epoch: answer.epoch,
+            },
+            peer,
+            kind,
+            capacity: answer.cap,
+            peers: answer.peers.into_iter().map(Into::into).collect(),
+            notify: answer.notify,
+            resumed: answer.resumed,
+            parked: answer.parked,
+            replaced: answer.replaced,
+            history: answer.history.into_iter().map(Into::into).collect(),
+        })
+    }
+
+    /// Leaves, or drops or keeps the seat of a connection gone.
+    async fn leave_as(&self, seat: &Seat, now: SystemTime, how: &str) -> Result<Answer, Refusal> {
+        self.checked(
+            &scripts::LEAVE,
+            &[
+                &seat.room,
+                &seat.peer,
+                &seat.epoch.to_string(),
+                &millis(now),
+                how,
+            ],
+        )
+        .await
+    }
+
+    async fn route_now(
+        &self,
+        from: &Seat,
+        to: &str,
+        message: &str,
+        now: SystemTime,
+    ) -> Result<Route, Refusal> {
+        let answer = self
+            .checked(
+                &scripts::SIGNAL,
+                &[
+                    &from.room,
+                    &from.peer,
+                    &from.epoch.to_string(),
+                    to,
+                    message,
+                    &millis(now),
+                    &MAX_PARKED_MESSAGES.to_string(),
+                    &MAX_PARKED_BYTES.to_string(),
+                ],
+            )
+            .await?;
+        match (answer.route.as_deref(), answer.left) {
+            (Some("now"), _) => Ok(Route::Now),
+            (Some("parked"), _) => Ok(Route::Parked),
+            (Some("released"), Some(left)) => Ok(Route::SeatReleased(left.into())),
+            _ => Err(unavailable()),
+        }
+    }
+
+    async fn chat_now(&self, from: &Seat, text: String, now: SystemTime) -> Result<Chat, Refusal> {
+        let answer = self
+            .checked(
+                &scripts::CHAT,
+                &[
+                    &from.room,
+                    &from.peer,
+                    &from.epoch.to_string(),
+                    &text,
+                    &millis(now),
+                    &MAX_CHAT_HISTORY.to_string(),
+                    &MAX_CHAT_HISTORY_BYTES.to_string(),
+                ],
+            )
+            .await?;
+        Ok(Chat {
+            entry: answer.entry.ok_or_else(unavailable)?.into(),
+            notify: answer.notify,
+        })
+    }
+
+    async fn forget(&self, index: &str, now: SystemTime, age: Duration) -> usize {
+        self.eval(&scripts::FORGET, &[index, &cutoff(now, age)])
+            .await
+            .map_or(0, |answer| answer.forgotten)
+    }
+}
+
+impl RoomStore for RedisStore {
+    fn create_room(
+        &self,
+        kind: RoomKind,
+        capacity: usize,
+        now: SystemTime,
+    ) -> StoreFuture<'_, Result<String, Refusal>> {
+        Box::pin(async move {
+            loop {
+                let id = ids::room_id();
+                if self.make_room(&id, kind, capacity, now, "new").await? {
+                    return Ok(id);
+                }
+            }
+        })
+    }
+
+    fn restore_room<'a>(
+        &'a self,
+        room: &'a str,
+        kind: RoomKind,
+        capacity: usize,
+        now: SystemTime,
+    ) -> StoreFuture<'a, Result<bool, Refusal>> {
+        Box::pin(self.make_room(room, kind, capacity, now, "restore"))
+    }
+
+    fn room_summary<'a>(&'a self, room: &'a str) -> StoreFuture<'a, Option<RoomSummary>> {
+        Box::pin(async move {
+            let answer = self.eval(&scripts::SUMMARY, &[room]).await.ok()?;
+            Some(RoomSummary {
+                kind: RoomKind::from_str(answer.kind.as_deref()?).ok()?,
+                capacity: answer.cap,
+                members: answer.members,
+            })
+        })
+    }
+
+    fn join(
+        &self,
+        request: JoinRequest,
+        now: SystemTime,
+    ) -> StoreFuture<'_, Result<Joined, Refusal>> {
+        Box::pin(self.join_now(request, now))
+    }
+
+    fn leave<'a>(
+        &'a self,
+        seat: &'a Seat,
+        now: SystemTime,
+    ) -> StoreFuture<'a, Result<Left, Refusal>> {
+        Box::pin(async move {
+            let answer = self.leave_as(seat, now, "leave").await?;
+            answer.left.map(Into::into).ok_or_else(unavailable)
+        })
+    }
+
+    fn disconnect<'a>(
+        &'a self,
+        seat: &'a Seat,
+        now: SystemTime,
+        keep_seat: bool,
+    ) -> StoreFuture<'a, Option<Left>> {
+        let how = if keep_seat { "keep" } else { "drop" };
+        Box::pin(async move {
+            self.leave_as(seat, now, how)
+                .await
+                .ok()?
+                .left
+                .map(Into::into)
+        })
+    }
+
+    fn route_signal<'a>(
+        &'a self,
+        from: &'a Seat,
+        to: &'a str,
+        message: &'a str,
+        now: SystemTime,
+    ) -> StoreFuture<'a, Result<Route, Refusal>> {
+        Box::pin(self.route_now(from, to, message, now))
+    }
+
+    fn chat<'a>(
+        &'a self,
+        from: &'a Seat,
+        text: String,
+        now: SystemTime,
+    ) -> StoreFuture<'a, Result<Chat, Refusal>> {
+        Box::pin(self.chat_now(from, text, now))
+    }
+
+    fn away_past(&self, now: SystemTime, grace: Duration) -> StoreFuture<'_, Vec<AwaySeat>> {
+        Box::pin(async move {
+            let Ok(answer) = self.eval(&scripts::AWAY, &[&cutoff(now, grace)]).await else {
+                return Vec::new();
+            };
+            answer
+                .away
+                .into_iter()
+                .map(|a| AwaySeat {
+                    room: a.room,
+                    peer: a.peer,
+                    since: SystemTime::UNIX_EPOCH + Duration::from_millis(a.since),
+                })
+                .collect()
+        })
+    }
+
+    fn release_away<'a>(
+        &'a self,
+        seat: &'a AwaySeat,
+        now: SystemTime,
+    ) -> StoreFuture<'a, Option<Left>> {
+        Box::pin(async move {
+            self.eval(
+                &scripts::RELEASE,
+                &[&seat.room, &seat.peer, &millis(seat.since), &millis(now)],
+            )
+            .await
+            .ok()?
+            .left
+            .map(Into::into)
+        })
+    }
+
+    fn forget_idle_rooms(&self, now: SystemTime, idle: Duration) -> StoreFuture<'_, usize> {
+        Box::pin(self.forget("empty", now, idle))
+    }
+
+    fn forget_unjoined_rooms(&self, now: SystemTime, timeout: Duration) -> StoreFuture<'_, usize> {
+        Box::pin(self.forget("unjoined", now, timeout))
+    }
+
+    fn occupancy(&self) -> Occupancy {
+        Occupancy {
+            rooms: self.rooms.load(Relaxed),
+            members: self.members.load(Relaxed),
+        }
+    }
+}
+
+#[cfg(test)]
+impl RedisStore {
+    /// Everything the store holds in a stable form, and what disagrees in
+    /// its bookkeeping, the counts this instance last saw included.
+    pub(super) fn inspect(&self) -> (String, Vec<String>) {
+        // Asked from inside a test's runtime, answered on a thread of its own.
+        let answer = std::thread::scope(|scope| {
+            scope
+                .spawn(|| crate::rooms::contract::run(self.eval(&scripts::SNAPSHOT, &[])))
+                .join()
+                .expect("the snapshot thread")
+        })
+        .expect("Redis answers");
+        let mut problems = answer.problems;
+        if answer.counts != (self.rooms.load(Relaxed), self.members.load(Relaxed)) {
+            problems.push("the counts this instance saw are stale".into());
+        }
+        (answer.dump, problems)
+    }
+}
