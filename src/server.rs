@@ -15,9 +15,12 @@ use tokio::net::TcpListener;
 use crate::config::Config;
 use crate::limits::AddressGate;
 use crate::metrics;
-use crate::rooms::{MemoryStore, RedisStore, RoomStore};
+use crate::rooms::{self, MemoryStore, RedisEvents, RedisStore, RoomStore};
 use crate::shutdown::Shutdown;
-use crate::signaling::{Hub, HubSettings, LocalConnections, Metrics, OutboxLimits};
+use crate::signaling::{
+    ClusterDelivery, Delivery, Hub, HubSettings, LocalConnections, Metrics, OutboxLimits,
+    listen_cluster,
+};
 use crate::state::rooms::KeptRooms;
 use crate::state::{self, StateDir};
 use crate::turn::{TurnMetrics, TurnServer};
@@ -41,6 +44,17 @@ pub struct Server {
     store: Arc<dyn RoomStore>,
     /// The list of rooms in the state directory, when there is one.
     kept_rooms: Option<Arc<KeptRooms>>,
+    /// With `--redis`: what ties this instance to the others.
+    cluster: Option<Cluster>,
+}
+
+/// An instance's part in a cluster.
+struct Cluster {
+    store: Arc<RedisStore>,
+    delivery: Arc<ClusterDelivery>,
+    /// Subscribed before the server serves anyone, so that no event for
+    /// its first members is missed.
+    events: RedisEvents,
 }
 
 /// What the state directory gave: each is `None` without a directory.
@@ -113,9 +127,28 @@ impl Server {
                 .map(|(server, secret)| (server.local_addr(), secret.clone())),
         );
 
-        let store: Arc<dyn RoomStore> = match &config.redis {
-            Some(url) => Arc::new(RedisStore::connect(url, config.store_limits()).await?),
-            None => Arc::new(MemoryStore::new(config.store_limits())),
+        let signaling_metrics = Arc::new(Metrics::default());
+        let cluster = match &config.redis {
+            Some(url) => {
+                let store = Arc::new(RedisStore::connect(url, config.store_limits()).await?);
+                let events = store.events().await.map_err(|err| {
+                    io::Error::other(format!("cannot subscribe to Redis at {url}: {err}"))
+                })?;
+                let delivery = Arc::new(ClusterDelivery::new(signaling_metrics.clone()));
+                Some(Cluster {
+                    store,
+                    delivery,
+                    events,
+                })
+            }
+            None => None,
+        };
+        let (store, delivery): (Arc<dyn RoomStore>, Arc<dyn Delivery>) = match &cluster {
+            Some(cluster) => (cluster.store.clone(), cluster.delivery.clone()),
+            None => (
+                Arc::new(MemoryStore::new(config.store_limits())),
+                Arc::new(LocalConnections::new(signaling_metrics.clone())),
+            ),
         };
         if let Some(rooms) = &kept.rooms {
             let made = rooms.restore(store.as_ref(), SystemTime::now()).await;
@@ -123,7 +156,6 @@ impl Server {
                 tracing::info!(rooms = made, "rooms kept from before the restart");
             }
         }
-        let signaling_metrics = Arc::new(Metrics::default());
         let hub = Arc::new(Hub::new(
             HubSettings {
                 max_capacity: config.max_room_capacity.into(),
@@ -137,7 +169,7 @@ impl Server {
                 ice_servers,
             },
             store.clone(),
-            Arc::new(LocalConnections::new(signaling_metrics.clone())),
+            delivery,
             signaling_metrics,
         ));
         let turn_metrics = Arc::new(TurnMetrics::default());
@@ -167,6 +199,7 @@ impl Server {
             http: config.http_limits(),
             store,
             kept_rooms: kept.rooms,
+            cluster,
         })
     }
 
@@ -196,6 +229,16 @@ impl Server {
             self.resume_grace,
             kept,
         ));
+        let cluster = self.cluster.map(|cluster| {
+            [
+                tokio::spawn(rooms::keep_alive(cluster.store.clone())),
+                tokio::spawn(listen_cluster(
+                    cluster.store,
+                    cluster.delivery,
+                    cluster.events,
+                )),
+            ]
+        });
         let _turn = self.turn.map(|turn| turn.spawn(self.turn_metrics));
         let hub = self.app.hub.clone();
         let stopping = self.app.shutdown.clone();
@@ -223,6 +266,9 @@ impl Server {
             tracing::warn!("closing with WebSocket connections still open");
         }
         sweeper.abort();
+        for task in cluster.into_iter().flatten() {
+            task.abort();
+        }
         Ok(())
     }
 }

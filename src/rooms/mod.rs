@@ -29,7 +29,7 @@ use std::str::FromStr;
 use serde::Serialize;
 
 pub(crate) use memory::{MemoryStore, StoreLimits};
-pub(crate) use redis::RedisStore;
+pub(crate) use redis::{Events as RedisEvents, Published, RedisStore, RoomEvent, keep_alive};
 pub(crate) use refusal::{ErrorCode, Refusal};
 pub(crate) use resume::ResumeKey;
 pub(crate) use room::{ChatEntry, PeerInfo};

@@ -4,7 +4,8 @@
 //! - `lua/`: the rules, one script per operation, each run by Redis as a
 //!   whole ([`scripts`]);
 //! - [`store`]: [`RedisStore`], the [`RoomStore`](super::RoomStore) that
-//!   runs them.
+//!   runs them;
+//! - [`events`]: what the scripts publish, as an instance receives it.
 //!
 //! Keys: `<prefix>{<room>}:room` (kind, capacity, creation, next epoch,
 //! chat bytes), `:m` (members by peer id), `:order` (peer ids, oldest
@@ -14,10 +15,39 @@
 //! seats each instance's connections hold). Events go out on
 //! `<prefix>inst:<instance>`.
 
+mod events;
 mod scripts;
 mod store;
 
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+pub(crate) use events::{Events, Published, RoomEvent};
 pub(crate) use store::RedisStore;
+
+/// How often an instance says it is alive.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+/// How long its word holds: an instance silent for this long is taken for
+/// dead, and its members' seats are marked away.
+const ALIVE_FOR: Duration = Duration::from_secs(5);
+
+/// Says this instance is alive every [`HEARTBEAT`], sweeping the seats of
+/// dead instances when it holds the sweeper's lock, and keeps the store's
+/// word on whether Redis can be reached.
+pub(crate) async fn keep_alive(store: Arc<RedisStore>) {
+    let mut ticks = tokio::time::interval(HEARTBEAT);
+    loop {
+        ticks.tick().await;
+        if let Ok(swept) = store.heartbeat(ALIVE_FOR, SystemTime::now()).await
+            && swept > 0
+        {
+            tracing::info!(
+                seats = swept,
+                "cluster: marked away the seats of a dead instance"
+            );
+        }
+    }
+}
 
 #[cfg(test)]
 #[path = "../../../tests/support/redis.rs"]
@@ -49,7 +79,8 @@ pub(crate) mod tests {
     pub(crate) struct TestRedis {
         /// Kept running for as long as the connection is used.
         _server: RedisServer,
-        pub(crate) conn: ConnectionManager,
+        client: redis::Client,
+        conn: ConnectionManager,
     }
 
     impl TestRedis {
@@ -58,10 +89,11 @@ pub(crate) mod tests {
             let server = RedisServer::start()?;
             let client = redis::Client::open(server.url()).expect("a Redis URL");
             let conn = RUNTIME
-                .block_on(ConnectionManager::new(client))
+                .block_on(ConnectionManager::new(client.clone()))
                 .expect("Redis answers");
             Some(TestRedis {
                 _server: server,
+                client,
                 conn,
             })
         }
@@ -72,7 +104,13 @@ pub(crate) mod tests {
             RUNTIME
                 .block_on(redis::cmd("FLUSHDB").query_async::<()>(&mut conn))
                 .expect("FLUSHDB");
-            RedisStore::new(self.conn.clone(), "parlor:".into(), "test".into(), limits)
+            RedisStore::new(
+                self.client.clone(),
+                self.conn.clone(),
+                "parlor:".into(),
+                "test".into(),
+                limits,
+            )
         }
     }
 

@@ -26,5 +26,6 @@ script!(CHAT, "chat.lua");
 script!(AWAY, "away.lua");
 script!(RELEASE, "release.lua");
 script!(FORGET, "forget.lua");
+script!(HEARTBEAT, "heartbeat.lua");
 #[cfg(test)]
 script!(SNAPSHOT, "snapshot.lua");

@@ -10,7 +10,7 @@
 //! round trip.
 
 use std::str::FromStr;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, SystemTime};
 
 use redis::Script;
@@ -18,6 +18,7 @@ use redis::aio::ConnectionManager;
 use serde::Deserialize;
 use serde::de::{DeserializeOwned, Deserializer};
 
+use super::events::Events;
 use super::scripts;
 use crate::rooms::room::{
     MAX_CHAT_HISTORY, MAX_CHAT_HISTORY_BYTES, MAX_PARKED_BYTES, MAX_PARKED_MESSAGES,
@@ -29,6 +30,8 @@ use crate::rooms::store::{
 use crate::rooms::{ChatEntry, ErrorCode, PeerInfo, Refusal, RoomKind, StoreLimits, ids};
 
 pub(crate) struct RedisStore {
+    /// For the subscription to this instance's channel.
+    client: redis::Client,
     conn: ConnectionManager,
     /// Namespace of every key and channel, e.g. `parlor:`.
     prefix: String,
@@ -36,6 +39,9 @@ pub(crate) struct RedisStore {
     /// connections it holds.
     instance: String,
     limits: StoreLimits,
+    /// False since a heartbeat failed, until one succeeds: operations then
+    /// fail at once instead of each waiting for Redis to time out.
+    reachable: AtomicBool,
     /// The cluster's counts as the last script saw them.
     rooms: AtomicUsize,
     members: AtomicUsize,
@@ -70,6 +76,7 @@ struct Answer {
     #[serde(deserialize_with = "list")]
     away: Vec<AwayAnswer>,
     forgotten: usize,
+    swept: usize,
     #[cfg(test)]
     dump: String,
     #[cfg(test)]
@@ -78,13 +85,13 @@ struct Answer {
 }
 
 #[derive(Debug, Deserialize)]
-struct Peer {
+pub(super) struct Peer {
     id: String,
     name: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
-struct Entry {
+pub(super) struct Entry {
     from: String,
     name: Option<String>,
     text: String,
@@ -207,30 +214,84 @@ impl RedisStore {
             .set_response_timeout(Some(REDIS_TIMEOUT))
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_secs(1));
-        let conn = ConnectionManager::new_with_config(client, config)
+        let conn = ConnectionManager::new_with_config(client.clone(), config)
             .await
             .map_err(fail)?;
-        Ok(RedisStore::new(conn, PREFIX.into(), ids::room_id(), limits))
+        Ok(RedisStore::new(
+            client,
+            conn,
+            PREFIX.into(),
+            ids::room_id(),
+            limits,
+        ))
     }
 
     pub(crate) fn new(
+        client: redis::Client,
         conn: ConnectionManager,
         prefix: String,
         instance: String,
         limits: StoreLimits,
     ) -> Self {
         RedisStore {
+            client,
             conn,
             prefix,
             instance,
             limits,
+            reachable: AtomicBool::new(true),
             rooms: AtomicUsize::new(0),
             members: AtomicUsize::new(0),
         }
     }
 
+    /// Subscribes to this instance's channel, where the scripts publish the
+    /// events for the connections it holds.
+    pub(crate) async fn events(&self) -> redis::RedisResult<Events> {
+        let (mut sink, stream) = self.client.get_async_pubsub().await?.split();
+        sink.subscribe(format!("{}inst:{}", self.prefix, self.instance))
+            .await?;
+        Ok(Events::new(sink, stream))
+    }
+
+    /// Says this instance is alive, for `ttl`; the instance that holds the
+    /// sweeper's lock also marks away the seats of instances that stopped
+    /// saying so. Returns how many seats it marked, or the failure, and
+    /// notes whether Redis answered.
+    pub(crate) async fn heartbeat(&self, ttl: Duration, now: SystemTime) -> Result<usize, String> {
+        let mut invocation = scripts::HEARTBEAT.prepare_invoke();
+        invocation
+            .arg(&self.prefix)
+            .arg(&self.instance)
+            .arg(ttl.as_millis() as u64)
+            .arg(unix_millis(now));
+        let answer: Result<String, _> = invocation.invoke_async(&mut self.conn.clone()).await;
+        let swept = match answer {
+            Ok(text) => serde_json::from_str::<Answer>(&text)
+                .map(|a| a.swept)
+                .map_err(|err| err.to_string()),
+            Err(err) => Err(err.to_string()),
+        };
+        let was = self.reachable.swap(swept.is_ok(), Relaxed);
+        match (&swept, was) {
+            (Err(err), true) => tracing::error!(%err, "cluster: Redis cannot be reached; \
+                refusing joins until it can"),
+            (Ok(_), false) => tracing::info!("cluster: Redis can be reached again"),
+            _ => {}
+        }
+        swept
+    }
+
+    /// True unless the last heartbeat failed.
+    pub(crate) fn reachable(&self) -> bool {
+        self.reachable.load(Relaxed)
+    }
+
     /// Runs `script` with the namespace and `args`.
     async fn eval(&self, script: &Script, args: &[&str]) -> Result<Answer, Unreachable> {
+        if !self.reachable() {
+            return Err(Unreachable);
+        }
         let mut invocation = script.prepare_invoke();
         invocation.arg(&self.prefix);
         for arg in args {
@@ -556,6 +617,14 @@ impl RoomStore for RedisStore {
             rooms: self.rooms.load(Relaxed),
             members: self.members.load(Relaxed),
         }
+    }
+
+    fn publishes_events(&self) -> bool {
+        true
+    }
+
+    fn reachable(&self) -> bool {
+        RedisStore::reachable(self)
     }
 }
 
