@@ -16,7 +16,8 @@ use super::http::{Response, http_request};
 use super::startup::Startup;
 use super::ws::{Welcome, Ws};
 
-/// `parlor --listen 127.0.0.1:0 ARGS`, with no standard input and with the
+/// `parlor --listen 127.0.0.1:0 ARGS` (ARGS may give another `--listen`),
+/// with no standard input and with the
 /// environment's `PARLOR_*` variables removed, so that they do not change
 /// the flags' defaults under test. Each gets a state directory of its own
 /// under cargo's scratch folder (`PARLOR_STATE_DIR`; `--state-dir` in ARGS
@@ -31,10 +32,10 @@ pub fn command(args: &[&str]) -> Command {
     ));
     let _ = std::fs::remove_dir_all(&state);
     let mut command = Command::new(env!("CARGO_BIN_EXE_parlor"));
-    command
-        .args(["--listen", "127.0.0.1:0"])
-        .args(args)
-        .stdin(Stdio::null());
+    if !args.contains(&"--listen") {
+        command.args(["--listen", "127.0.0.1:0"]);
+    }
+    command.args(args).stdin(Stdio::null());
     for (key, _) in std::env::vars() {
         if key.starts_with("PARLOR_") {
             command.env_remove(key);
