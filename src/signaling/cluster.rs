@@ -219,3 +219,82 @@ pub(crate) async fn listen(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use futures_util::FutureExt;
+
+    use super::*;
+    use crate::signaling::outbox::{Eviction, OutboxLimits};
+
+    const LIMITS: OutboxLimits = OutboxLimits {
+        messages: 8,
+        bytes: 1024,
+    };
+
+    fn seat(epoch: u64) -> Seat {
+        Seat {
+            room: "r".into(),
+            peer: "p".into(),
+            epoch,
+        }
+    }
+
+    fn signal(epoch: u64, text: &str) -> Published {
+        serde_json::from_value(serde_json::json!({
+            "r": "r", "to": [["p", epoch]], "ev": {"k": "s", "m": text}
+        }))
+        .unwrap()
+    }
+
+    fn drain(outbox: &Outbox) -> Vec<String> {
+        std::iter::from_fn(|| outbox.try_next().map(|m| m.to_string())).collect()
+    }
+
+    #[test]
+    fn events_for_a_seat_about_to_be_attached_come_after_its_welcome() {
+        let delivery = ClusterDelivery::new(Arc::default());
+        delivery.receive(signal(1, "early"));
+        let outbox = Arc::new(Outbox::new(LIMITS));
+        outbox.push("welcome".into());
+        delivery.attach(&seat(1), outbox.clone());
+        delivery.receive(signal(1, "later"));
+        assert_eq!(drain(&outbox), ["welcome", "early", "later"]);
+    }
+
+    #[test]
+    fn each_connection_of_a_seat_gets_only_its_own_events() {
+        let delivery = ClusterDelivery::new(Arc::default());
+        let old = Arc::new(Outbox::new(LIMITS));
+        delivery.attach(&seat(1), old.clone());
+        // The seat is taken back here at epoch 2: what is meant for 2
+        // waits for it, what was meant for 1 reaches only 1.
+        delivery.receive(signal(2, "for the new one"));
+        delivery.receive(signal(1, "for the old one"));
+        let new = Arc::new(Outbox::new(LIMITS));
+        delivery.attach(&seat(2), new.clone());
+        delivery.detach(&seat(1), &old);
+        delivery.receive(signal(1, "too late"));
+        assert_eq!(drain(&old), ["for the old one"]);
+        assert_eq!(drain(&new), ["for the new one"]);
+        delivery.detach(&seat(2), &new);
+        assert!(delivery.seats().is_empty());
+    }
+
+    #[test]
+    fn an_eviction_reaches_only_the_connection_it_names() {
+        let delivery = ClusterDelivery::new(Arc::default());
+        let outbox = Arc::new(Outbox::new(LIMITS));
+        delivery.attach(&seat(2), outbox.clone());
+        let evict = |epoch: u64| -> Published {
+            serde_json::from_value(serde_json::json!({
+                "r": "r", "to": [["p", epoch]], "ev": {"k": "x"}
+            }))
+            .unwrap()
+        };
+        delivery.receive(evict(1));
+        assert_eq!(outbox.evicted().now_or_never(), None);
+        delivery.receive(evict(2));
+        assert_eq!(outbox.evicted().now_or_never(), Some(Eviction::Replaced));
+    }
+}

@@ -62,8 +62,9 @@ pub(crate) mod tests {
 
     use super::server::RedisServer;
     use super::*;
-    use crate::rooms::StoreLimits;
     use crate::rooms::contract::{self, Inspect, properties};
+    use crate::rooms::store::{JoinRequest, Resume, RoomStore, Route};
+    use crate::rooms::{RoomKind, StoreLimits};
 
     /// Runs the connections the tests' stores share, whichever runtime
     /// each test drives its store from.
@@ -104,11 +105,16 @@ pub(crate) mod tests {
             RUNTIME
                 .block_on(redis::cmd("FLUSHDB").query_async::<()>(&mut conn))
                 .expect("FLUSHDB");
+            self.instance("test", limits)
+        }
+
+        /// Another instance's store on the same database.
+        pub(crate) fn instance(&self, name: &str, limits: StoreLimits) -> RedisStore {
             RedisStore::new(
                 self.client.clone(),
                 self.conn.clone(),
                 "parlor:".into(),
-                "test".into(),
+                name.into(),
                 limits,
             )
         }
@@ -131,6 +137,52 @@ pub(crate) mod tests {
             return;
         };
         contract::check_store(|limits| redis.store(limits));
+    }
+
+    #[test]
+    fn a_dead_instances_seats_are_kept_away_for_their_members() {
+        let Some(redis) = TestRedis::start() else {
+            return;
+        };
+        let limits = StoreLimits { max_rooms: 10 };
+        let (dying, living) = (redis.store(limits), redis.instance("living", limits));
+        contract::run(async {
+            let now = SystemTime::now();
+            let request = |room: &str, resume| JoinRequest {
+                room: room.into(),
+                name: None,
+                resume,
+            };
+            let room = dying.create_room(RoomKind::Mesh, 2, now).await.unwrap();
+            let x = dying.join(request(&room, None), now).await.unwrap();
+            let y = living.join(request(&room, None), now).await.unwrap();
+            // The dying instance's last word holds for a millisecond.
+            dying
+                .heartbeat(Duration::from_millis(1), now)
+                .await
+                .unwrap();
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+            while living.heartbeat(ALIVE_FOR, now).await != Ok(1) {
+                assert!(tokio::time::Instant::now() < deadline, "never swept");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            // X is away: what is sent to it waits, and nobody heard it leave.
+            assert_eq!(
+                living.route_signal(&y.seat, &x.peer.id, "m", now).await,
+                Ok(Route::Parked)
+            );
+            let claim = Resume {
+                peer_id: x.peer.id.clone(),
+                capacity: 2,
+                kind: RoomKind::Mesh,
+                issued: now,
+                remakes_until: now + Duration::from_secs(60),
+            };
+            let back = living.join(request(&room, Some(claim)), now).await.unwrap();
+            assert!(back.resumed && !back.replaced);
+            assert_eq!(back.parked, ["m"]);
+            assert_eq!(living.occupancy().members, 2);
+        });
     }
 
     proptest! {
