@@ -22,13 +22,14 @@ use std::time::{Duration, Instant};
 
 use axum::extract::ws::Utf8Bytes;
 use futures_util::StreamExt;
+use tokio::sync::watch;
 
 use super::delivery::{Delivery, LocalConnections, push};
 use super::hub::encode_chat;
 use super::metrics::{Metrics, Out};
 use super::outbox::Outbox;
 use super::protocol::ServerMessage;
-use crate::rooms::{Published, RedisStore, RoomEvent, Seat};
+use crate::rooms::{Published, RedisEvents, RedisStore, RoomEvent, Seat};
 
 /// Longest an event waits for its seat to be attached.
 const EARLY_WAIT: Duration = Duration::from_secs(10);
@@ -74,11 +75,19 @@ impl ClusterDelivery {
     }
 
     /// Delivers what arrives on this instance's channel until the
-    /// subscription ends (Redis went away); the caller subscribes again.
-    pub(crate) async fn run(&self, mut events: crate::rooms::RedisEvents) {
+    /// subscription ends or `outages` says Redis went away (a subscription
+    /// may not notice that its connection is gone); the caller subscribes
+    /// again.
+    async fn run(&self, mut events: RedisEvents, outages: &mut watch::Receiver<u64>) {
         let mut stream = std::pin::pin!(events.stream());
-        while let Some(published) = stream.next().await {
-            self.receive(published);
+        loop {
+            tokio::select! {
+                published = stream.next() => match published {
+                    Some(published) => self.receive(published),
+                    None => return,
+                },
+                _ = outages.changed() => return,
+            }
         }
     }
 
@@ -200,20 +209,30 @@ impl Delivery for ClusterDelivery {
     }
 }
 
-/// Keeps [`ClusterDelivery`] fed from this instance's channel, subscribing
-/// again whenever the subscription ends (Redis went away and came back).
+/// Keeps [`ClusterDelivery`] fed from this instance's channel (`first`
+/// is subscribed already), subscribing again whenever the subscription is
+/// lost; the store refuses requests while it is.
 pub(crate) async fn listen(
     store: Arc<RedisStore>,
     delivery: Arc<ClusterDelivery>,
-    first: crate::rooms::RedisEvents,
+    first: RedisEvents,
 ) {
-    delivery.run(first).await;
+    let mut outages = store.outages();
+    let mut events = Some(first);
     loop {
-        tracing::warn!("cluster: lost the event subscription; subscribing again");
+        if let Some(subscribed) = events.take() {
+            delivery.run(subscribed, &mut outages).await;
+            store.set_subscribed(false);
+            // The store's own connection is likely gone too.
+            store.lost("the event subscription ended");
+            tracing::warn!("cluster: lost the event subscription; subscribing again");
+        }
+        outages = store.outages();
         match store.events().await {
-            Ok(events) => {
+            Ok(subscribed) => {
                 tracing::info!("cluster: subscribed to this instance's events again");
-                delivery.run(events).await;
+                store.set_subscribed(true);
+                events = Some(subscribed);
             }
             Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
         }

@@ -10,6 +10,7 @@
 //! round trip.
 
 use std::str::FromStr;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, SystemTime};
 
@@ -42,6 +43,15 @@ pub(crate) struct RedisStore {
     /// False since a heartbeat failed, until one succeeds: operations then
     /// fail at once instead of each waiting for Redis to time out.
     reachable: AtomicBool,
+    /// False while this instance's event subscription is lost: what the
+    /// scripts publish for its connections would not reach them.
+    subscribed: AtomicBool,
+    /// Counts the outages the heartbeat noticed, so that the subscription
+    /// (which may not notice that its connection is gone) is made again.
+    outages: tokio::sync::watch::Sender<u64>,
+    /// Connections that ended while Redis could not be reached, to tell it
+    /// once it can be (see [`MAX_OWED`]).
+    owed: Mutex<Vec<LeaveArgs>>,
     /// The cluster's counts as the last script saw them.
     rooms: AtomicUsize,
     members: AtomicUsize,
@@ -181,6 +191,29 @@ pub(crate) fn unavailable() -> Refusal {
     )
 }
 
+/// The arguments of `leave.lua`, owned, so that a disconnect can be kept
+/// while Redis is away.
+struct LeaveArgs([String; 5]);
+
+impl LeaveArgs {
+    fn each(&self) -> [&str; 5] {
+        self.0.each_ref().map(String::as_str)
+    }
+}
+
+fn leave_args(seat: &Seat, now: SystemTime, how: &str) -> LeaveArgs {
+    LeaveArgs([
+        seat.room.to_string(),
+        seat.peer.to_string(),
+        seat.epoch.to_string(),
+        millis(now),
+        how.to_owned(),
+    ])
+}
+
+/// Most disconnects kept while Redis is away: what bounds their memory.
+const MAX_OWED: usize = 100_000;
+
 /// A failed round trip: Redis unreachable, or an answer not understood.
 #[derive(Debug)]
 struct Unreachable;
@@ -240,6 +273,9 @@ impl RedisStore {
             instance,
             limits,
             reachable: AtomicBool::new(true),
+            subscribed: AtomicBool::new(true),
+            outages: tokio::sync::watch::Sender::new(0),
+            owed: Mutex::default(),
             rooms: AtomicUsize::new(0),
             members: AtomicUsize::new(0),
         }
@@ -257,7 +293,9 @@ impl RedisStore {
     /// Says this instance is alive, for `ttl`; the instance that holds the
     /// sweeper's lock also marks away the seats of instances that stopped
     /// saying so. Returns how many seats it marked, or the failure, and
-    /// notes whether Redis answered.
+    /// notes whether Redis answered. Tried twice, as it changes nothing the
+    /// second time: the first call after Redis came back may find the
+    /// connection broken, and the second makes it again.
     pub(crate) async fn heartbeat(&self, ttl: Duration, now: SystemTime) -> Result<usize, String> {
         let mut invocation = scripts::HEARTBEAT.prepare_invoke();
         invocation
@@ -265,26 +303,50 @@ impl RedisStore {
             .arg(&self.instance)
             .arg(ttl.as_millis() as u64)
             .arg(unix_millis(now));
-        let answer: Result<String, _> = invocation.invoke_async(&mut self.conn.clone()).await;
+        let mut answer: Result<String, _> = invocation.invoke_async(&mut self.conn.clone()).await;
+        if answer.is_err() {
+            answer = invocation.invoke_async(&mut self.conn.clone()).await;
+        }
         let swept = match answer {
             Ok(text) => serde_json::from_str::<Answer>(&text)
                 .map(|a| a.swept)
                 .map_err(|err| err.to_string()),
             Err(err) => Err(err.to_string()),
         };
-        let was = self.reachable.swap(swept.is_ok(), Relaxed);
-        match (&swept, was) {
-            (Err(err), true) => tracing::error!(%err, "cluster: Redis cannot be reached; \
-                refusing joins until it can"),
-            (Ok(_), false) => tracing::info!("cluster: Redis can be reached again"),
-            _ => {}
+        match &swept {
+            Ok(_) => {
+                if !self.reachable.swap(true, Relaxed) {
+                    tracing::info!("cluster: Redis can be reached again");
+                }
+                self.settle_owed().await;
+            }
+            Err(err) => self.lost(err),
         }
         swept
     }
 
-    /// True unless the last heartbeat failed.
+    /// Notes that Redis cannot be reached, until a heartbeat says it can.
+    pub(crate) fn lost(&self, why: &str) {
+        if self.reachable.swap(false, Relaxed) {
+            self.outages.send_modify(|n| *n += 1);
+            tracing::error!(%why, "cluster: Redis cannot be reached; refusing joins until it can");
+        }
+    }
+
+    /// True unless the last heartbeat failed or the event subscription is
+    /// lost.
     pub(crate) fn reachable(&self) -> bool {
-        self.reachable.load(Relaxed)
+        self.reachable.load(Relaxed) && self.subscribed.load(Relaxed)
+    }
+
+    /// Changes each time Redis is found gone.
+    pub(crate) fn outages(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.outages.subscribe()
+    }
+
+    /// Notes whether this instance's event subscription stands.
+    pub(crate) fn set_subscribed(&self, subscribed: bool) {
+        self.subscribed.store(subscribed, Relaxed);
     }
 
     /// Runs `script` with the namespace and `args`.
@@ -300,8 +362,11 @@ impl RedisStore {
         let text: String = invocation
             .invoke_async(&mut self.conn.clone())
             .await
-            .map_err(|err| {
+            .map_err(|err: redis::RedisError| {
                 tracing::warn!(%err, "room store: Redis call failed");
+                if err.is_io_error() || err.is_timeout() || err.is_connection_dropped() {
+                    self.lost(&err.to_string());
+                }
                 Unreachable
             })?;
         let answer: Answer = serde_json::from_str(&text).map_err(|err| {
@@ -407,17 +472,52 @@ impl RedisStore {
 
     /// Leaves, or drops or keeps the seat of a connection gone.
     async fn leave_as(&self, seat: &Seat, now: SystemTime, how: &str) -> Result<Answer, Refusal> {
-        self.checked(
-            &scripts::LEAVE,
-            &[
-                &seat.room,
-                &seat.peer,
-                &seat.epoch.to_string(),
-                &millis(now),
-                how,
-            ],
-        )
-        .await
+        self.checked(&scripts::LEAVE, &leave_args(seat, now, how).each())
+            .await
+    }
+
+    /// Tells the store of a connection that ended; if Redis cannot be
+    /// reached, keeps it to tell once Redis can be, so that its seat is
+    /// not held for ever.
+    async fn disconnect_now(
+        &self,
+        seat: &Seat,
+        now: SystemTime,
+        how: &'static str,
+    ) -> Option<Left> {
+        let args = leave_args(seat, now, how);
+        match self.eval(&scripts::LEAVE, &args.each()).await {
+            Ok(answer) => answer.left.map(Into::into),
+            Err(Unreachable) => {
+                let mut owed = self.owed.lock().unwrap_or_else(|e| e.into_inner());
+                if owed.len() < MAX_OWED {
+                    owed.push(args);
+                } else {
+                    tracing::warn!(
+                        "cluster: too many connections ended while Redis was away; \
+                        some seats stay taken until their rooms expire"
+                    );
+                }
+                None
+            }
+        }
+    }
+
+    /// Tells the store of the connections that ended while it could not be
+    /// reached; their events go out as usual.
+    async fn settle_owed(&self) {
+        let owed = std::mem::take(&mut *self.owed.lock().unwrap_or_else(|e| e.into_inner()));
+        if !owed.is_empty() {
+            tracing::info!(
+                connections = owed.len(),
+                "cluster: telling Redis of connections that ended while it was away"
+            );
+        }
+        for args in owed {
+            if self.eval(&scripts::LEAVE, &args.each()).await.is_err() {
+                return;
+            }
+        }
     }
 
     async fn route_now(
@@ -542,13 +642,7 @@ impl RoomStore for RedisStore {
         keep_seat: bool,
     ) -> StoreFuture<'a, Option<Left>> {
         let how = if keep_seat { "keep" } else { "drop" };
-        Box::pin(async move {
-            self.leave_as(seat, now, how)
-                .await
-                .ok()?
-                .left
-                .map(Into::into)
-        })
+        Box::pin(async move { self.disconnect_now(seat, now, how).await })
     }
 
     fn route_signal<'a>(
