@@ -265,11 +265,14 @@ async fn without_redis_joins_are_refused_connections_kept_and_it_recovers() {
     let Some(mut cluster) = Cluster::start() else {
         return;
     };
-    let room = cluster.create_room(2).await;
+    let room = cluster.create_room(3).await;
     let addrs: Vec<SocketAddr> = cluster.instances.iter().map(|s| s.addr).collect();
-    let (mut a, _) = joined(addrs[0], &room).await;
+    let (mut a, wa) = joined(addrs[0], &room).await;
     let (mut b, wb) = joined(addrs[1], &room).await;
+    let (c, wc) = joined(addrs[2], &room).await;
     a.expect_peer_joined(&wb.id, None).await;
+    a.expect_peer_joined(&wc.id, None).await;
+    b.expect_peer_joined(&wc.id, None).await;
 
     cluster.redis.stop();
     for instance in &cluster.instances {
@@ -290,6 +293,8 @@ async fn without_redis_joins_are_refused_connections_kept_and_it_recovers() {
     a.send_json(json!({ "type": "signal", "to": wb.id, "data": {} }))
         .await;
     a.expect_error("rate-limited", Some("signal")).await;
+    // One leaves while nobody can be told.
+    c.close().await;
     b.expect_silence(SILENCE).await;
 
     cluster.redis.restart();
@@ -299,12 +304,17 @@ async fn without_redis_joins_are_refused_connections_kept_and_it_recovers() {
         })
         .await;
     }
-    // The restarted Redis kept nothing (no persistence here): a new room,
-    // members on two instances, relaying both ways.
-    let room = cluster.create_room(2).await;
-    let (mut x, wx) = joined(addrs[1], &room).await;
-    let (mut y, wy) = joined(addrs[2], &room).await;
-    x.expect_peer_joined(&wy.id, None).await;
-    x.signal(&wy.id, json!({ "again": true })).await;
-    y.expect_signal(&wx.id, json!({ "again": true })).await;
+    // The others are told of the one who left, once Redis can tell them;
+    // the call goes on, and the room takes newcomers again.
+    a.expect_peer_left(&wc.id).await;
+    b.expect_peer_left(&wc.id).await;
+    a.signal(&wb.id, json!({ "again": true })).await;
+    b.expect_signal(&wa.id, json!({ "again": true })).await;
+    late.send_json(json!({ "type": "join", "room": room }))
+        .await;
+    let welcome = late.recv_json().await;
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    assert_eq!(welcome["peers"], json!([{ "id": wa.id }, { "id": wb.id }]));
+    a.expect_peer_joined(welcome["id"].as_str().unwrap(), None)
+        .await;
 }

@@ -1,5 +1,7 @@
-//! A real `redis-server` for the tests, on a free loopback port, with no
-//! persistence, killed when dropped. The one way tests start Redis: the
+//! A real `redis-server` for the tests, on a free loopback port, killed
+//! when dropped. It keeps its data in an append-only file written before
+//! each answer, so that a server killed and started again knows what it
+//! knew, as a production Redis with persistence does. The one way tests start Redis: the
 //! integration tests use it through `support`, and the store's contract
 //! tests inside the crate include this same file.
 //!
@@ -8,6 +10,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -18,6 +21,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct RedisServer {
     child: Option<Child>,
     pub addr: SocketAddr,
+    /// Its data, removed when dropped.
+    dir: PathBuf,
 }
 
 impl RedisServer {
@@ -41,9 +46,12 @@ impl RedisServer {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
+        let dir = std::env::temp_dir().join(format!("parlor-redis-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a folder for Redis's data");
         let mut server = RedisServer {
             child: None,
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            dir,
         };
         server.restart();
         Some(server)
@@ -62,13 +70,23 @@ impl RedisServer {
         }
     }
 
-    /// Starts it again, empty, on the same port, and waits until it answers.
+    /// Starts it again on the same port, with the data it had, and waits
+    /// until it answers.
     pub fn restart(&mut self) {
         self.stop();
         let child = Command::new("redis-server")
             .args(["--bind", &self.addr.ip().to_string()])
             .args(["--port", &self.addr.port().to_string()])
-            .args(["--save", "", "--appendonly", "no"])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+            ])
+            .arg("--dir")
+            .arg(&self.dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -98,5 +116,6 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
