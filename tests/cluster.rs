@@ -318,3 +318,75 @@ async fn without_redis_joins_are_refused_connections_kept_and_it_recovers() {
     a.expect_peer_joined(welcome["id"].as_str().unwrap(), None)
         .await;
 }
+
+#[tokio::test]
+async fn the_protocol_holds_with_its_ends_on_different_instances() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let addrs: Vec<SocketAddr> = cluster.instances.iter().map(|s| s.addr).collect();
+    let room = cluster.create_room(2).await;
+    let mut a = Ws::connect(addrs[0]).await;
+    let wa = a.join(&room, Some("Ada")).await;
+    let (mut b, wb) = joined(addrs[1], &room).await;
+    assert_eq!(wb.peers, vec![json!({ "id": wa.id, "name": "Ada" })]);
+    a.expect_peer_joined(&wb.id, None).await;
+
+    // Chat reaches everyone, the sender included.
+    a.send_json(json!({ "type": "chat", "text": "hi" })).await;
+    for ws in [&mut a, &mut b] {
+        let chat = ws.recv_json().await;
+        assert_eq!(chat["text"], "hi", "{chat}");
+        assert_eq!(chat["name"], "Ada", "{chat}");
+    }
+    // Errors, wherever the others are.
+    b.signal("nobody", json!({})).await;
+    b.expect_error("peer-not-found", Some("signal")).await;
+    b.signal(&wb.id, json!({})).await;
+    b.expect_error("peer-not-found", Some("signal")).await;
+    b.send_json(json!({ "type": "join", "room": room })).await;
+    b.expect_error("already-joined", Some("join")).await;
+    let mut c = Ws::connect(addrs[2]).await;
+    c.signal(&wa.id, json!({})).await;
+    c.expect_error("not-in-room", Some("signal")).await;
+    c.send_json(json!({ "type": "chat", "text": "x" })).await;
+    c.expect_error("not-in-room", Some("chat")).await;
+    c.send_json(json!({ "type": "join", "room": room })).await;
+    c.expect_error("room-full", Some("join")).await;
+    c.send_json(json!({ "type": "join", "room": "no-such-room" }))
+        .await;
+    c.expect_error("room-not-found", Some("join")).await;
+
+    // B's connection breaks: what A sends waits for B, who comes back on
+    // another instance and gets it, in order, after its welcome.
+    drop(b.into_tcp());
+    let holder = &cluster.instances[1];
+    eventually(RECV_TIMEOUT, "B's instance notices", || async {
+        holder.metric("parlor_connections").await == 0
+    })
+    .await;
+    a.signal(&wb.id, json!({ "n": 1 })).await;
+    a.signal(&wb.id, json!({ "n": 2 })).await;
+    a.expect_silence(SILENCE).await;
+    let mut b = Ws::connect(addrs[2]).await;
+    b.send_json(json!({ "type": "join", "room": room, "resume": wb.raw["resume"] }))
+        .await;
+    let welcome = b.recv_json().await;
+    assert_eq!(welcome["resumed"], json!(true), "{welcome}");
+    b.expect_signal(&wa.id, json!({ "n": 1 })).await;
+    b.expect_signal(&wa.id, json!({ "n": 2 })).await;
+    a.signal(&wb.id, json!({ "n": 3 })).await;
+    b.expect_signal(&wa.id, json!({ "n": 3 })).await;
+
+    // A leaves; a newcomer elsewhere gets the chat so far.
+    a.leave().await;
+    b.expect_peer_left(&wa.id).await;
+    let (mut d, wd) = joined(addrs[0], &room).await;
+    let history = d.recv_json().await;
+    assert_eq!(
+        (&history["text"], &history["history"]),
+        (&json!("hi"), &json!(true)),
+        "{history}"
+    );
+    b.expect_peer_joined(&wd.id, None).await;
+}
