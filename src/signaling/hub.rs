@@ -9,6 +9,11 @@
 //! and nobody hears of two changes in an order the store did not make them.
 //! Queuing never blocks; a client whose queue is full is too slow to keep
 //! up and is told to go, so memory stays bounded.
+//!
+//! A store shared by several instances (Redis) sends the events it makes
+//! itself, in its own order across instances; the hub then queues only
+//! what the caller is owed (see `docs/architecture.md`, "Several
+//! instances").
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
