@@ -6,7 +6,7 @@ use futures_util::{Stream, StreamExt};
 use redis::aio::PubSubSink;
 use serde::Deserialize;
 
-use super::store::{Entry, Peer};
+use super::answer::{Entry, Peer};
 use crate::rooms::{ChatEntry, PeerInfo};
 
 /// One event for some members of a room, all held by this instance.

@@ -5,6 +5,7 @@
 //!   whole ([`scripts`]);
 //! - [`store`]: [`RedisStore`], the [`RoomStore`](super::RoomStore) that
 //!   runs them;
+//! - [`answer`]: what the scripts answer, as the store reads it;
 //! - [`events`]: what the scripts publish, as an instance receives it.
 //!
 //! Keys: `<prefix>{<room>}:room` (kind, capacity, creation, next epoch,
@@ -15,6 +16,7 @@
 //! seats each instance's connections hold). Events go out on
 //! `<prefix>inst:<instance>`.
 
+mod answer;
 mod events;
 mod scripts;
 mod store;

@@ -14,11 +14,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, SystemTime};
 
-use redis::Script;
-use redis::aio::ConnectionManager;
-use serde::Deserialize;
-use serde::de::{DeserializeOwned, Deserializer};
-
+use super::answer::{Answer, refusal, unavailable};
 use super::events::Events;
 use super::scripts;
 use crate::rooms::room::{
@@ -28,7 +24,9 @@ use crate::rooms::store::{
     AwaySeat, Chat, JoinRequest, Joined, Left, Occupancy, RoomStore, RoomSummary, Route, Seat,
     StoreFuture, unix_millis,
 };
-use crate::rooms::{ChatEntry, ErrorCode, PeerInfo, Refusal, RoomKind, StoreLimits, ids};
+use crate::rooms::{PeerInfo, Refusal, RoomKind, StoreLimits, ids};
+use redis::Script;
+use redis::aio::ConnectionManager;
 
 pub(crate) struct RedisStore {
     /// For the subscription to this instance's channel.
@@ -55,140 +53,6 @@ pub(crate) struct RedisStore {
     /// The cluster's counts as the last script saw them.
     rooms: AtomicUsize,
     members: AtomicUsize,
-}
-
-/// What any script answers; fields a script does not set stay empty.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct Answer {
-    counts: (usize, usize),
-    err: Option<String>,
-    retry: bool,
-    exists: bool,
-    epoch: u64,
-    peer: Option<Peer>,
-    kind: Option<String>,
-    cap: usize,
-    members: usize,
-    #[serde(deserialize_with = "list")]
-    peers: Vec<Peer>,
-    #[serde(deserialize_with = "list")]
-    notify: Vec<String>,
-    resumed: bool,
-    #[serde(deserialize_with = "list")]
-    parked: Vec<String>,
-    replaced: bool,
-    #[serde(deserialize_with = "list")]
-    history: Vec<Entry>,
-    left: Option<LeftAnswer>,
-    route: Option<String>,
-    entry: Option<Entry>,
-    #[serde(deserialize_with = "list")]
-    away: Vec<AwayAnswer>,
-    forgotten: usize,
-    swept: usize,
-    #[cfg(test)]
-    dump: String,
-    #[cfg(test)]
-    #[serde(deserialize_with = "list")]
-    problems: Vec<String>,
-}
-
-#[derive(Debug, Deserialize)]
-pub(super) struct Peer {
-    id: String,
-    name: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-pub(super) struct Entry {
-    from: String,
-    name: Option<String>,
-    text: String,
-    time: u64,
-}
-
-#[derive(Debug, Deserialize)]
-struct LeftAnswer {
-    room: String,
-    peer_id: String,
-    #[serde(deserialize_with = "list")]
-    notify: Vec<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct AwayAnswer {
-    room: String,
-    peer: String,
-    since: u64,
-}
-
-/// A JSON list, which Lua's encoder writes as `{}` when empty.
-fn list<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<Vec<T>, D::Error> {
-    match serde_json::Value::deserialize(d)? {
-        serde_json::Value::Object(map) if map.is_empty() => Ok(Vec::new()),
-        value => serde_json::from_value(value).map_err(serde::de::Error::custom),
-    }
-}
-
-impl From<Peer> for PeerInfo {
-    fn from(peer: Peer) -> Self {
-        PeerInfo {
-            id: peer.id,
-            name: peer.name,
-        }
-    }
-}
-
-impl From<Entry> for ChatEntry {
-    fn from(e: Entry) -> Self {
-        ChatEntry {
-            from: e.from,
-            name: e.name,
-            text: e.text,
-            time: e.time,
-        }
-    }
-}
-
-impl From<LeftAnswer> for Left {
-    fn from(left: LeftAnswer) -> Self {
-        Left {
-            room: left.room,
-            peer_id: left.peer_id,
-            notify: left.notify,
-        }
-    }
-}
-
-/// Why a script refused, as the memory store says it.
-fn refusal(tag: &str) -> Refusal {
-    match tag {
-        "max-rooms" => Refusal::new(
-            ErrorCode::RateLimited,
-            "this server has as many rooms as it may hold; try again later",
-        ),
-        "no-room" => Refusal::new(ErrorCode::RoomNotFound, "this room does not exist"),
-        "gone" => Refusal::new(ErrorCode::RoomNotFound, "this room does not exist any more"),
-        "full" => Refusal::new(ErrorCode::RoomFull, "this room is full"),
-        "spent" => Refusal::bad_request(
-            "this seat was given up (you left, or did not come back in time); \
-             join the room again without the token",
-        ),
-        "no-peer" => Refusal::new(
-            ErrorCode::PeerNotFound,
-            "no other peer with that id is in your room",
-        ),
-        _ => Refusal::not_in_room(),
-    }
-}
-
-/// What a client is told while Redis cannot be reached.
-pub(crate) fn unavailable() -> Refusal {
-    Refusal::new(
-        ErrorCode::RateLimited,
-        "rooms are unavailable: this server cannot reach its room store; try again shortly",
-    )
 }
 
 /// The arguments of `leave.lua`, owned, so that a disconnect can be kept
