@@ -60,6 +60,7 @@ pub(crate) mod tests {
     use std::sync::LazyLock;
 
     use proptest::prelude::*;
+    use proptest::test_runner::TestRunner;
     use redis::aio::ConnectionManager;
 
     use super::server::RedisServer;
@@ -187,17 +188,20 @@ pub(crate) mod tests {
         });
     }
 
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(128))]
-        #[test]
-        fn any_sequence_of_events_keeps_the_store_consistent(
-            events in proptest::collection::vec(properties::event(), 1..60)
-        ) {
-            static REDIS: LazyLock<Option<TestRedis>> = LazyLock::new(TestRedis::start);
-            if let Some(redis) = REDIS.as_ref() {
+    /// The property test of the memory store, on one Redis server for all
+    /// its cases, stopped at the end (a static would outlive the test).
+    #[test]
+    fn any_sequence_of_events_keeps_the_store_consistent() {
+        let Some(redis) = TestRedis::start() else {
+            return;
+        };
+        let events = proptest::collection::vec(properties::event(), 1..60);
+        TestRunner::new(ProptestConfig::with_cases(128))
+            .run(&events, |events| {
                 let store = redis.store(StoreLimits { max_rooms: 3 });
                 properties::check_sequence(&store, events);
-            }
-        }
+                Ok(())
+            })
+            .unwrap();
     }
 }
