@@ -202,8 +202,10 @@ pub(crate) trait RoomStore: Send + Sync {
     ) -> StoreFuture<'a, Result<Chat, Refusal>>;
 
     /// The seats away for at least `grace`, oldest first, taken off the
-    /// store's list of away seats. Each is then given up on its own with
-    /// [`RoomStore::release_away`], in its room's turn.
+    /// store's list of away seats (a shared store may list a seat again
+    /// until it is released, so that no instance's crash loses it). Each is
+    /// then given up on its own with [`RoomStore::release_away`], in its
+    /// room's turn.
     fn away_past(&self, now: SystemTime, grace: Duration) -> StoreFuture<'_, Vec<AwaySeat>>;
 
     /// Gives up `seat` if it is still away since then (its member may have

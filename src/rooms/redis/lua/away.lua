@@ -1,8 +1,10 @@
--- The seats away since `cutoff` or earlier, oldest first, taken off the
--- index. ARGV: cutoff.
+-- The seats away since `cutoff` or earlier, oldest first (at most 1000 at
+-- a time). They stay in the index until they are released or resumed, so
+-- that an instance that dies between listing and releasing them loses
+-- none; two instances releasing the same seat is harmless, since release
+-- checks that the seat is still away since then. ARGV: cutoff.
 local cutoff = ARGV[2]
-local found = redis.call('ZRANGEBYSCORE', P .. 'away', '-inf', cutoff, 'WITHSCORES')
-redis.call('ZREMRANGEBYSCORE', P .. 'away', '-inf', cutoff)
+local found = redis.call('ZRANGEBYSCORE', P .. 'away', '-inf', cutoff, 'WITHSCORES', 'LIMIT', 0, 1000)
 local out = {}
 for i = 1, #found, 2 do
   local key = found[i]
