@@ -12,7 +12,7 @@
 //! - `signaling`: WebSocket sessions, outboxes, and the hub that turns the
 //!   room store's answers into deliveries, through the delivery seam;
 //! - `rooms`: the rules of rooms, free of I/O, behind the room store seam
-//!   (in memory today; shared by several instances later);
+//!   (in memory, or in Redis, shared by several instances, with `--redis`);
 //! - [`turn`]: the built-in STUN/TURN server: a codec and rules free of I/O,
 //!   and thin UDP, TCP and TLS shells;
 //! - `limits` (token buckets, per-address caps), `metrics` (the one
@@ -20,10 +20,10 @@
 //! - `state`: the state directory, what a restart must not forget (the
 //!   keys, the list of rooms), read and written only by [`server`].
 //!
-//! Where the next engines plug in: a selective forwarding unit is a new
-//! folder beside `turn/`, chosen per room by `rooms::RoomKind`; a store
-//! shared through Redis is a new `RoomStore` and `Delivery`, chosen in
-//! [`server`].
+//! Where the next engine plugs in: a selective forwarding unit is a new
+//! folder beside `turn/`, chosen per room by `rooms::RoomKind`. The store
+//! shared through Redis came in that way: a `RoomStore` (`rooms/redis/`)
+//! and a `Delivery` (`signaling/cluster.rs`), chosen in [`server`].
 
 pub mod config;
 mod limits;

@@ -15,9 +15,12 @@ use tokio::net::TcpListener;
 use crate::config::Config;
 use crate::limits::AddressGate;
 use crate::metrics;
-use crate::rooms::{MemoryStore, RoomStore};
+use crate::rooms::{self, MemoryStore, RedisEvents, RedisStore, RoomStore};
 use crate::shutdown::Shutdown;
-use crate::signaling::{Hub, HubSettings, LocalConnections, Metrics, OutboxLimits};
+use crate::signaling::{
+    ClusterDelivery, Delivery, Hub, HubSettings, LocalConnections, Metrics, OutboxLimits,
+    listen_cluster,
+};
 use crate::state::rooms::KeptRooms;
 use crate::state::{self, StateDir};
 use crate::turn::{TLS_ALPN, TurnMetrics, TurnServer, TurnsPort};
@@ -45,6 +48,17 @@ pub struct Server {
     store: Arc<dyn RoomStore>,
     /// The list of rooms in the state directory, when there is one.
     kept_rooms: Option<Arc<KeptRooms>>,
+    /// With `--redis`: what ties this instance to the others.
+    cluster: Option<Cluster>,
+}
+
+/// An instance's part in a cluster.
+struct Cluster {
+    store: Arc<RedisStore>,
+    delivery: Arc<ClusterDelivery>,
+    /// Subscribed before the server serves anyone, so that no event for
+    /// its first members is missed.
+    events: RedisEvents,
 }
 
 /// What the state directory gave: each is `None` without a directory.
@@ -73,12 +87,18 @@ fn read_state(config: &Config) -> io::Result<Kept> {
                 None if config.runs_builtin_turn() => Some(dir.key(state::TURN_SECRET)?),
                 _ => None,
             },
-            rooms: match KeptRooms::load(&dir, SystemTime::now(), config.room_idle_timeout) {
-                Ok(rooms) => Some(Arc::new(rooms)),
-                Err(err) => {
-                    tracing::warn!(path = %path.display(), %err, "keeping no room list; \
-                        invite links will not survive a restart");
-                    None
+            // In a cluster the rooms live in Redis, which outlives any
+            // instance's restart.
+            rooms: if config.redis.is_some() {
+                None
+            } else {
+                match KeptRooms::load(&dir, SystemTime::now(), config.room_idle_timeout) {
+                    Ok(rooms) => Some(Arc::new(rooms)),
+                    Err(err) => {
+                        tracing::warn!(path = %path.display(), %err, "keeping no room list; \
+                            invite links will not survive a restart");
+                        None
+                    }
                 }
             },
             dir: Some(dir),
@@ -132,14 +152,35 @@ impl Server {
             turns_port,
         );
 
-        let store = Arc::new(MemoryStore::new(config.store_limits()));
+        let signaling_metrics = Arc::new(Metrics::default());
+        let cluster = match &config.redis {
+            Some(url) => {
+                let store = Arc::new(RedisStore::connect(url, config.store_limits()).await?);
+                let events = store.events().await.map_err(|err| {
+                    io::Error::other(format!("cannot subscribe to Redis at {url}: {err}"))
+                })?;
+                let delivery = Arc::new(ClusterDelivery::new(signaling_metrics.clone()));
+                Some(Cluster {
+                    store,
+                    delivery,
+                    events,
+                })
+            }
+            None => None,
+        };
+        let (store, delivery): (Arc<dyn RoomStore>, Arc<dyn Delivery>) = match &cluster {
+            Some(cluster) => (cluster.store.clone(), cluster.delivery.clone()),
+            None => (
+                Arc::new(MemoryStore::new(config.store_limits())),
+                Arc::new(LocalConnections::new(signaling_metrics.clone())),
+            ),
+        };
         if let Some(rooms) = &kept.rooms {
             let made = rooms.restore(store.as_ref(), SystemTime::now()).await;
             if made > 0 {
                 tracing::info!(rooms = made, "rooms kept from before the restart");
             }
         }
-        let signaling_metrics = Arc::new(Metrics::default());
         let hub = Arc::new(Hub::new(
             HubSettings {
                 max_capacity: config.max_room_capacity.into(),
@@ -153,7 +194,7 @@ impl Server {
                 ice_servers,
             },
             store.clone(),
-            Arc::new(LocalConnections::new(signaling_metrics.clone())),
+            delivery,
             signaling_metrics,
         ));
         let turn_metrics = Arc::new(TurnMetrics::default());
@@ -188,6 +229,7 @@ impl Server {
             http: config.http_limits(),
             store,
             kept_rooms: kept.rooms,
+            cluster,
         })
     }
 
@@ -222,6 +264,16 @@ impl Server {
             self.resume_grace,
             kept,
         ));
+        let cluster = self.cluster.map(|cluster| {
+            [
+                tokio::spawn(rooms::keep_alive(cluster.store.clone())),
+                tokio::spawn(listen_cluster(
+                    cluster.store,
+                    cluster.delivery,
+                    cluster.events,
+                )),
+            ]
+        });
         let mut turn = self.turn.map(|turn| turn.spawn(self.turn_metrics));
         if let (Some(turn), Some(listener), Some(certificate)) = (&mut turn, self.turns, &self.tls)
         {
@@ -271,6 +323,9 @@ impl Server {
         sweeper.abort();
         if let Some(acme) = acme {
             acme.abort();
+        }
+        for task in cluster.into_iter().flatten() {
+            task.abort();
         }
         Ok(())
     }

@@ -69,6 +69,20 @@ pub struct Config {
     #[arg(long, env = "PARLOR_SECRET", hide_env_values = true)]
     pub(crate) secret: Option<String>,
 
+    /// Share rooms with other Parlor instances through this Redis server
+    /// (e.g. redis://10.0.0.5:6379), so that any instance behind a load
+    /// balancer serves any room. Needs --secret, the same on every
+    /// instance, so that a member can resume its seat on another one.
+    /// Without it rooms live in this process.
+    #[arg(
+        long,
+        env = "PARLOR_REDIS",
+        value_name = "URL",
+        requires = "secret",
+        help_heading = "Cluster"
+    )]
+    pub(crate) redis: Option<String>,
+
     /// Folder for what a restart must not forget: the resume-token key and
     /// the TURN secret (unless --secret and --turn-secret give them) and
     /// the list of rooms, so that calls and invite links survive a restart.
@@ -460,6 +474,23 @@ mod tests {
         assert_eq!(config.max_room_capacity, 6);
         assert!(config.ping_timeout > config.ping_interval);
         assert!(config.ice_servers.is_empty());
+    }
+
+    #[test]
+    fn cluster_mode_needs_the_shared_secret() {
+        let err = Config::try_parse_from(["parlor", "--redis", "redis://127.0.0.1:6379"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--secret"), "{err}");
+        let config = Config::try_parse_from([
+            "parlor",
+            "--redis",
+            "redis://127.0.0.1:6379",
+            "--secret",
+            "k",
+        ])
+        .unwrap();
+        assert_eq!(config.redis.as_deref(), Some("redis://127.0.0.1:6379"));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! - [`store`]: the interface to wherever rooms live ([`RoomStore`]), keyed by
 //!   room and peer ids, async, with no lock over all rooms;
 //! - [`memory`]: the store of a single instance, in this process;
+//! - [`redis`]: the store shared by several instances, in Redis;
 //! - [`ids`] and [`resume`]: unguessable room ids and signed resume tokens;
 //! - [`refusal`]: the error codes every refused request carries.
 //!
@@ -13,6 +14,7 @@
 
 mod ids;
 mod memory;
+mod redis;
 mod refusal;
 mod resume;
 mod room;
@@ -27,6 +29,7 @@ use std::str::FromStr;
 use serde::Serialize;
 
 pub(crate) use memory::{MemoryStore, StoreLimits};
+pub(crate) use redis::{Events as RedisEvents, Published, RedisStore, RoomEvent, keep_alive};
 pub(crate) use refusal::{ErrorCode, Refusal};
 pub(crate) use resume::ResumeKey;
 pub(crate) use room::{ChatEntry, PeerInfo};

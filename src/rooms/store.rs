@@ -202,8 +202,10 @@ pub(crate) trait RoomStore: Send + Sync {
     ) -> StoreFuture<'a, Result<Chat, Refusal>>;
 
     /// The seats away for at least `grace`, oldest first, taken off the
-    /// store's list of away seats. Each is then given up on its own with
-    /// [`RoomStore::release_away`], in its room's turn.
+    /// store's list of away seats (a shared store may list a seat again
+    /// until it is released, so that no instance's crash loses it). Each is
+    /// then given up on its own with [`RoomStore::release_away`], in its
+    /// room's turn.
     fn away_past(&self, now: SystemTime, grace: Duration) -> StoreFuture<'_, Vec<AwaySeat>>;
 
     /// Gives up `seat` if it is still away since then (its member may have
@@ -224,6 +226,22 @@ pub(crate) trait RoomStore: Send + Sync {
 
     /// Rooms and members now; cheap, for every metrics scrape.
     fn occupancy(&self) -> Occupancy;
+
+    /// True when the store itself sends the events its answers name
+    /// (`notify`, a signal routed now, a stale connection to evict) to the
+    /// instance holding each receiver's connection, in the one order it
+    /// made them: a store shared by several instances. The hub then queues
+    /// only what the caller itself is owed.
+    fn publishes_events(&self) -> bool {
+        false
+    }
+
+    /// False while the store cannot be reached (a shared store whose
+    /// server is away): requests are refused meanwhile, and `/healthz`
+    /// says so.
+    fn reachable(&self) -> bool {
+        true
+    }
 }
 
 /// Unix time in milliseconds, as chat messages carry it.

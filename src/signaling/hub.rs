@@ -9,6 +9,11 @@
 //! and nobody hears of two changes in an order the store did not make them.
 //! Queuing never blocks; a client whose queue is full is too slow to keep
 //! up and is told to go, so memory stays bounded.
+//!
+//! A store shared by several instances (Redis) sends the events it makes
+//! itself, in its own order across instances; the hub then queues only
+//! what the caller is owed (see `docs/architecture.md`, "Several
+//! instances").
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
@@ -53,6 +58,10 @@ pub(crate) struct Hub {
     store: Arc<dyn RoomStore>,
     delivery: Arc<dyn Delivery>,
     order: RoomOrder,
+    /// True when the store sends the events it makes itself (a store
+    /// shared by several instances, see [`RoomStore::publishes_events`]):
+    /// the hub then queues only what the caller is owed.
+    store_publishes: bool,
     metrics: Arc<Metrics>,
     /// Connections open now, members or not.
     open: AtomicUsize,
@@ -69,6 +78,7 @@ impl Hub {
     ) -> Self {
         Hub {
             settings,
+            store_publishes: store.publishes_events(),
             store,
             delivery,
             order: RoomOrder::new(),
@@ -87,6 +97,19 @@ impl Hub {
 
     pub(crate) fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// False while the room store cannot be reached.
+    pub(crate) fn store_reachable(&self) -> bool {
+        self.store.reachable()
+    }
+
+    /// Hands `message` to the connection of `peer`, unless the store has
+    /// sent it already.
+    fn tell(&self, room: &str, peer: &str, message: Utf8Bytes, kind: Out) {
+        if !self.store_publishes {
+            self.delivery.deliver(room, peer, message, kind);
+        }
     }
 
     /// Completes when no connection is left.
@@ -192,7 +215,6 @@ impl Hub {
             // The seat's earlier connection is stale; the member is here now.
             self.delivery.evict(room, &joined.peer.id);
         }
-        self.delivery.attach(&joined.seat, outbox.clone());
         let token = self
             .settings
             .resume_key
@@ -220,12 +242,14 @@ impl Hub {
         for entry in &joined.history {
             push_owed(&self.metrics, outbox, encode_chat(entry, true), Out::Chat);
         }
+        // Attached once what the member is owed is queued: whatever reaches
+        // the seat from now on comes after its `welcome`.
+        self.delivery.attach(&joined.seat, outbox.clone());
         let peer_joined: Utf8Bytes = ServerMessage::PeerJoined { peer: &joined.peer }
             .encode()
             .into();
         for other in &joined.notify {
-            self.delivery
-                .deliver(room, other, peer_joined.clone(), Out::PeerJoined);
+            self.tell(room, other, peer_joined.clone(), Out::PeerJoined);
         }
         if joined.resumed {
             self.metrics.resumed();
@@ -253,8 +277,7 @@ impl Hub {
         let chat = self.store.chat(seat, text, now()).await?;
         let message = encode_chat(&chat.entry, false);
         for member in &chat.notify {
-            self.delivery
-                .deliver(&seat.room, member, message.clone(), Out::Chat);
+            self.tell(&seat.room, member, message.clone(), Out::Chat);
         }
         Ok(())
     }
@@ -273,7 +296,7 @@ impl Hub {
             .route_signal(seat, to, message.as_str(), now())
             .await?
         {
-            Route::Now => self.delivery.deliver(&seat.room, to, message, Out::Signal),
+            Route::Now => self.tell(&seat.room, to, message, Out::Signal),
             Route::Parked => {}
             Route::SeatReleased(left) => {
                 tracing::info!(room = %self.tag(&left.room), peer = %left.peer_id, "left: too much waited for it");
@@ -313,8 +336,7 @@ impl Hub {
             .encode()
             .into();
         for other in &left.notify {
-            self.delivery
-                .deliver(&left.room, other, peer_left.clone(), Out::PeerLeft);
+            self.tell(&left.room, other, peer_left.clone(), Out::PeerLeft);
         }
     }
 }
@@ -331,7 +353,7 @@ fn now() -> SystemTime {
     SystemTime::now()
 }
 
-fn encode_chat(entry: &ChatEntry, history: bool) -> Utf8Bytes {
+pub(super) fn encode_chat(entry: &ChatEntry, history: bool) -> Utf8Bytes {
     ServerMessage::Chat {
         from: &entry.from,
         name: entry.name.as_deref(),

@@ -8,8 +8,10 @@
 //!   events per room ([`order`]);
 //! - [`delivery`]: the seam between the hub and whoever holds a member's
 //!   connection; [`LocalConnections`] for the connections of this process;
+//! - [`cluster`]: delivery in a cluster, from this instance's Redis channel;
 //! - [`metrics`]: signaling's counters.
 
+mod cluster;
 mod delivery;
 mod hub;
 mod metrics;
@@ -18,7 +20,8 @@ mod outbox;
 mod protocol;
 mod session;
 
-pub(crate) use delivery::LocalConnections;
+pub(crate) use cluster::{ClusterDelivery, listen as listen_cluster};
+pub(crate) use delivery::{Delivery, LocalConnections};
 pub(crate) use hub::{Hub, HubSettings};
 pub(crate) use metrics::Metrics;
 pub(crate) use outbox::OutboxLimits;

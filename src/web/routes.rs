@@ -350,6 +350,12 @@ fn needs_no_dns(host: &str) -> bool {
 async fn healthz(State(state): State<AppState>) -> Response {
     if state.shutdown.is_started() {
         (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response()
+    } else if !state.hub.store_reachable() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the room store (Redis) cannot be reached\n",
+        )
+            .into_response()
     } else {
         "ok\n".into_response()
     }

@@ -11,6 +11,7 @@
 
 mod http;
 mod messages;
+mod redis;
 mod server;
 mod startup;
 mod tls;
@@ -20,6 +21,7 @@ use std::time::{Duration, Instant};
 
 pub use http::{Response, http_request};
 pub use messages::{WELCOME_EXTENSIONS, assert_error, assert_welcome, welcome_core};
+pub use redis::RedisServer;
 pub use server::{Process, Server, command};
 pub use startup::{Startup, StartupLine};
 pub use tls::connect_pinned;

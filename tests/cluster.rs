@@ -1,0 +1,392 @@
+//! Several instances sharing rooms through Redis: a real `redis-server`,
+//! three `parlor --redis` on 127.0.0.2, .3 and .4, and HAProxy on
+//! 127.0.0.1 in front of them (round robin, no sticky sessions), as an
+//! operator runs them. Clients on different instances call each other; an
+//! instance killed outright loses nobody's seat; Redis going away refuses
+//! new joins, keeps every connection, and is survived.
+
+mod support;
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::{
+    Process, RECV_TIMEOUT, RedisServer, SILENCE, Server, Welcome, Ws, eventually, http_request,
+};
+
+/// What a killed instance's members get to come back in.
+const RESUME_GRACE: &str = "30s";
+
+/// Redis, three instances and a load balancer in front of them.
+struct Cluster {
+    redis: RedisServer,
+    instances: Vec<Server>,
+    _haproxy: Process,
+    /// HAProxy's address: where clients go.
+    front: SocketAddr,
+    _config: TempDir,
+}
+
+/// A folder removed when dropped.
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Cluster {
+    /// `None` when Redis tests are skipped (`PARLOR_SKIP_REDIS=1`).
+    fn start() -> Option<Cluster> {
+        let redis = RedisServer::start()?;
+        let url = redis.url();
+        let instances: Vec<Server> = ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
+            .iter()
+            .map(|ip| {
+                Server::with_args(&[
+                    "--listen",
+                    &format!("{ip}:0"),
+                    "--redis",
+                    &url,
+                    "--secret",
+                    "a secret every instance shares",
+                    "--turn-disable",
+                    "--resume-grace",
+                    RESUME_GRACE,
+                ])
+            })
+            .collect();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let front = SocketAddr::from(([127, 0, 0, 1], port));
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("haproxy-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a folder for the HAProxy configuration");
+        let servers: String = instances
+            .iter()
+            .enumerate()
+            .map(|(n, s)| format!("  server p{n} {} check inter 200ms fall 1 rise 1\n", s.addr))
+            .collect();
+        // WebSockets stay open for as long as a call: the tunnel timeout,
+        // not the HTTP ones, applies to them once upgraded.
+        let config = format!(
+            "global\n  maxconn 1000\n\
+             defaults\n  mode http\n  timeout connect 2s\n  timeout client 60s\n  \
+             timeout server 60s\n  timeout tunnel 1h\n  retries 3\n  option redispatch\n\
+             frontend parlor\n  bind {front}\n  default_backend instances\n\
+             backend instances\n  balance roundrobin\n{servers}"
+        );
+        let path = dir.join("haproxy.cfg");
+        std::fs::write(&path, config).expect("write the HAProxy configuration");
+        let haproxy = Process(
+            Command::new("haproxy")
+                .args(["-db", "-f"])
+                .arg(&path)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("haproxy is installed (scripts/test installs it)"),
+        );
+        let deadline = std::time::Instant::now() + RECV_TIMEOUT;
+        while TcpStream::connect(front).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "HAProxy did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(Cluster {
+            redis,
+            instances,
+            _haproxy: haproxy,
+            front,
+            _config: TempDir(dir),
+        })
+    }
+
+    /// Creates a room through the load balancer.
+    async fn create_room(&self, capacity: u64) -> String {
+        let body = json!({ "capacity": capacity }).to_string();
+        let response = http_request(
+            self.front,
+            "POST",
+            "/api/rooms",
+            Some(body.as_bytes()),
+            &[("Content-Type", "application/json")],
+        )
+        .await;
+        assert_eq!(response.status, 201, "{}", response.text());
+        response.json()["room"].as_str().unwrap().to_owned()
+    }
+
+    /// The open WebSocket connections of each instance.
+    async fn connections(&self) -> Vec<u64> {
+        let mut counts = Vec::new();
+        for instance in &self.instances {
+            counts.push(instance.metric("parlor_connections").await);
+        }
+        counts
+    }
+}
+
+async fn joined(addr: SocketAddr, room: &str) -> (Ws, Welcome) {
+    let mut ws = Ws::connect(addr).await;
+    let welcome = ws.join(room, None).await;
+    (ws, welcome)
+}
+
+#[tokio::test]
+async fn members_on_different_instances_call_each_other() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    // A pair, through the load balancer: each lands on another instance.
+    let room = cluster.create_room(2).await;
+    let (mut a, wa) = joined(cluster.front, &room).await;
+    let (mut b, wb) = joined(cluster.front, &room).await;
+    let mut counts = cluster.connections().await;
+    counts.sort();
+    assert_eq!(counts, [0, 1, 1], "round robin spreads the two");
+    assert_eq!(wb.peers, vec![json!({ "id": wa.id })]);
+    a.expect_peer_joined(&wb.id, None).await;
+    a.signal(&wb.id, json!({ "sdp": "offer" })).await;
+    b.expect_signal(&wa.id, json!({ "sdp": "offer" })).await;
+    b.signal(&wa.id, json!({ "sdp": "answer" })).await;
+    a.expect_signal(&wb.id, json!({ "sdp": "answer" })).await;
+    // The room is full for everyone, wherever they come in.
+    let mut c = Ws::connect(cluster.front).await;
+    c.send_json(json!({ "type": "join", "room": room })).await;
+    c.expect_error("room-full", Some("join")).await;
+
+    // A group of four over three instances: everyone hears the same
+    // events in the same order, and chat reaches everyone.
+    let group = cluster.create_room(4).await;
+    let mut members: Vec<(Ws, Welcome)> = Vec::new();
+    for _ in 0..4 {
+        let (ws, welcome) = joined(cluster.front, &group).await;
+        let earlier: Vec<Value> = members.iter().map(|(_, w)| json!({ "id": w.id })).collect();
+        assert_eq!(welcome.peers, earlier);
+        for (other, _) in &mut members {
+            other.expect_peer_joined(&welcome.id, None).await;
+        }
+        members.push((ws, welcome));
+    }
+    let counts = cluster.connections().await;
+    assert!(
+        counts.iter().all(|&n| n >= 2),
+        "every instance has members: {counts:?}"
+    );
+    let ids: Vec<String> = members.iter().map(|(_, w)| w.id.clone()).collect();
+    for (from, (ws, _)) in members.iter_mut().enumerate() {
+        for to in ids.iter().filter(|id| **id != ids[from]) {
+            ws.signal(to, json!({ "n": from })).await;
+        }
+    }
+    // Signals from different senders may cross; each arrives once.
+    for (n, (ws, _)) in members.iter_mut().enumerate() {
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            let signal = ws.recv_json().await;
+            assert_eq!(signal["type"], "signal", "{signal}");
+            got.push((
+                signal["from"].as_str().unwrap().to_owned(),
+                signal["data"]["n"].clone(),
+            ));
+        }
+        got.sort_by(|x, y| x.0.cmp(&y.0));
+        let mut expected: Vec<(String, Value)> = (0..4)
+            .filter(|from| *from != n)
+            .map(|from| (ids[from].clone(), json!(from)))
+            .collect();
+        expected.sort_by(|x, y| x.0.cmp(&y.0));
+        assert_eq!(got, expected);
+    }
+    members[0]
+        .0
+        .send_json(json!({ "type": "chat", "text": "hello all" }))
+        .await;
+    for (ws, _) in &mut members {
+        let chat = ws.recv_json().await;
+        assert_eq!(
+            (chat["type"].as_str(), chat["text"].as_str()),
+            (Some("chat"), Some("hello all"))
+        );
+        assert_eq!(chat["from"], json!(ids[0]));
+    }
+    members[3].0.leave().await;
+    for (ws, _) in &mut members[..3] {
+        ws.expect_peer_left(&ids[3]).await;
+    }
+}
+
+#[tokio::test]
+async fn members_of_a_killed_instance_resume_elsewhere_unnoticed() {
+    let Some(mut cluster) = Cluster::start() else {
+        return;
+    };
+    let room = cluster.create_room(3).await;
+    let addrs: Vec<SocketAddr> = cluster.instances.iter().map(|s| s.addr).collect();
+    let (mut a, wa) = joined(addrs[0], &room).await;
+    let (mut b, wb) = joined(addrs[1], &room).await;
+    let (mut c, wc) = joined(addrs[2], &room).await;
+    a.expect_peer_joined(&wb.id, None).await;
+    a.expect_peer_joined(&wc.id, None).await;
+    b.expect_peer_joined(&wc.id, None).await;
+
+    // The instance holding C dies outright.
+    drop(cluster.instances.remove(2));
+    c.expect_end(RECV_TIMEOUT).await;
+    drop(c);
+    // C comes back through the load balancer, onto another instance, with
+    // the same peer id; nobody heard it leave.
+    let mut c = Ws::connect(cluster.front).await;
+    c.send_json(json!({ "type": "join", "room": room, "resume": wc.raw["resume"] }))
+        .await;
+    let welcome = c.recv_json().await;
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    assert_eq!(welcome["id"], json!(wc.id));
+    assert_eq!(welcome["resumed"], json!(true));
+    a.signal(&wc.id, json!({ "after": "resume" })).await;
+    c.expect_signal(&wa.id, json!({ "after": "resume" })).await;
+    c.signal(&wb.id, json!({ "to": "b" })).await;
+    b.expect_signal(&wc.id, json!({ "to": "b" })).await;
+    a.expect_silence(SILENCE).await;
+    b.expect_silence(SILENCE).await;
+}
+
+#[tokio::test]
+async fn without_redis_joins_are_refused_connections_kept_and_it_recovers() {
+    let Some(mut cluster) = Cluster::start() else {
+        return;
+    };
+    let room = cluster.create_room(3).await;
+    let addrs: Vec<SocketAddr> = cluster.instances.iter().map(|s| s.addr).collect();
+    let (mut a, wa) = joined(addrs[0], &room).await;
+    let (mut b, wb) = joined(addrs[1], &room).await;
+    let (c, wc) = joined(addrs[2], &room).await;
+    a.expect_peer_joined(&wb.id, None).await;
+    a.expect_peer_joined(&wc.id, None).await;
+    b.expect_peer_joined(&wc.id, None).await;
+
+    cluster.redis.stop();
+    for instance in &cluster.instances {
+        eventually(RECV_TIMEOUT, "/healthz says 503", || async {
+            instance.get("/healthz").await.status == 503
+        })
+        .await;
+    }
+    let mut late = Ws::connect(cluster.front).await;
+    late.send_json(json!({ "type": "join", "room": room }))
+        .await;
+    let refused = late.expect_error("rate-limited", Some("join")).await;
+    assert!(
+        refused["message"].as_str().unwrap().contains("room store"),
+        "{refused}"
+    );
+    // Connections stay open: a member still gets answers.
+    a.send_json(json!({ "type": "signal", "to": wb.id, "data": {} }))
+        .await;
+    a.expect_error("rate-limited", Some("signal")).await;
+    // One leaves while nobody can be told.
+    c.close().await;
+    b.expect_silence(SILENCE).await;
+
+    cluster.redis.restart();
+    for instance in &cluster.instances {
+        eventually(RECV_TIMEOUT, "/healthz says ok", || async {
+            instance.get("/healthz").await.status == 200
+        })
+        .await;
+    }
+    // The others are told of the one who left, once Redis can tell them;
+    // the call goes on, and the room takes newcomers again.
+    a.expect_peer_left(&wc.id).await;
+    b.expect_peer_left(&wc.id).await;
+    a.signal(&wb.id, json!({ "again": true })).await;
+    b.expect_signal(&wa.id, json!({ "again": true })).await;
+    late.send_json(json!({ "type": "join", "room": room }))
+        .await;
+    let welcome = late.recv_json().await;
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    assert_eq!(welcome["peers"], json!([{ "id": wa.id }, { "id": wb.id }]));
+    a.expect_peer_joined(welcome["id"].as_str().unwrap(), None)
+        .await;
+}
+
+#[tokio::test]
+async fn the_protocol_holds_with_its_ends_on_different_instances() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let addrs: Vec<SocketAddr> = cluster.instances.iter().map(|s| s.addr).collect();
+    let room = cluster.create_room(2).await;
+    let mut a = Ws::connect(addrs[0]).await;
+    let wa = a.join(&room, Some("Ada")).await;
+    let (mut b, wb) = joined(addrs[1], &room).await;
+    assert_eq!(wb.peers, vec![json!({ "id": wa.id, "name": "Ada" })]);
+    a.expect_peer_joined(&wb.id, None).await;
+
+    // Chat reaches everyone, the sender included.
+    a.send_json(json!({ "type": "chat", "text": "hi" })).await;
+    for ws in [&mut a, &mut b] {
+        let chat = ws.recv_json().await;
+        assert_eq!(chat["text"], "hi", "{chat}");
+        assert_eq!(chat["name"], "Ada", "{chat}");
+    }
+    // Errors, wherever the others are.
+    b.signal("nobody", json!({})).await;
+    b.expect_error("peer-not-found", Some("signal")).await;
+    b.signal(&wb.id, json!({})).await;
+    b.expect_error("peer-not-found", Some("signal")).await;
+    b.send_json(json!({ "type": "join", "room": room })).await;
+    b.expect_error("already-joined", Some("join")).await;
+    let mut c = Ws::connect(addrs[2]).await;
+    c.signal(&wa.id, json!({})).await;
+    c.expect_error("not-in-room", Some("signal")).await;
+    c.send_json(json!({ "type": "chat", "text": "x" })).await;
+    c.expect_error("not-in-room", Some("chat")).await;
+    c.send_json(json!({ "type": "join", "room": room })).await;
+    c.expect_error("room-full", Some("join")).await;
+    c.send_json(json!({ "type": "join", "room": "no-such-room" }))
+        .await;
+    c.expect_error("room-not-found", Some("join")).await;
+
+    // B's connection breaks: what A sends waits for B, who comes back on
+    // another instance and gets it, in order, after its welcome.
+    drop(b.into_tcp());
+    let holder = &cluster.instances[1];
+    eventually(RECV_TIMEOUT, "B's instance notices", || async {
+        holder.metric("parlor_connections").await == 0
+    })
+    .await;
+    a.signal(&wb.id, json!({ "n": 1 })).await;
+    a.signal(&wb.id, json!({ "n": 2 })).await;
+    a.expect_silence(SILENCE).await;
+    let mut b = Ws::connect(addrs[2]).await;
+    b.send_json(json!({ "type": "join", "room": room, "resume": wb.raw["resume"] }))
+        .await;
+    let welcome = b.recv_json().await;
+    assert_eq!(welcome["resumed"], json!(true), "{welcome}");
+    b.expect_signal(&wa.id, json!({ "n": 1 })).await;
+    b.expect_signal(&wa.id, json!({ "n": 2 })).await;
+    a.signal(&wb.id, json!({ "n": 3 })).await;
+    b.expect_signal(&wa.id, json!({ "n": 3 })).await;
+
+    // A leaves; a newcomer elsewhere gets the chat so far.
+    a.leave().await;
+    b.expect_peer_left(&wa.id).await;
+    let (mut d, wd) = joined(addrs[0], &room).await;
+    let history = d.recv_json().await;
+    assert_eq!(
+        (&history["text"], &history["history"]),
+        (&json!("hi"), &json!(true)),
+        "{history}"
+    );
+    b.expect_peer_joined(&wd.id, None).await;
+}
