@@ -173,7 +173,10 @@ impl Pebble {
         // Keep reading its log, so that it never blocks on a full pipe.
         std::thread::spawn(move || lines.for_each(drop));
         let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        // Both the directory and the management interface: they open one
+        // after the other.
+        let listening = |port| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+        while !(listening(port) && listening(self.management.port())) {
             assert!(
                 started.elapsed() < Duration::from_secs(10),
                 "pebble does not listen: {said:#?}"
