@@ -1,0 +1,176 @@
+// Helpers of the tests that walk the less travelled paths (n- to r-): a UDP
+// proxy in front of Parlor's TURN server that a test can black-hole, the
+// preload that sends a page's relay traffic through it, an in-page log of
+// each peer connection's ICE states and ufrags, and a page's chat log.
+// Additive to the other lib modules; import it beside harness.mjs.
+
+import dgram from 'node:dgram';
+import { until } from './processes.mjs';
+
+/* ---------------------------------------------------------- UDP proxy */
+
+/**
+ * A UDP proxy on 127.0.0.1 in front of `target` ('127.0.0.1:PORT', e.g.
+ * Parlor's TURN server). Each client address gets its own upstream socket,
+ * so replies find their way back. block(true) drops every datagram both
+ * ways, as a network that goes dark does; block(false) lets them pass
+ * again. Resolves to {port, block, dropped()}.
+ */
+export async function startUdpProxy(cleanup, target) {
+  const [host, portText] = target.split(/:(?=\d+$)/);
+  const targetPort = Number(portText);
+  const front = dgram.createSocket('udp4');
+  const sessions = new Map();
+  let blocked = false;
+  let dropped = 0;
+  front.on('message', (message, from) => {
+    if (blocked) {
+      dropped += 1;
+      return;
+    }
+    const key = `${from.address}:${from.port}`;
+    let upstream = sessions.get(key);
+    if (!upstream) {
+      upstream = dgram.createSocket('udp4');
+      upstream.on('message', (reply) => {
+        if (blocked) dropped += 1;
+        else front.send(reply, from.port, from.address);
+      });
+      upstream.on('error', () => {});
+      upstream.bind(0, '127.0.0.1');
+      sessions.set(key, upstream);
+    }
+    upstream.send(message, targetPort, host);
+  });
+  front.on('error', () => {});
+  await new Promise((resolve) => front.bind(0, '127.0.0.1', resolve));
+  cleanup.add(() => {
+    for (const socket of sessions.values()) socket.close();
+    front.close();
+  });
+  return {
+    port: front.address().port,
+    block(value) {
+      blocked = value;
+    },
+    dropped: () => dropped,
+  };
+}
+
+/**
+ * Preload, registered after forceRelayPolicy: every TURN URL the page is
+ * given becomes `turn:127.0.0.1:PORT?transport=udp` (the UDP proxy), so
+ * that the page's relay traffic crosses the proxy. STUN and TCP entries go.
+ */
+export function turnThroughPort(port) {
+  const Current = window.RTCPeerConnection;
+  if (!Current || window.__turnThrough) return;
+  window.__turnThrough = port;
+  const rewrite = (config) => ({
+    ...(config ?? {}),
+    iceServers: (config?.iceServers ?? [])
+      .filter((server) => [server.urls].flat().some((url) => url.startsWith('turn:')))
+      .map((server) => ({ ...server, urls: [`turn:127.0.0.1:${port}?transport=udp`] })),
+  });
+  window.RTCPeerConnection = new Proxy(Current, {
+    construct(target, args, newTarget) {
+      const [config, ...rest] = args;
+      return Reflect.construct(target, [rewrite(config), ...rest], newTarget);
+    },
+  });
+}
+
+/* ------------------------------------------------------- ICE in pages */
+
+/**
+ * Starts logging, in the page, every ICE connection state each live peer
+ * connection goes through from now on (window.__iceLog[i]: states).
+ */
+export function logIceStates(page) {
+  return page.evaluate(() => {
+    const pcs = window.__parlorTest.pcs.filter((pc) => pc.connectionState !== 'closed');
+    window.__iceLog = pcs.map((pc) => {
+      const states = [pc.iceConnectionState];
+      pc.addEventListener('iceconnectionstatechange', () => states.push(pc.iceConnectionState));
+      return states;
+    });
+  });
+}
+
+/** The logged ICE states of each peer connection (see logIceStates). */
+export const iceStates = (page) => page.evaluate(() => window.__iceLog);
+
+/**
+ * Per live peer connection: connection and ICE state, signaling state, the
+ * local and remote ICE ufrag, and the selected pair's local candidate
+ * (type, port).
+ */
+export function iceFacts(page) {
+  return page.evaluate(async () => {
+    const ufrag = (description) => description?.sdp.match(/a=ice-ufrag:(\S+)/)?.[1] ?? null;
+    const live = window.__parlorTest.pcs.filter((pc) => pc.connectionState !== 'closed');
+    return Promise.all(
+      live.map(async (pc) => {
+        const stats = await pc.getStats();
+        const byId = new Map();
+        stats.forEach((s) => byId.set(s.id, s));
+        let local = null;
+        stats.forEach((s) => {
+          const pair = s.type === 'transport' && s.selectedCandidatePairId ? byId.get(s.selectedCandidatePairId) : null;
+          const candidate = pair && byId.get(pair.localCandidateId);
+          if (candidate) local = { type: candidate.candidateType, port: candidate.port };
+        });
+        return {
+          state: pc.connectionState,
+          ice: pc.iceConnectionState,
+          signaling: pc.signalingState,
+          localUfrag: ufrag(pc.localDescription),
+          remoteUfrag: ufrag(pc.remoteDescription),
+          local,
+        };
+      }),
+    );
+  });
+}
+
+/** The page's peer connections, all of them, closed ones too. */
+export const pcCount = (page) => page.evaluate(() => window.__parlorTest.pcs.length);
+
+/** Per live peer connection, its video frames decoded so far. */
+export async function framesOf(page, mediaReport) {
+  return (await mediaReport(page)).peers.map((p) => p.framesDecoded);
+}
+
+/**
+ * Waits until the page's video stands still: the frame counts of every
+ * peer connection did not move over `quietMs`.
+ */
+export async function waitForFrozenVideo(page, mediaReport, { quietMs = 1500, timeout = 30_000 } = {}) {
+  let last = await framesOf(page, mediaReport);
+  let since = Date.now();
+  return until(
+    async () => {
+      const now = await framesOf(page, mediaReport);
+      if (now.join() !== last.join()) {
+        last = now;
+        since = Date.now();
+        return null;
+      }
+      return Date.now() - since >= quietMs ? now : null;
+    },
+    { timeout, interval: 250, what: `${page.label}: video to stand still` },
+  );
+}
+
+/* --------------------------------------------------------------- chat */
+
+/** The chat log as the page shows it: [{name, text}], oldest first. */
+export function chatLog(page) {
+  return page.$$eval('#chat-log .msg', (nodes) =>
+    nodes.map((node) => ({
+      name: node.querySelector('.msg-name, .name, b, strong')?.textContent.trim() ?? null,
+      text: node.querySelector('.msg-text, .text, p')?.textContent ?? null,
+      all: node.innerText,
+    })),
+  );
+}
