@@ -174,3 +174,77 @@ export function chatLog(page) {
     })),
   );
 }
+
+/* ---------------------------------------------------- signal gate */
+
+/**
+ * Preload: a gate on the page's WebSockets that can hold the offers it
+ * sends (window.__gate.holdOut = true; releaseOut() sends them) or the
+ * offers it receives (holdIn = true; releaseIn() delivers them), so a test
+ * can make offers cross or leave one outstanding. Everything else passes.
+ * Register it before the page's scripts run (evaluateOnNewDocument).
+ */
+export function signalGate() {
+  if (window.__gate) return;
+  const isOffer = (text) => {
+    try {
+      const message = JSON.parse(text);
+      return message.type === 'signal' && message.data?.description?.type === 'offer';
+    } catch {
+      return false;
+    }
+  };
+  const send = WebSocket.prototype.send;
+  const listen = EventTarget.prototype.addEventListener;
+  const gate = { holdOut: false, out: [], holdIn: false, in: [] };
+  gate.releaseOut = () => {
+    gate.holdOut = false;
+    for (const [ws, data] of gate.out.splice(0)) send.call(ws, data);
+  };
+  gate.releaseIn = () => {
+    gate.holdIn = false;
+    for (const deliver of gate.in.splice(0)) deliver();
+  };
+  window.__gate = gate;
+  WebSocket.prototype.send = function (data) {
+    if (gate.holdOut && isOffer(data)) gate.out.push([this, data]);
+    else send.call(this, data);
+  };
+  WebSocket.prototype.addEventListener = function (type, listener, options) {
+    if (type !== 'message' || typeof listener !== 'function') return listen.call(this, type, listener, options);
+    const ws = this;
+    return listen.call(
+      this,
+      type,
+      (event) => {
+        if (gate.holdIn && isOffer(event.data)) gate.in.push(() => listener.call(ws, event));
+        else listener.call(ws, event);
+      },
+      options,
+    );
+  };
+}
+
+/** Sets the gate's fields in the page (see signalGate), e.g. {holdIn: true}. */
+export const setGate = (page, fields) => page.evaluate((f) => Object.assign(window.__gate, f), fields);
+
+/** How many offers the gate holds: {out, in}. */
+export const gateHeld = (page) => page.evaluate(() => ({ out: window.__gate.out.length, in: window.__gate.in.length }));
+
+/**
+ * Starts logging, in the page, the signaling states each live peer
+ * connection goes through from now on (window.__sigLog[i]).
+ */
+export function logSignalingStates(page) {
+  return page.evaluate(() => {
+    const pcs = window.__parlorTest.pcs.filter((pc) => pc.connectionState !== 'closed');
+    window.__sigLog = pcs.map((pc) => {
+      const states = [pc.signalingState];
+      pc.addEventListener('signalingstatechange', () => states.push(pc.signalingState));
+      return states;
+    });
+  });
+}
+
+/** The logged signaling states of each peer connection (see logSignalingStates). */
+export const signalingStates = (page) => page.evaluate(() => window.__sigLog);
