@@ -164,14 +164,55 @@ export async function waitForFrozenVideo(page, mediaReport, { quietMs = 1500, ti
 
 /* --------------------------------------------------------------- chat */
 
-/** The chat log as the page shows it: [{name, text}], oldest first. */
+/**
+ * The chat log as the page shows it: [{name, from, text}], oldest first. A
+ * message that continues its sender's run shows no name: it is the run's.
+ */
 export function chatLog(page) {
-  return page.$$eval('#chat-log .msg', (nodes) =>
-    nodes.map((node) => ({
-      name: node.querySelector('.msg-name, .name, b, strong')?.textContent.trim() ?? null,
-      text: node.querySelector('.msg-text, .text, p')?.textContent ?? null,
-      all: node.innerText,
-    })),
+  return page.$$eval('#chat-log .msg', (items) => {
+    let name = null;
+    return items.map((item) => {
+      if (!item.classList.contains('cont')) name = item.querySelector('.msg-name').textContent;
+      return { name, from: item.dataset.from, text: item.querySelector('.msg-text').textContent };
+    });
+  });
+}
+
+/**
+ * Joins `room` from inside `page` (already on the server's origin) over a
+ * WebSocket of its own, as `name`, and sends each of `texts` as chat, each
+ * once the previous came back. The socket stays open (the member stays).
+ * Resolves to the member's peer id.
+ */
+export function chatFromSocket(page, room, name, texts) {
+  return page.evaluate(
+    (room, name, texts) =>
+      new Promise((resolve, reject) => {
+        const ws = new WebSocket(`${location.origin.replace(/^http/, 'ws')}/ws`);
+        window.__chatSocket = ws;
+        let id = null;
+        let next = 0;
+        const sendNext = () => {
+          if (next === texts.length) resolve(id);
+          else ws.send(JSON.stringify({ type: 'chat', text: texts[next++] }));
+        };
+        ws.onopen = () => ws.send(JSON.stringify({ type: 'join', room, name }));
+        ws.onerror = () => reject(new Error('the chat socket failed'));
+        ws.onmessage = (event) => {
+          const message = JSON.parse(event.data);
+          if (message.type === 'welcome') {
+            id = message.id;
+            sendNext();
+          } else if (message.type === 'chat' && message.from === id) {
+            sendNext();
+          } else if (message.type === 'error') {
+            reject(new Error(event.data));
+          }
+        };
+      }),
+    room,
+    name,
+    texts,
   );
 }
 
