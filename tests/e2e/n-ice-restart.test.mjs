@@ -4,22 +4,41 @@
 // rewrites the TURN URL of the welcome to it; no hook in the product).
 // The proxy black-holes every datagram both ways, as a network that goes
 // dark does, while the WebSocket (TCP, another path) stays up, so the
-// pages can negotiate. Then:
-//  - the pictures freeze and ICE leaves 'connected' (disconnected or failed);
-//  - a page restarts ICE by itself (static/js/call/peer.js: on 'failed',
-//    or on 'disconnected' that lasts 5 s): its local ufrag changes;
-//  - the path comes back; the call recovers with the same peer connections
-//    (nobody rejoins, no new RTCPeerConnection), new ufrags on both sides,
-//    still relay to relay, and frames rise again. (Chromium may keep its
-//    TURN allocation across the restart: one page kept its relayed port,
-//    the other got a new one, so the port is not asserted.)
+// pages can negotiate. Twice, in the same call:
+//  1. A short outage: the pictures freeze, ICE goes 'disconnected', and
+//     after 5 s of that a page restarts ICE (static/js/call/peer.js): a new
+//     local ufrag while still dark. The path comes back while that restart
+//     is under way.
+//  2. A long one: the connections go 'failed'; the restarts each page makes
+//     on failure run while the path is still dark, so they fail too, and
+//     nothing changes state any more. The client must try again on a timer
+//     (5 s, doubling to 30 s): a third restart in the dark is awaited.
+//     (Before this test the client restarted once on failure and never
+//     again: such a call stayed dead after the network came back.)
+// Each time the call must recover with the same peer connections (nobody
+// rejoins, no new RTCPeerConnection), new ufrags on both sides, still relay
+// to relay, and frames rising again. (Chromium may keep its TURN allocation
+// across a restart: one page kept its relayed port, the other got a new
+// one, so the port is not asserted.)
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as h from './lib/harness.mjs';
 import * as p from './lib/paths.mjs';
 
-test('a relayed call whose media path breaks restarts ICE and recovers', { timeout: 180_000 }, async (t) => {
+/** The page's one live peer connection's facts, once `ready(facts)` holds. */
+async function oneConnection(page, ready, what, timeout = 60_000) {
+  const [facts] = await h.until(
+    async () => {
+      const all = await p.iceFacts(page);
+      return all.length === 1 && ready(all[0]) ? all : { ok: false, all };
+    },
+    { timeout, interval: 250, what: `${page.label}: ${what}` },
+  );
+  return facts;
+}
+
+test('a relayed call whose media path breaks restarts ICE and recovers, after a short and a long outage', { timeout: 240_000 }, async (t) => {
   const cleanup = h.cleanupAfter(t);
   const server = await h.startParlor(cleanup, ['--turn-allowed-peers', '127.0.0.0/8']);
   const proxy = await p.startUdpProxy(cleanup, server.turn);
@@ -31,68 +50,76 @@ test('a relayed call whose media path breaks restarts ICE and recovers', { timeo
   const link = await h.hostRoom(a, server.url, 'Ada');
   await h.joinRoom(b, link, 'Bob');
   await Promise.all([h.waitForMedia(a, 1, 60_000), h.waitForMedia(b, 1, 60_000)]);
-
-  const before = {};
-  for (const page of [a, b]) {
-    const [facts] = await h.until(
-      async () => {
-        const all = await p.iceFacts(page);
-        return all.length === 1 && all[0].local?.type === 'relay' ? all : null;
-      },
-      { what: `${page.label}: a relay pair` },
-    );
-    before[page.label] = facts;
-    await p.logIceStates(page);
-  }
   const pcs = { A: await p.pcCount(a), B: await p.pcCount(b) };
 
-  await t.test('the path goes dark: video freezes, ICE leaves connected, a page restarts ICE', async () => {
+  /** Facts of both pages while connected through the relay. */
+  const connected = async () => ({
+    A: await oneConnection(a, (f) => f.state === 'connected' && f.local?.type === 'relay', 'connected through the relay'),
+    B: await oneConnection(b, (f) => f.state === 'connected' && f.local?.type === 'relay', 'connected through the relay'),
+  });
+
+  /** The path comes back: the same connections recover with other ufrags than `dark`'s. */
+  const recovers = async (t, dark) => {
+    const frozen = { A: await h.mediaReport(a), B: await h.mediaReport(b) };
+    proxy.block(false);
+    for (const page of [a, b]) {
+      const old = dark[page.label];
+      const facts = await oneConnection(
+        page,
+        (f) => f.state === 'connected' && f.signaling === 'stable' && f.local?.type === 'relay' &&
+          f.localUfrag !== old.localUfrag && f.remoteUfrag !== old.remoteUfrag,
+        'connected again with new ufrags',
+      );
+      t.diagnostic(`${page.label}: dark ${JSON.stringify(old)} after ${JSON.stringify(facts)}`);
+      assert.equal(await p.pcCount(page), pcs[page.label], `${page.label} made no new peer connection`);
+      await h.waitForMoreFrames(page, frozen[page.label], 30_000);
+    }
+    await h.waitForText(a, '#call-status', /^Connected with Bob\.$/);
+    await h.waitForText(b, '#call-status', /^Connected with Ada\.$/);
+    assert.deepEqual(await h.tileNames(a), ['Bob']);
+    assert.deepEqual(await h.tileNames(b), ['Ada']);
+  };
+
+  await t.test('a short outage: ICE restarts on a lasting disconnection, and the call recovers', async (t) => {
+    const before = await connected();
+    await Promise.all([p.logIceStates(a), p.logIceStates(b)]);
     proxy.block(true);
     await Promise.all([p.waitForFrozenVideo(a, h.mediaReport), p.waitForFrozenVideo(b, h.mediaReport)]);
     // Both notice; at least one restarts ICE (a new local ufrag) while dark.
     await h.until(
       async () => {
-        const logs = [await p.iceStates(a), await p.iceStates(b)];
-        const left = logs.every(([states]) => states.some((s) => s === 'disconnected' || s === 'failed'));
-        const facts = [...(await p.iceFacts(a)), ...(await p.iceFacts(b))];
-        const restarted = facts.some((f, i) => f.localUfrag !== Object.values(before)[i].localUfrag);
+        const logs = [(await p.iceLogs(a))[0], (await p.iceLogs(b))[0]];
+        const left = logs.every((log) => log.some((e) => e.ice === 'disconnected' || e.ice === 'failed'));
+        const restarted = logs.some((log, i) => log.some((e) => e.ufrag !== [before.A, before.B][i].localUfrag));
         return left && restarted;
       },
       { timeout: 60_000, interval: 250, what: 'ICE to leave connected on both pages and restart on one' },
     );
     assert.ok(proxy.dropped() > 0, 'the proxy dropped datagrams');
+    await recovers(t, before);
   });
 
-  await t.test('the path comes back: the same peer connections recover with new ICE credentials', async () => {
-    const frozen = { A: await h.mediaReport(a), B: await h.mediaReport(b) };
-    proxy.block(false);
-    for (const page of [a, b]) {
-      const [facts] = await h.until(
-        async () => {
-          const all = await p.iceFacts(page);
-          const f = all[0];
-          return all.length === 1 &&
-            f.state === 'connected' &&
-            f.signaling === 'stable' &&
-            f.local?.type === 'relay' &&
-            f.localUfrag !== before[page.label].localUfrag &&
-            f.remoteUfrag !== before[page.label].remoteUfrag
-            ? all
-            : null;
-        },
-        { timeout: 60_000, interval: 250, what: `${page.label}: connected again with new ufrags` },
-      );
-      t.diagnostic(`${page.label}: before ${JSON.stringify(before[page.label])} after ${JSON.stringify(facts)}`);
-      t.diagnostic(`${page.label}: ICE states ${JSON.stringify(await p.iceStates(page))}`);
-      assert.equal(await p.pcCount(page), pcs[page.label], `${page.label} made no new peer connection`);
-      await h.waitForMoreFrames(page, frozen[page.label], 30_000);
-    }
-    assert.equal(await h.screen(a), 'call-screen');
-    assert.equal(await h.screen(b), 'call-screen');
-    await h.waitForText(a, '#call-status', /^Connected with Bob\.$/);
-    await h.waitForText(b, '#call-status', /^Connected with Ada\.$/);
-    assert.deepEqual(await h.tileNames(a), ['Bob']);
-    assert.deepEqual(await h.tileNames(b), ['Ada']);
+  await t.test('a long outage: the restarts made on failure fail too, later ones mend the call', async (t) => {
+    await connected();
+    await Promise.all([p.logIceStates(a), p.logIceStates(b)]);
+    proxy.block(true);
+    // Both fail. On failure each page restarts ICE once (two restarts at
+    // most); a third proves the client tries again while the path is dark.
+    const restarts = await h.until(
+      async () => {
+        const [logA, logB] = [(await p.iceLogs(a))[0], (await p.iceLogs(b))[0]];
+        const [ra, rb] = [p.restartsSinceFailure(logA), p.restartsSinceFailure(logB)];
+        return ra.atFailure && rb.atFailure && ra.since.length >= 3 ? { A: ra, B: rb } : null;
+      },
+      { timeout: 90_000, interval: 100, what: 'both connections failed, then three ICE restarts in the dark' },
+    );
+    t.diagnostic(`restarts in the dark: ${JSON.stringify(restarts)}`);
+    assert.equal((await p.iceFacts(a))[0].state, 'failed', 'none of them mended it in the dark');
+    const atFailure = {
+      A: { localUfrag: restarts.A.atFailure, remoteUfrag: restarts.B.atFailure },
+      B: { localUfrag: restarts.B.atFailure, remoteUfrag: restarts.A.atFailure },
+    };
+    await recovers(t, atFailure);
   });
 
   h.assertNoPageErrors(a, b);

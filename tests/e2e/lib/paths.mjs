@@ -83,22 +83,47 @@ export function turnThroughPort(port) {
 /* ------------------------------------------------------- ICE in pages */
 
 /**
- * Starts logging, in the page, every ICE connection state each live peer
- * connection goes through from now on (window.__iceLog[i]: states).
+ * Starts logging, in the page, what each live peer connection goes through
+ * from now on: at every change of its connection, ICE, gathering or
+ * signaling state, an entry {conn, ice, gather, sig, ufrag} (ufrag: the
+ * local description's). window.__iceLog[i] is the log of the i-th.
  */
 export function logIceStates(page) {
   return page.evaluate(() => {
     const pcs = window.__parlorTest.pcs.filter((pc) => pc.connectionState !== 'closed');
     window.__iceLog = pcs.map((pc) => {
-      const states = [pc.iceConnectionState];
-      pc.addEventListener('iceconnectionstatechange', () => states.push(pc.iceConnectionState));
-      return states;
+      const entries = [];
+      const note = () =>
+        entries.push({
+          conn: pc.connectionState,
+          ice: pc.iceConnectionState,
+          gather: pc.iceGatheringState,
+          sig: pc.signalingState,
+          ufrag: pc.localDescription?.sdp.match(/a=ice-ufrag:(\S+)/)?.[1] ?? null,
+        });
+      note();
+      const changes = ['connectionstatechange', 'iceconnectionstatechange', 'icegatheringstatechange', 'signalingstatechange'];
+      for (const type of changes) pc.addEventListener(type, note);
+      return entries;
     });
   });
 }
 
-/** The logged ICE states of each peer connection (see logIceStates). */
-export const iceStates = (page) => page.evaluate(() => window.__iceLog);
+/** The logs of each peer connection (see logIceStates). */
+export const iceLogs = (page) => page.evaluate(() => window.__iceLog);
+
+/**
+ * In one log of logIceStates: the local ufrag when the connection first
+ * went 'failed' (null if it did not), and the other local ufrags it
+ * negotiated to the end (stable) since: one per ICE restart.
+ */
+export function restartsSinceFailure(log) {
+  const failedAt = log.findIndex((e) => e.conn === 'failed');
+  if (failedAt < 0) return { atFailure: null, since: [] };
+  const atFailure = log[failedAt].ufrag;
+  const since = new Set(log.slice(failedAt).filter((e) => e.sig === 'stable' && e.ufrag !== atFailure).map((e) => e.ufrag));
+  return { atFailure, since: [...since] };
+}
 
 /**
  * Per live peer connection: connection and ICE state, signaling state, the
