@@ -82,6 +82,8 @@ test('peer: on glare the polite side rolls its offer back, answers, and offers a
   assert.equal(offers.length, 2, 'a new offer after the answer');
   assert.ok(sent.indexOf(offers[1]) > answerAt);
   assert.match(offers[1].description.sdp, /a=ice-restart/);
+  // Its connection is still 'failed': closing stops the restarts it would retry.
+  peer.close();
 });
 
 test('peer: on glare the impolite side ignores the colliding offer and keeps its own', async () => {
@@ -162,6 +164,34 @@ test('peer: ICE restarts when the connection fails, and when it stays disconnect
   peer.close();
   pc.setConnectionState('failed');
   assert.equal(pc.iceRestarts, 2);
+});
+
+test('peer: while the connection stays failed, ICE restarts again, backing off, until it connects', async (t) => {
+  // A restart that ran while the path was still down leaves the connection
+  // 'failed' with no further state change: only a timer can try again.
+  const { peer, pc } = await negotiatedNewcomer();
+  pc.setConnectionState('connected');
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  pc.setConnectionState('failed');
+  assert.equal(pc.iceRestarts, 1, 'at once');
+  const counts = [];
+  for (const ms of [5000, 10_000, 20_000, 30_000, 30_000]) {
+    t.mock.timers.tick(ms - 1);
+    counts.push(pc.iceRestarts);
+    t.mock.timers.tick(1);
+    counts.push(pc.iceRestarts);
+  }
+  assert.deepEqual(counts, [1, 2, 2, 3, 3, 4, 4, 5, 5, 6], 'after 5, 10, 20, 30, 30 s');
+  pc.setConnectionState('connected');
+  t.mock.timers.tick(120_000);
+  assert.equal(pc.iceRestarts, 6, 'none once connected');
+  // Down again: the backoff starts over; closing stops it.
+  pc.setConnectionState('disconnected');
+  t.mock.timers.tick(5000);
+  assert.equal(pc.iceRestarts, 7);
+  peer.close();
+  t.mock.timers.tick(120_000);
+  assert.equal(pc.iceRestarts, 7);
 });
 
 test('peer: media state both ways, and remote tracks sorted into camera and screen', async () => {

@@ -28,6 +28,14 @@
 const ROLES = ['audio', 'video', 'screen'];
 /** How long a connection may stay 'disconnected' before ICE is restarted. */
 const DISCONNECTED_RESTART_MS = 5000;
+/**
+ * While a connection stays 'failed' or 'disconnected' after a restart (the
+ * path was still down when that restart ran, and a failed connection fires
+ * no new state change), ICE is restarted again after this long, doubling
+ * up to MAX_RESTART_MS, until it connects.
+ */
+const RETRY_RESTART_MS = 5000;
+const MAX_RESTART_MS = 30_000;
 const KIND_OF = { audio: 'audio', video: 'video', screen: 'video' };
 
 export class Peer extends EventTarget {
@@ -62,7 +70,8 @@ export class Peer extends EventTarget {
   #arrived = new Set();
   #inbox = Promise.resolve();
   #closed = false;
-  #disconnectedTimer = 0;
+  /** The next ICE restart while the connection is down (see RETRY_RESTART_MS). */
+  #restartTimer = 0;
 
   /**
    * id, name: the other person. polite: see above. iceServers: from welcome,
@@ -351,26 +360,37 @@ export class Peer extends EventTarget {
     const state = pc.connectionState ?? pc.iceConnectionState;
     if (state === this.state) return;
     this.state = state;
-    clearTimeout(this.#disconnectedTimer);
+    clearTimeout(this.#restartTimer);
     if (this.#closed) {
       // Nothing to mend.
     } else if (state === 'failed') {
-      // A new ICE round, negotiated like any renegotiation.
+      // A new ICE round, negotiated like any renegotiation; again later if
+      // the path is still down.
       pc.restartIce();
+      this.#restartWhileDown(RETRY_RESTART_MS);
     } else if (state === 'disconnected') {
       // Often a blip that mends itself; if it lasts, restart ICE too.
-      this.#disconnectedTimer = setTimeout(() => {
-        const now = pc.connectionState ?? pc.iceConnectionState;
-        if (!this.#closed && now === 'disconnected') pc.restartIce();
-      }, DISCONNECTED_RESTART_MS);
+      this.#restartWhileDown(DISCONNECTED_RESTART_MS);
     }
     this.#emit('state');
+  }
+
+  /** Restarts ICE in `delay` ms if the connection is still down, and so on. */
+  #restartWhileDown(delay) {
+    clearTimeout(this.#restartTimer);
+    this.#restartTimer = setTimeout(() => {
+      const pc = this.#pc;
+      const now = pc.connectionState ?? pc.iceConnectionState;
+      if (this.#closed || (now !== 'failed' && now !== 'disconnected')) return;
+      pc.restartIce();
+      this.#restartWhileDown(Math.min(delay * 2, MAX_RESTART_MS));
+    }, delay);
   }
 
   close() {
     if (this.#closed) return;
     this.#closed = true;
-    clearTimeout(this.#disconnectedTimer);
+    clearTimeout(this.#restartTimer);
     this.#pc.close();
     for (const track of [...this.stream.getTracks(), ...this.screenStream.getTracks()]) track.stop();
     this.#arrived.clear();

@@ -52,8 +52,9 @@ async function closeBrowser(browser) {
  * fakeDevices: options of Chromium's fake capture devices, e.g.
  *        'device-count=2' (two cameras) or 'fps=10' (a lighter camera).
  * args: more command-line flags, e.g. '--ignore-certificate-errors'.
+ * acceptInsecureCerts: trust any certificate (a self-signed server).
  */
-export async function launchChromium(cleanup, { media = 'fake', origin, fakeDevices = '', args: extra = [] } = {}) {
+export async function launchChromium(cleanup, { media = 'fake', origin, fakeDevices = '', args: extra = [], acceptInsecureCerts = false } = {}) {
   const args = [
     '--no-sandbox',
     '--autoplay-policy=no-user-gesture-required',
@@ -80,6 +81,7 @@ export async function launchChromium(cleanup, { media = 'fake', origin, fakeDevi
     defaultViewport: VIEWPORT,
     protocolTimeout: 60_000,
     timeout: 30_000,
+    acceptInsecureCerts,
   });
   cleanup.add(() => closeBrowser(browser));
   if (origin) {
@@ -93,8 +95,11 @@ export async function launchChromium(cleanup, { media = 'fake', origin, fakeDevi
   return browser;
 }
 
-/** Headless Firefox ESR over WebDriver BiDi, fake devices, its own profile. */
-export async function launchFirefox(cleanup) {
+/**
+ * Headless Firefox ESR over WebDriver BiDi, fake devices, its own profile.
+ * acceptInsecureCerts: trust any certificate (a self-signed server).
+ */
+export async function launchFirefox(cleanup, { acceptInsecureCerts = false } = {}) {
   const browser = await puppeteer.launch({
     browser: 'firefox',
     executablePath: FIREFOX_BIN,
@@ -103,6 +108,7 @@ export async function launchFirefox(cleanup) {
     defaultViewport: VIEWPORT,
     protocolTimeout: 60_000,
     timeout: 60_000,
+    acceptInsecureCerts,
     extraPrefsFirefox: {
       'media.navigator.streams.fake': true,
       'media.navigator.permission.disabled': true,

@@ -107,7 +107,8 @@ export function parseStartupLine(line) {
 }
 
 /**
- * Starts parlor on a free port; resolves to {url, turn, stderr, stop, kill}:
+ * Starts parlor on a free port; resolves to {url, turn, stderr, stop, kill}
+ * (and `fingerprint`, the certificate's as printed, once it is printed):
  * `turn` is the STUN/TURN address (null when it does not run), stop asks
  * parlor to shut down (SIGTERM), kill ends it at once (SIGKILL), as a crash.
  * By default the STUN/TURN server gets its own free port too (not the shared
@@ -158,6 +159,8 @@ export async function startParlor(cleanup, args = [], { ownTurnPort = true, stat
           // The STUN/TURN line follows at once when that server runs.
           setTimeout(resolve, 1000);
         }
+        // Under --tls-self-signed: what the certificate should be.
+        if (said?.fingerprint) server.fingerprint = said.fingerprint;
         if (said?.turn) {
           server.turn = said.turn;
           if (server.url) resolve();
