@@ -98,7 +98,7 @@ export function devicePicker(container, { devices, media, idPrefix, onPicked = (
 /**
  * The noise suppression checkbox: applies the choice to the microphone
  * (LocalMedia.setNoiseSuppression) and remembers it. Hidden where the
- * browser cannot switch it, disabled without a microphone.
+ * browser cannot switch it, disabled until the microphone is open.
  */
 function noiseSwitch(id, media, onFailed) {
   const box = el('input', { type: 'checkbox', id, role: 'switch' });
@@ -122,7 +122,8 @@ function noiseSwitch(id, media, onFailed) {
     row.hidden = !canSuppressNoise();
     if (busy) return;
     box.checked = media.noiseSuppression;
-    box.disabled = !['ok', 'pending'].includes(media.status.audio);
+    // Not while the microphone is still opening: the choice could miss it.
+    box.disabled = media.status.audio !== 'ok';
   };
   return { row, render };
 }
