@@ -3,10 +3,11 @@
 // Why a module of its own: asking for devices has many outcomes (granted,
 // blocked, missing, busy) and each kind can fail alone. This module asks with
 // fallbacks, remembers what happened per kind, turns the microphone and
-// camera off and on, switches to another camera or microphone, and shares
-// the screen. It knows no peers and no page; it fires "change" and the call
-// and the screens follow (each peer puts the new track on its senders with
-// replaceTrack, so switching a device never renegotiates).
+// camera off and on, switches to another camera or microphone, switches
+// the browser's noise suppression, and shares the screen. It knows no peers
+// and no page; it fires "change" and the call and the screens follow (each
+// peer puts the new track on its senders with replaceTrack, so switching a
+// device never renegotiates).
 
 const KINDS = ['audio', 'video'];
 
