@@ -6,6 +6,7 @@
 
 import { createRoom, roomStatus, roomFromInput, roomLink, isRoomId } from './network/api.js';
 import { LocalMedia } from './media/local-media.js';
+import { savedEffects } from './media/effects.js';
 import { Call } from './call/call.js';
 import { canJoinKind } from './network/room-kind.js';
 import { Devices } from './media/devices.js';
@@ -123,7 +124,8 @@ async function roomPage(room) {
 
   const capacity = info?.capacity ?? 2;
   const saved = savedDevices();
-  const media = new LocalMedia({ video: videoConstraints(capacity), devices: saved });
+  const { noiseSuppression } = savedEffects();
+  const media = new LocalMedia({ video: videoConstraints(capacity), devices: saved, noiseSuppression });
   const devices = new Devices({ speaker: saved.speaker });
   const levels = new AudioLevels();
   const ready = media.start();

@@ -1,12 +1,14 @@
 // Unit tests of the web client's pure modules, run by Node without a
 // browser: the grid geometry (static/js/ui/layout.js) and the call-quality
-// arithmetic (static/js/media/stats.js) on hand-made getStats() reports.
+// arithmetic (static/js/media/stats.js) on hand-made getStats() reports,
+// and the remembered effects (static/js/media/effects.js).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bestGrid } from '../../static/js/ui/layout.js';
 import { summarize, rate, rateRecent, cameraStalled } from '../../static/js/media/stats.js';
 import { deviceMessage, deviceWord } from '../../static/js/ui/device-words.js';
+import { savedEffects, saveEffect } from '../../static/js/media/effects.js';
 
 test('grid: the tiles fit the box, and the layout suits the screen', () => {
   for (const [count, width, height] of [[1, 800, 600], [3, 1248, 640], [4, 1248, 640], [6, 1248, 640], [4, 374, 700], [6, 374, 700], [5, 240, 640]]) {
@@ -132,4 +134,34 @@ test('quality: a camera that sends no frames is noticed, one that sends is not',
   assert.equal(cameraStalled([still]), false, 'one sample is not enough');
   assert.equal(cameraStalled([{ ...still, state: 'connecting' }, still]), false, 'only while connected');
   assert.equal(cameraStalled([{ state: 'connected', cameraFramesOut: null }, still]), false, 'unknown is not stalled');
+});
+
+test('effects: noise suppression on unless switched off; bad storage changes nothing', (t) => {
+  const store = new Map();
+  globalThis.localStorage = {
+    getItem: (key) => store.get(key) ?? null,
+    setItem: (key, value) => store.set(key, String(value)),
+  };
+  t.after(() => delete globalThis.localStorage);
+  assert.deepEqual(savedEffects(), { noiseSuppression: true });
+  saveEffect('noiseSuppression', false);
+  assert.deepEqual(savedEffects(), { noiseSuppression: false });
+  assert.throws(() => saveEffect('blur', true), TypeError);
+  assert.throws(() => saveEffect('noiseSuppression', 'no'), TypeError);
+  assert.deepEqual(savedEffects(), { noiseSuppression: false });
+  for (const garbled of ['{', 'null', '7', '{"noiseSuppression":"off"}']) {
+    store.set('parlor.effects', garbled);
+    assert.deepEqual(savedEffects(), { noiseSuppression: true }, garbled);
+  }
+  // Storage that refuses (private modes, disabled): the defaults, no throw.
+  globalThis.localStorage = {
+    getItem: () => {
+      throw new Error('denied');
+    },
+    setItem: () => {
+      throw new Error('denied');
+    },
+  };
+  saveEffect('noiseSuppression', false);
+  assert.deepEqual(savedEffects(), { noiseSuppression: true });
 });

@@ -3,10 +3,11 @@
 // Why a module of its own: asking for devices has many outcomes (granted,
 // blocked, missing, busy) and each kind can fail alone. This module asks with
 // fallbacks, remembers what happened per kind, turns the microphone and
-// camera off and on, switches to another camera or microphone, and shares
-// the screen. It knows no peers and no page; it fires "change" and the call
-// and the screens follow (each peer puts the new track on its senders with
-// replaceTrack, so switching a device never renegotiates).
+// camera off and on, switches to another camera or microphone, switches
+// the browser's noise suppression, and shares the screen. It knows no peers
+// and no page; it fires "change" and the call and the screens follow (each
+// peer puts the new track on its senders with replaceTrack, so switching a
+// device never renegotiates).
 
 const KINDS = ['audio', 'video'];
 
@@ -48,11 +49,12 @@ export class LocalMedia extends EventTarget {
 
   /**
    * `video` is the getUserMedia constraint used for the camera; `devices`
-   * the device ids picked earlier ({audio, video}), tried first.
+   * the device ids picked earlier ({audio, video}), tried first;
+   * `noiseSuppression` whether the browser cleans up the microphone's sound.
    */
-  constructor({ video = true, devices = {} } = {}) {
+  constructor({ video = true, devices = {}, noiseSuppression = true } = {}) {
     super();
-    this.#constraints = { audio: { echoCancellation: true, noiseSuppression: true }, video };
+    this.#constraints = { audio: { echoCancellation: true, noiseSuppression: Boolean(noiseSuppression) }, video };
     for (const kind of KINDS) {
       if (typeof devices[kind] === 'string' && devices[kind]) this.#preferred[kind] = devices[kind];
     }
@@ -290,6 +292,11 @@ export class LocalMedia extends EventTarget {
       for (const track of stream.getTracks()) track.stop();
       return false;
     }
+    return this.#install(kind, stream);
+  }
+
+  /** Puts the track of `kind` from `stream` in place of the current one, which stops. */
+  #install(kind, stream) {
     const old = this.#tracks[kind];
     this.#tracks[kind] = null;
     this.#take(stream);
@@ -298,6 +305,58 @@ export class LocalMedia extends EventTarget {
     this.status[kind] = this.#tracks[kind] ? 'ok' : 'missing';
     this.#changed();
     return Boolean(this.#tracks[kind]);
+  }
+
+  /** Whether the browser is asked to take background noise out of the microphone's sound. */
+  get noiseSuppression() {
+    return this.#constraints.audio.noiseSuppression;
+  }
+
+  /**
+   * Turns the browser's noise suppression on or off, for the microphone in
+   * use and any opened later. Resolves to true when the track in use
+   * follows. applyConstraints is tried first; Chromium accepts it but keeps
+   * the processing a device was opened with, and shares one opened device
+   * between tracks, so there the microphone is closed and opened again
+   * with the new setting (a new track, which the call puts on its senders
+   * with replaceTrack: no renegotiation).
+   */
+  async setNoiseSuppression(on) {
+    const wanted = Boolean(on);
+    this.#constraints.audio = { ...this.#constraints.audio, noiseSuppression: wanted };
+    const current = this.#tracks.audio;
+    if (!current) {
+      this.#changed();
+      return true;
+    }
+    const follows = () => this.#tracks.audio?.getSettings?.().noiseSuppression === wanted;
+    try {
+      await current.applyConstraints(this.#constraints.audio);
+    } catch {
+      // Refused: opening the microphone again below may still work.
+    }
+    if (follows()) {
+      this.#changed();
+      return true;
+    }
+    if (this.#tracks.audio !== current || this.#stopped) return follows();
+    const turn = ++this.#switches.audio;
+    this.#tracks.audio = null;
+    current.stop();
+    let stream;
+    try {
+      stream = await this.#ask(['audio']);
+    } catch (error) {
+      this.status.audio = reason(error);
+      this.#changed();
+      return false;
+    }
+    if (this.#stopped || turn !== this.#switches.audio) {
+      for (const track of stream.getTracks()) track.stop();
+      return false;
+    }
+    this.#install('audio', stream);
+    return follows();
   }
 
   /**

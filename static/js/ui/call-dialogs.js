@@ -23,7 +23,8 @@ export function callDialogs({ devices, media, onDevicePicked }) {
     media,
     idPrefix: 'call',
     onPicked: onDevicePicked,
-    onFailed: (kind) => toast(`Could not switch the ${DEVICE_WORDS[kind] ?? 'speaker'}.`),
+    onFailed: (kind) =>
+      toast(kind === 'noise' ? 'Could not change noise suppression.' : `Could not switch the ${DEVICE_WORDS[kind] ?? 'speaker'}.`),
   });
   $('open-settings').addEventListener('click', () => {
     devices.refresh();

@@ -3,10 +3,15 @@
 // Why a module of its own: the same three <select>s appear on two screens
 // (pre-join and the call's Devices dialog) and must follow the device list
 // (media/devices.js) and the devices in use (media/local-media.js) as both
-// change. devicePicker() draws them into a container and keeps them in step.
+// change. devicePicker() draws them into a container and keeps them in step,
+// with the noise suppression switch under the microphone (media/effects.js).
 
 import { el } from './dom.js';
 import { Devices } from '../media/devices.js';
+import { saveEffect } from '../media/effects.js';
+
+/** Whether this browser lets a page switch noise suppression at all. */
+const canSuppressNoise = () => Boolean(navigator.mediaDevices?.getSupportedConstraints?.().noiseSuppression);
 
 const KINDS = [
   { kind: 'videoinput', media: 'video', label: 'Camera', fallback: 'Camera' },
@@ -15,22 +20,26 @@ const KINDS = [
 ];
 
 /**
- * Draws the camera, microphone and speaker pickers into `container` and
- * keeps them in step with `devices` and `media`. onPicked(kind, deviceId)
- * is told of every choice that worked (to remember it); onFailed(kind)
- * of one that did not. Returns a function that removes them.
+ * Draws the camera, microphone and speaker pickers, and the noise
+ * suppression switch, into `container` and keeps them in step with
+ * `devices` and `media`. onPicked(kind, deviceId) is told of every device
+ * choice that worked (to remember it); onFailed(kind) of one that did not
+ * (kind 'noise' for the switch, whose choice is remembered here). Returns a
+ * function that removes them.
  */
 export function devicePicker(container, { devices, media, idPrefix, onPicked = () => {}, onFailed = () => {} }) {
   const selects = {};
   /** Per role, the options last drawn ([value, text] pairs as JSON). */
   const drawn = {};
   const rows = [];
+  const noise = noiseSwitch(`${idPrefix}-noise`, media, onFailed);
   for (const { kind, media: role, label } of KINDS) {
     const id = `${idPrefix}-${role}`;
     const select = el('select', { id, 'data-kind': role });
     const row = el('div', { class: 'device-row' }, [el('label', { for: id, text: label }), select]);
     selects[role] = select;
     rows.push(row);
+    if (role === 'audio') rows.push(noise.row);
     select.addEventListener('change', async () => {
       const value = select.value;
       select.disabled = true;
@@ -75,6 +84,7 @@ export function devicePicker(container, { devices, media, idPrefix, onPicked = (
       // Blocked or missing devices cannot be switched.
       select.disabled = role !== 'speaker' && (options.length === 0 || !['ok', 'pending'].includes(media.status[role]));
     }
+    noise.render();
   };
   devices.addEventListener('change', render);
   media.addEventListener('change', render);
@@ -83,4 +93,37 @@ export function devicePicker(container, { devices, media, idPrefix, onPicked = (
     devices.removeEventListener('change', render);
     media.removeEventListener('change', render);
   };
+}
+
+/**
+ * The noise suppression checkbox: applies the choice to the microphone
+ * (LocalMedia.setNoiseSuppression) and remembers it. Hidden where the
+ * browser cannot switch it, disabled until the microphone is open.
+ */
+function noiseSwitch(id, media, onFailed) {
+  const box = el('input', { type: 'checkbox', id, role: 'switch' });
+  const row = el('div', { class: 'effect-row' }, [box, el('label', { for: id, text: 'Noise suppression' })]);
+  let busy = false;
+  box.addEventListener('change', async () => {
+    const on = box.checked;
+    busy = true;
+    box.disabled = true;
+    let ok;
+    try {
+      ok = await media.setNoiseSuppression(on);
+    } finally {
+      busy = false;
+    }
+    saveEffect('noiseSuppression', on);
+    if (!ok) onFailed('noise');
+    render();
+  });
+  const render = () => {
+    row.hidden = !canSuppressNoise();
+    if (busy) return;
+    box.checked = media.noiseSuppression;
+    // Not while the microphone is still opening: the choice could miss it.
+    box.disabled = media.status.audio !== 'ok';
+  };
+  return { row, render };
 }
