@@ -52,7 +52,7 @@ test('a third person gets "room is full"; the call stays up', { timeout: 180_000
     assert.equal(await h.text(c, '#message-title'), 'This room is full');
     const gumCalls = await c.evaluate(() => window.__parlorTest.gumCalls);
     assert.equal(gumCalls, 0, 'no camera or microphone asked for');
-    assert.equal(await c.evaluate(() => window.__parlorTest.received.length), 0, 'no WebSocket message at all');
+    assert.equal(await c.evaluate(() => window.__parlorTest.sockets.length), 0, 'no WebSocket opened');
     assert.equal(await c.evaluate(() => document.title), 'This room is full · Parlor');
   });
 

@@ -19,7 +19,7 @@ test('made-up room id: "room does not exist"', { timeout: 120_000 }, async (t) =
     assert.match(await h.text(page, '#message-text'), /Check the link/);
     const seen = await page.evaluate(() => ({
       gum: window.__parlorTest.gumCalls,
-      ws: window.__parlorTest.received.length,
+      ws: window.__parlorTest.sockets.length,
       title: document.title,
     }));
     assert.deepEqual(seen, { gum: 0, ws: 0, title: 'This room does not exist · Parlor' });

@@ -43,7 +43,7 @@ test('first visits: no WebRTC, a full call, a touch screen, toasts, blocked devi
       assert.equal(await h.text(page, '#message-title'), 'This browser cannot make calls');
       assert.match(await h.text(page, '#message-text'), /Chrome, Edge, Firefox or Safari/);
       await h.assertAccessible(page, 'no WebRTC');
-      const seen = await page.evaluate(() => ({ gum: window.__parlorTest.gumCalls, ws: window.__parlorTest.received.length }));
+      const seen = await page.evaluate(() => ({ gum: window.__parlorTest.gumCalls, ws: window.__parlorTest.sockets.length }));
       assert.deepEqual(seen, { gum: 0, ws: 0 }, address);
     }
     await browser.close();
