@@ -12,14 +12,10 @@
 mod support;
 
 use std::net::{IpAddr, SocketAddr};
-use std::process::{Command, Stdio};
-use std::time::Duration;
 
-use support::{Process, Server, connect_pinned, eventually};
+use support::{Haproxy, Server, connect_pinned};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
-
-const HAPROXY: &str = "/usr/sbin/haproxy";
 
 /// The proxy's address.
 const PROXY: &str = "127.0.0.4";
@@ -113,66 +109,24 @@ async fn v1_headers_name_clients_that_are_limited_each_on_its_own() {
     );
 }
 
-/// A real HAProxy on a free loopback port, passing TCP on to `backend`
-/// with a v2 PROXY header; killed when dropped.
-struct Haproxy {
-    _process: Process,
-    addr: SocketAddr,
-    /// Its configuration file, removed when dropped.
-    config: std::path::PathBuf,
-}
-
-impl Haproxy {
-    async fn start(backend: SocketAddr) -> Haproxy {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let config = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("haproxy-{}-{port}.cfg", std::process::id()));
-        std::fs::write(
-            &config,
-            format!(
-                "defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 30s\n  \
-                 timeout server 30s\n\
-                 frontend front\n  bind {addr}\n  default_backend parlor\n\
-                 backend parlor\n  server parlor {backend} send-proxy-v2 source {PROXY}\n"
-            ),
+/// HAProxy passing TCP on to `backend` from [`PROXY`], with a v2 PROXY
+/// header.
+fn haproxy(backend: SocketAddr) -> Haproxy {
+    Haproxy::start(|front| {
+        format!(
+            "defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 30s\n  \
+             timeout server 30s\n\
+             frontend front\n  bind {front}\n  default_backend parlor\n\
+             backend parlor\n  server parlor {backend} send-proxy-v2 source {PROXY}\n"
         )
-        .expect("write the configuration");
-        let child = Command::new(HAPROXY)
-            .arg("-db")
-            .arg("-f")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("haproxy starts (scripts/test installs it)");
-        let haproxy = Haproxy {
-            _process: Process(child),
-            addr,
-            config,
-        };
-        eventually(Duration::from_secs(10), "haproxy listens", || async {
-            TcpStream::connect(addr).await.is_ok()
-        })
-        .await;
-        haproxy
-    }
-}
-
-impl Drop for Haproxy {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.config);
-    }
+    })
 }
 
 #[tokio::test]
 async fn behind_haproxy_each_client_is_limited_on_its_own() {
     let server = behind_proxy(&[]);
-    let haproxy = Haproxy::start(server.addr).await;
-    let to = haproxy.addr;
+    let haproxy = haproxy(server.addr);
+    let to = haproxy.front;
     assert_eq!(create_room(to, "127.0.0.2", b"").await, Some(201));
     assert_eq!(create_room(to, "127.0.0.2", b"").await, Some(201));
     assert_eq!(create_room(to, "127.0.0.2", b"").await, Some(429));
@@ -182,8 +136,8 @@ async fn behind_haproxy_each_client_is_limited_on_its_own() {
 #[tokio::test]
 async fn behind_haproxy_https_reads_the_header_before_the_handshake() {
     let server = behind_proxy(&["--tls-self-signed", "--turn-disable"]);
-    let haproxy = Haproxy::start(server.addr).await;
-    let mut tls = connect_pinned(haproxy.addr, server.fingerprint(), &[])
+    let haproxy = haproxy(server.addr);
+    let mut tls = connect_pinned(haproxy.front, server.fingerprint(), &[])
         .await
         .expect("a handshake through haproxy");
     tls.write_all(
