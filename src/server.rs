@@ -44,6 +44,8 @@ pub struct Server {
     unjoined_room_timeout: Duration,
     resume_grace: Duration,
     http: web::HttpLimits,
+    /// With `--proxy-protocol`: the header each connection opens with.
+    proxy_protocol: Option<web::ProxyProtocol>,
     /// The rooms, as the hub's store holds them, for the room list.
     store: Arc<dyn RoomStore>,
     /// The list of rooms in the state directory, when there is one.
@@ -227,6 +229,7 @@ impl Server {
             unjoined_room_timeout: config.unjoined_room_timeout,
             resume_grace: config.resume_grace,
             http: config.http_limits(),
+            proxy_protocol: config.proxy_protocol(),
             store,
             kept_rooms: kept.rooms,
             cluster,
@@ -308,12 +311,20 @@ impl Server {
                         waiting: self.http.max_connections,
                     }
                 });
-                let listener = web::TlsListener::new(self.listener, certificate.config, handoff)?;
-                web::serve(listener, router, self.http, shutdown, SHUTDOWN_GRACE).await
+                // The PROXY header comes before the TLS handshake: the TLS
+                // listener reads it.
+                let listener = web::TlsListener::new(
+                    self.listener,
+                    certificate.config,
+                    handoff,
+                    self.proxy_protocol,
+                )?;
+                web::serve(listener, router, self.http, None, shutdown, SHUTDOWN_GRACE).await
             }
             None => {
                 let listener = web::PlainListener(self.listener);
-                web::serve(listener, router, self.http, shutdown, SHUTDOWN_GRACE).await
+                let proxy = self.proxy_protocol;
+                web::serve(listener, router, self.http, proxy, shutdown, SHUTDOWN_GRACE).await
             }
         };
         // WebSocket sessions outlive the HTTP server's own draining.

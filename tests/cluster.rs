@@ -7,12 +7,10 @@
 
 mod support;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::net::SocketAddr;
 
 use serde_json::{Value, json};
-use support::{Process, RECV_TIMEOUT, RedisServer, Server, Welcome, Ws, eventually, http_request};
+use support::{Haproxy, RECV_TIMEOUT, RedisServer, Server, Welcome, Ws, eventually, http_request};
 
 /// What a killed instance's members get to come back in.
 const RESUME_GRACE: &str = "30s";
@@ -21,19 +19,9 @@ const RESUME_GRACE: &str = "30s";
 struct Cluster {
     redis: RedisServer,
     instances: Vec<Server>,
-    _haproxy: Process,
+    _haproxy: Haproxy,
     /// HAProxy's address: where clients go.
     front: SocketAddr,
-    _config: TempDir,
-}
-
-/// A folder removed when dropped.
-struct TempDir(std::path::PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 impl Cluster {
@@ -57,14 +45,6 @@ impl Cluster {
                 ])
             })
             .collect();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let front = SocketAddr::from(([127, 0, 0, 1], port));
-        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("haproxy-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("a folder for the HAProxy configuration");
         let servers: String = instances
             .iter()
             .enumerate()
@@ -72,39 +52,20 @@ impl Cluster {
             .collect();
         // WebSockets stay open for as long as a call: the tunnel timeout,
         // not the HTTP ones, applies to them once upgraded.
-        let config = format!(
-            "global\n  maxconn 1000\n\
-             defaults\n  mode http\n  timeout connect 2s\n  timeout client 60s\n  \
-             timeout server 60s\n  timeout tunnel 1h\n  retries 3\n  option redispatch\n\
-             frontend parlor\n  bind {front}\n  default_backend instances\n\
-             backend instances\n  balance roundrobin\n{servers}"
-        );
-        let path = dir.join("haproxy.cfg");
-        std::fs::write(&path, config).expect("write the HAProxy configuration");
-        let haproxy = Process(
-            Command::new("haproxy")
-                .args(["-db", "-f"])
-                .arg(&path)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("haproxy is installed (scripts/test installs it)"),
-        );
-        let deadline = std::time::Instant::now() + RECV_TIMEOUT;
-        while TcpStream::connect(front).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "HAProxy did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let haproxy = Haproxy::start(|front| {
+            format!(
+                "global\n  maxconn 1000\n\
+                 defaults\n  mode http\n  timeout connect 2s\n  timeout client 60s\n  \
+                 timeout server 60s\n  timeout tunnel 1h\n  retries 3\n  option redispatch\n\
+                 frontend parlor\n  bind {front}\n  default_backend instances\n\
+                 backend instances\n  balance roundrobin\n{servers}"
+            )
+        });
         Some(Cluster {
             redis,
             instances,
+            front: haproxy.front,
             _haproxy: haproxy,
-            front,
-            _config: TempDir(dir),
         })
     }
 

@@ -164,6 +164,14 @@ pub struct Config {
     )]
     pub(crate) trust_forwarded_for: Vec<crate::turn::Cidr>,
 
+    /// Connections from the --trust-forwarded-for proxies open with a PROXY
+    /// protocol header (HAProxy's, v1 or v2) naming the client, on the web
+    /// port (before TLS). A trusted proxy's connection without one is
+    /// refused, and so is anyone else's with one; others may connect
+    /// without one and count by their own address.
+    #[arg(long, env = "PARLOR_PROXY_PROTOCOL", requires = "trust_forwarded_for")]
+    pub(crate) proxy_protocol: bool,
+
     /// Web origins allowed to open the WebSocket besides the server's own
     /// (comma-separated, e.g. https://parlor.example.org). Browsers always
     /// send Origin, so this stops other sites from using a visitor's

@@ -11,7 +11,7 @@ use crate::rooms::{ResumeKey, StoreLimits};
 use crate::signaling::SessionSettings;
 use crate::turn::credentials::Secret;
 use crate::turn::{self, IceServers, PeerFilter, TurnsPort};
-use crate::web::HttpLimits;
+use crate::web::{HttpLimits, ProxyProtocol};
 
 impl Config {
     /// Where the built-in TURN server listens: `--turn-listen`, or the IP
@@ -110,6 +110,15 @@ impl Config {
             max_connections: self.max_http_connections as usize,
             request_timeout: self.http_request_timeout,
         }
+    }
+
+    /// The PROXY protocol on the web port, with `--proxy-protocol`: from
+    /// the trusted proxies, within the time a request head may take.
+    pub(crate) fn proxy_protocol(&self) -> Option<ProxyProtocol> {
+        self.proxy_protocol.then(|| ProxyProtocol {
+            trusted: self.trust_forwarded_for.clone().into(),
+            wait: self.http_request_timeout,
+        })
     }
 
     pub(crate) fn address_limits(&self) -> AddressLimits {
@@ -398,5 +407,27 @@ mod tests {
         assert_eq!(given.turn_secret(Some(kept)).as_bytes(), b"operator");
         let dir = config(&["--state-dir", "/var/lib/parlor"]);
         assert_eq!(dir.state_dir(), std::path::PathBuf::from("/var/lib/parlor"));
+    }
+
+    #[test]
+    fn proxy_protocol_is_from_the_trusted_proxies_only() {
+        assert!(config(&[]).proxy_protocol().is_none());
+        let on = config(&[
+            "--proxy-protocol",
+            "--trust-forwarded-for",
+            "127.0.0.1/32",
+            "--http-request-timeout",
+            "3s",
+        ]);
+        let proxy = on.proxy_protocol().unwrap();
+        assert_eq!(proxy.trusted.as_ref(), on.trust_forwarded_for.as_slice());
+        assert_eq!(proxy.wait, Duration::from_secs(3));
+        let mut alone = vec!["parlor", "--proxy-protocol"];
+        assert!(
+            Config::try_parse_from(&alone).is_err(),
+            "a header from no proxy at all"
+        );
+        alone.extend(["--trust-forwarded-for", "10.0.0.0/8"]);
+        assert!(Config::try_parse_from(&alone).is_ok());
     }
 }

@@ -156,11 +156,11 @@ struct CreateRoom {
 
 async fn create_room(
     State(state): State<AppState>,
-    ConnectInfo(ClientAddr(peer)): ConnectInfo<ClientAddr>,
+    ConnectInfo(addr): ConnectInfo<ClientAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let client = client_ip(peer.ip(), &headers, &state.trusted_proxies);
+    let client = client_ip(&addr, &headers, &state.trusted_proxies);
     let request = if body.iter().all(u8::is_ascii_whitespace) {
         CreateRoom {
             capacity: None,
@@ -253,11 +253,11 @@ async fn room_status(State(state): State<AppState>, Path(room): Path<String>) ->
 
 async fn websocket(
     State(state): State<AppState>,
-    ConnectInfo(ClientAddr(peer)): ConnectInfo<ClientAddr>,
+    ConnectInfo(addr): ConnectInfo<ClientAddr>,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let client = client_ip(peer.ip(), &headers, &state.trusted_proxies);
+    let client = client_ip(&addr, &headers, &state.trusted_proxies);
     if !origin_allowed(&headers, &state.allowed_origins, state.tls) {
         let refusal = Refusal::bad_request("this page's origin may not use this server");
         return error_response(StatusCode::FORBIDDEN, &refusal);

@@ -19,7 +19,6 @@
 //! `axum::serve`: the upgraded socket and its session, nothing more.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,6 +37,8 @@ use tokio::time::Instant;
 use tower_service::Service;
 
 use super::listener::ClientAddr;
+use super::proxy_protocol::ProxyProtocol;
+use super::sniff::Prefixed;
 
 /// The limits on connections that speak HTTP (not yet, or never, a
 /// WebSocket).
@@ -55,16 +56,20 @@ pub(crate) struct HttpLimits {
 /// accepting, asks every HTTP connection to finish (an idle one closes at
 /// once, one with a request under way after its answer) and waits for them
 /// until `grace` after the signal, no longer. Returns that deadline, so
-/// that what else must drain is held to the same bound.
+/// that what else must drain is held to the same bound. With `proxy`, each
+/// connection's PROXY header is read first, in its place under the cap
+/// (for a listener that has not read it itself, as TLS does before its
+/// handshake).
 pub(crate) async fn serve<L>(
     mut listener: L,
     router: Router,
     limits: HttpLimits,
+    proxy: Option<ProxyProtocol>,
     shutdown: impl Future<Output = ()>,
     grace: Duration,
 ) -> Instant
 where
-    L: Listener<Addr = SocketAddr>,
+    L: Listener<Addr = ClientAddr>,
     L::Io: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let max = limits.max_connections.clamp(1, Semaphore::MAX_PERMITS);
@@ -90,11 +95,17 @@ where
         };
         let (router, builder, mut stopping) = (router.clone(), builder.clone(), stopping.clone());
         let timeout = limits.request_timeout;
+        let proxy = proxy.clone();
         tokio::spawn(async move {
+            let (io, addr) = match proxy {
+                Some(proxy) => match proxy.accept(io, addr.peer).await {
+                    Some(accepted) => accepted,
+                    None => return,
+                },
+                None => (Prefixed::new(Vec::new(), io), addr),
+            };
             let service = service_fn(move |mut request: axum::extract::Request<Incoming>| {
-                request
-                    .extensions_mut()
-                    .insert(ConnectInfo(ClientAddr(addr)));
+                request.extensions_mut().insert(ConnectInfo(addr));
                 let mut router = router.clone();
                 async move {
                     // A request whose body never comes in full holds no

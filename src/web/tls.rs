@@ -9,7 +9,9 @@
 //! handshake cannot hold up anyone else's connection. When the built-in
 //! TURN server runs, the same port serves TURN over TLS: connections whose
 //! first bytes are STUN, or that asked for it by ALPN, go to TURN
-//! ([`TurnHandoff`], [`super::sniff`]).
+//! ([`TurnHandoff`], [`super::sniff`]). With `--proxy-protocol`, the PROXY
+//! header is read before the handshake, in the same task; TURN is handed
+//! the socket's peer, not the address in the header.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -28,6 +30,8 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
 use super::keys::{self, ACME_TLS_ALPN, Keys};
+use super::listener::ClientAddr;
+use super::proxy_protocol::ProxyProtocol;
 use super::sniff::{self, Prefixed, Speaks};
 
 /// Longest a client may take to finish its TLS handshake.
@@ -155,8 +159,8 @@ pub(crate) fn self_signed(listen: IpAddr, acme: Acme) -> io::Result<Certificate>
 }
 
 /// A TLS connection whose handshake is done, with the bytes read to sort
-/// it put back in front.
-pub(crate) type TlsConnection = Prefixed<TlsStream<TcpStream>>;
+/// it put back in front (and under TLS, those read after a PROXY header).
+pub(crate) type TlsConnection = Prefixed<TlsStream<Prefixed<TcpStream>>>;
 
 /// Where the HTTPS port hands the connections that speak TURN.
 pub(crate) struct TurnHandoff {
@@ -186,9 +190,9 @@ impl Sorter {
     /// nothing in time or no place is left to wait in.
     async fn route(
         &self,
-        stream: TlsStream<TcpStream>,
-        peer: SocketAddr,
-        http: &mpsc::Sender<(TlsConnection, SocketAddr)>,
+        stream: TlsStream<Prefixed<TcpStream>>,
+        client: ClientAddr,
+        http: &mpsc::Sender<(TlsConnection, ClientAddr)>,
     ) {
         let turn = &self.turn;
         let (speaks, stream) = if stream.get_ref().1.alpn_protocol() == Some(turn.alpn) {
@@ -204,9 +208,9 @@ impl Sorter {
         };
         match speaks {
             Speaks::Http => {
-                let _ = http.send((stream, peer)).await;
+                let _ = http.send((stream, client)).await;
             }
-            Speaks::Turn => (turn.serve)(stream, peer),
+            Speaks::Turn => (turn.serve)(stream, client.peer),
         }
     }
 }
@@ -214,7 +218,7 @@ impl Sorter {
 /// A listener that yields connections whose TLS handshake is done and
 /// that speak HTTP.
 pub(crate) struct TlsListener {
-    ready: mpsc::Receiver<(TlsConnection, SocketAddr)>,
+    ready: mpsc::Receiver<(TlsConnection, ClientAddr)>,
     local_addr: SocketAddr,
     acceptor_task: tokio::task::JoinHandle<()>,
 }
@@ -224,6 +228,7 @@ impl TlsListener {
         listener: TcpListener,
         config: Arc<ServerConfig>,
         turn: Option<TurnHandoff>,
+        proxy: Option<ProxyProtocol>,
     ) -> io::Result<TlsListener> {
         let local_addr = listener.local_addr()?;
         let (tx, ready) = mpsc::channel(ACCEPT_QUEUE);
@@ -257,15 +262,23 @@ impl TlsListener {
                 };
                 let _ = tcp.set_nodelay(true);
                 let (acceptor, tx, sorter) = (acceptor.clone(), tx.clone(), sorter.clone());
+                let proxy = proxy.clone();
                 tokio::spawn(async move {
+                    let (tcp, client) = match proxy {
+                        Some(proxy) => match proxy.accept(tcp, peer).await {
+                            Some(accepted) => accepted,
+                            None => return,
+                        },
+                        None => (Prefixed::new(Vec::new(), tcp), ClientAddr::direct(peer)),
+                    };
                     let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp));
                     let Ok(Ok(stream)) = handshake.await else {
                         return;
                     };
                     match sorter {
-                        Some(sorter) => sorter.route(stream, peer, &tx).await,
+                        Some(sorter) => sorter.route(stream, client, &tx).await,
                         None => {
-                            let _ = tx.send((Prefixed::new(Vec::new(), stream), peer)).await;
+                            let _ = tx.send((Prefixed::new(Vec::new(), stream), client)).await;
                         }
                     }
                 });
@@ -287,7 +300,7 @@ impl Drop for TlsListener {
 
 impl axum::serve::Listener for TlsListener {
     type Io = TlsConnection;
-    type Addr = SocketAddr;
+    type Addr = ClientAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         match self.ready.recv().await {
@@ -298,7 +311,7 @@ impl axum::serve::Listener for TlsListener {
     }
 
     fn local_addr(&self) -> io::Result<Self::Addr> {
-        Ok(self.local_addr)
+        Ok(ClientAddr::direct(self.local_addr))
     }
 }
 

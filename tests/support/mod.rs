@@ -1,14 +1,15 @@
 //! Helpers shared by the integration tests: the real `parlor` binary on
 //! 127.0.0.1 with an ephemeral port (the one way the tests start it, and the
 //! one reader of its start-up lines), a tiny HTTP/1.1 client, a
-//! WebSocket client that speaks PROTOCOL.md in JSON, and a TLS client that
-//! trusts the printed certificate.
+//! WebSocket client that speaks PROTOCOL.md in JSON, a TLS client that
+//! trusts the printed certificate, and HAProxy in front.
 //!
 //! Every helper that waits has a deadline, so a server that never answers
 //! makes a test fail quickly instead of hanging.
 
 #![allow(dead_code, unused_imports)]
 
+mod haproxy;
 mod http;
 mod messages;
 mod redis;
@@ -19,6 +20,7 @@ mod ws;
 
 use std::time::{Duration, Instant};
 
+pub use haproxy::Haproxy;
 pub use http::{Response, http_request};
 pub use messages::{WELCOME_EXTENSIONS, assert_error, assert_welcome, welcome_core};
 pub use redis::RedisServer;
