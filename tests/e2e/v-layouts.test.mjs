@@ -136,7 +136,8 @@ test('layouts in Chromium: speaker view, pin, self view, full screen, picture-in
     const other = await a.browser().newPage();
     await other.bringToFront();
     const hidden = await a.waitForFunction(() => document.visibilityState === 'hidden', { timeout: 5_000 }).then(() => true, () => false);
-    t.diagnostic(`tab hidden by another tab in front: ${hidden}`);
+    const auto = await a.$eval('#toggle-pip', (n) => n.getAttribute('aria-pressed'));
+    t.diagnostic(`tab hidden by another tab in front: ${hidden}; picture-in-picture opened by itself: ${auto === 'true'}`);
     await a.bringToFront();
     await other.close();
     h.assertNoPageErrors(a);
