@@ -32,6 +32,9 @@ const UNAVAILABLE_WORDS = {
   audio: 'Cannot be heard: no microphone works',
 };
 
+/** How long whoever speaks keeps the large tile in speaker view before another speaker takes it. */
+const SPEAKER_HOLD_MS = 2000;
+
 /** Sets the speaking look of a tile from a level (0 to 1). */
 function showLevel(tile, level, speaking) {
   tile.style.setProperty('--level', String(level));
@@ -93,6 +96,8 @@ export class Stage {
   #pinned = null;
   /** The id of whoever spoke last (not you), or null. */
   #speaker = null;
+  /** When #speaker got the large tile (performance.now()). */
+  #speakerSince = 0;
   #selfHidden = false;
 
   constructor({ call, media, levels, devices, quality, selfName, onStopShare, onChange }) {
@@ -406,7 +411,12 @@ export class Stage {
 
   #spoke(peerId) {
     if (this.#speaker === peerId) return;
+    // A word from someone else does not take the large tile from whoever
+    // just got it: the view would flicker between two people talking.
+    const now = performance.now();
+    if (this.#people.has(this.#speaker) && now - this.#speakerSince < SPEAKER_HOLD_MS) return;
     this.#speaker = peerId;
+    this.#speakerSince = now;
     // The large tile in speaker view and picture-in-picture follow.
     if (!this.#pinned) this.#onChange();
   }
