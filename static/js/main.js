@@ -18,6 +18,8 @@ import { prejoin } from './ui/prejoin.js';
 import { callView } from './ui/call-view.js';
 
 const NAME_KEY = 'parlor.name';
+/** Set by "Rejoin" on the "You left" page: the next load of this room joins at once. */
+const REJOIN_KEY = 'parlor.rejoin';
 const DEVICES_KEY = 'parlor.devices';
 
 function savedName() {
@@ -34,6 +36,25 @@ function saveName(name) {
     else localStorage.removeItem(NAME_KEY);
   } catch {
     // storage disabled: nothing to remember with
+  }
+}
+
+function markRejoin(room) {
+  try {
+    sessionStorage.setItem(REJOIN_KEY, room);
+  } catch {
+    // storage disabled: Rejoin shows the pre-join, one click more
+  }
+}
+
+/** Whether "Rejoin" was clicked for `room` (once: the mark goes). */
+function takeRejoin(room) {
+  try {
+    const marked = sessionStorage.getItem(REJOIN_KEY);
+    sessionStorage.removeItem(REJOIN_KEY);
+    return marked === room;
+  } catch {
+    return false;
   }
 }
 
@@ -132,6 +153,12 @@ async function roomPage(room) {
   // Device names are readable once the camera or microphone is allowed.
   devices.refresh();
   ready.then(() => devices.refresh());
+  if (takeRejoin(room)) {
+    // One click on "Rejoin": same name, same devices, no pre-join.
+    await ready;
+    joinCall({ room, kind: info?.kind, name: savedName(), media, devices, levels, capacity });
+    return;
+  }
   prejoin({
     info,
     media,
@@ -155,7 +182,16 @@ async function joinCall({ room, kind, name, media, devices, levels, capacity }) 
     levels.close();
     showMessage({
       kind: 'left',
-      actions: [{ label: 'Rejoin', onClick: () => location.reload() }, { label: 'Back to start', href: '/' }],
+      actions: [
+        {
+          label: 'Rejoin',
+          onClick: () => {
+            markRejoin(room);
+            location.reload();
+          },
+        },
+        { label: 'Back to start', href: '/' },
+      ],
     });
   };
   callView({
@@ -168,6 +204,7 @@ async function joinCall({ room, kind, name, media, devices, levels, capacity }) 
     selfName: name,
     onLeave: leave,
     onDevicePicked: saveDevice,
+    onRename: saveName,
   });
   call.addEventListener('fatal', (event) => {
     media.stop();

@@ -390,3 +390,23 @@ test('call: hanging up leaves, closes every connection, and does not reconnect',
   media.setMic(false);
   assert.equal(connections[0].sent.at(-1).type, 'leave');
 });
+
+test('call: renaming ourselves goes to everyone in the media state, from then on; bad names change nothing', async () => {
+  const { call, connections, signals } = newCall();
+  await call.start();
+  connections[0].receive('peer-joined', { peer: { id: 'c', name: 'Cy' } });
+  await settle();
+  assert.equal(signals('c', 'media').at(-1).data.media.name, undefined, 'no rename: no name');
+  assert.equal(call.rename('   '), false);
+  assert.equal(call.rename('x'.repeat(65)), false);
+  assert.equal(call.name, 'Ada');
+  assert.equal(call.rename('  Ada L. '), true);
+  assert.equal(call.name, 'Ada L.');
+  assert.equal(signals('c', 'media').at(-1).data.media.name, 'Ada L.');
+  // A newcomer learns it from the state every member sends on peer-joined.
+  connections[0].receive('peer-joined', { peer: { id: 'd', name: 'Dee' } });
+  await settle();
+  assert.equal(signals('d', 'media').at(-1).data.media.name, 'Ada L.');
+  call.setMic(false);
+  assert.equal(signals('c', 'media').at(-1).data.media.name, 'Ada L.', 'kept in later states');
+});

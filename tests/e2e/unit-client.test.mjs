@@ -1,7 +1,9 @@
 // Unit tests of the web client's pure modules, run by Node without a
 // browser: the grid geometry (static/js/ui/layout.js) and the call-quality
 // arithmetic (static/js/media/stats.js) on hand-made getStats() reports,
-// and the remembered effects (static/js/media/effects.js).
+// the remembered effects (static/js/media/effects.js), the connection
+// warning and the muted hint's pacing (ui/warnings.js), and the people
+// panel's words (ui/people.js).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,6 +11,8 @@ import { bestGrid } from '../../static/js/ui/layout.js';
 import { summarize, rate, rateRecent, cameraStalled } from '../../static/js/media/stats.js';
 import { deviceMessage, deviceWord } from '../../static/js/ui/device-words.js';
 import { savedEffects, saveEffect } from '../../static/js/media/effects.js';
+import { connectionWarning, HintPacer } from '../../static/js/ui/warnings.js';
+import { stateWords } from '../../static/js/ui/people.js';
 
 test('grid: the tiles fit the box, and the layout suits the screen', () => {
   for (const [count, width, height] of [[1, 800, 600], [3, 1248, 640], [4, 1248, 640], [6, 1248, 640], [4, 374, 700], [6, 374, 700], [5, 240, 640]]) {
@@ -164,4 +168,36 @@ test('effects: noise suppression on unless switched off; bad storage changes not
   };
   saveEffect('noiseSuppression', false);
   assert.deepEqual(savedEffects(), { noiseSuppression: true });
+});
+
+test('connection warning: yours when every connection is poor, theirs when only some are', () => {
+  const r = (name, rating) => ({ name, rating });
+  assert.equal(connectionWarning([]), '');
+  assert.equal(connectionWarning([r('Bob', 'good'), r('Cy', 'fair')]), '');
+  assert.match(connectionWarning([r('Bob', 'poor'), r('Cy', 'poor')]), /^Your connection is poor/);
+  assert.match(connectionWarning([r('Bob', 'poor'), r('Cy', 'good')]), /^Bob’s connection is poor/);
+  assert.match(connectionWarning([r('Bob', 'poor'), r('Cy', 'poor'), r('Dee', 'good')]), /^Bob’s and Cy’s connections are poor/);
+  // With one other person, either side may be the cause.
+  assert.match(connectionWarning([r('Bob', 'poor')]), /^The connection between you and Bob is poor/);
+  // Not measured yet is not poor.
+  assert.equal(connectionWarning([r('Bob', 'unknown'), r('Cy', 'unknown')]), '');
+});
+
+test('muted hint: not at once, then at most once in a while', () => {
+  const pacer = new HintPacer({ everyMs: 30_000, quietMs: 1_000 });
+  assert.equal(pacer.due(0), false, 'not muted: nothing to say');
+  pacer.reset(0);
+  assert.equal(pacer.due(500), false, 'just muted: a cough says nothing');
+  assert.equal(pacer.due(1_500), true);
+  assert.equal(pacer.due(2_000), false, 'said once, not again at once');
+  assert.equal(pacer.due(20_000), false);
+  assert.equal(pacer.due(31_600), true, 'again after a while');
+  pacer.reset(null);
+  assert.equal(pacer.due(100_000), false, 'unmuted: nothing to say');
+});
+
+test('people panel: each state in words', () => {
+  assert.deepEqual(stateWords({ audio: true, video: true }), []);
+  assert.deepEqual(stateWords({ audio: false, video: false, screen: true, rating: 'poor' }), ['Muted', 'Camera off', 'Presenting', 'Poor connection']);
+  assert.deepEqual(stateWords({ audio: null, video: null, rating: 'unknown' }), [], 'unknown is not said');
 });

@@ -222,3 +222,19 @@ test('peer: media state both ways, and remote tracks sorted into camera and scre
   peer.close();
   assert.equal(camera.readyState, 'ended', 'closing stops the remote tracks');
 });
+
+test('peer: a name in their media state replaces the join name; an empty or too long one is ignored', async () => {
+  const { peer } = await negotiatedNewcomer();
+  const before = peer.name;
+  await peer.handleSignal({ media: { audio: true, video: true, name: '   ' } });
+  assert.equal(peer.name, before);
+  await peer.handleSignal({ media: { audio: true, video: true, name: 'y'.repeat(65) } });
+  assert.equal(peer.name, before);
+  await peer.handleSignal({ media: { audio: true, video: true, name: 7 } });
+  assert.equal(peer.name, before);
+  await peer.handleSignal({ media: { audio: true, video: true, name: ' Bobby ' } });
+  assert.equal(peer.name, 'Bobby');
+  await peer.handleSignal({ media: { audio: false, video: true } });
+  assert.equal(peer.name, 'Bobby', 'a state without a name keeps the last one');
+  peer.close();
+});

@@ -42,7 +42,7 @@
 
 import { Signaling, ProtocolError } from '../network/signaling.js';
 import { roomKindOf, canJoinKind } from '../network/room-kind.js';
-import { Peer } from './peer.js';
+import { Peer, NAME_MAX } from './peer.js';
 
 /** Longest wait between two reconnection attempts. */
 const MAX_RETRY_MS = 10_000;
@@ -78,6 +78,8 @@ export class Call extends EventTarget {
   #room;
   #kind;
   #name;
+  /** Whether we renamed ourselves since joining (then the media state says so). */
+  #renamed = false;
   #media;
   #url;
   #signaling = null;
@@ -365,13 +367,33 @@ export class Call extends EventTarget {
     return this.#signaling.chat(value);
   }
 
-  /** What we tell the others about our microphone, camera and screen. */
+  /** Our name now: the one we joined with, or the one we renamed ourselves to. */
+  get name() {
+    return this.#name;
+  }
+
+  /**
+   * Renames us for the others, through the media state (the server keeps
+   * the name we joined with; see docs/protocol.md). Returns false for a
+   * name that is empty or longer than NAME_MAX characters (nothing changes).
+   */
+  rename(name) {
+    const value = String(name ?? '').trim();
+    if (!value || [...value].length > NAME_MAX) return false;
+    this.#name = value;
+    this.#renamed = true;
+    this.#localMediaChanged();
+    return true;
+  }
+
+  /** What we tell the others about our microphone, camera and screen (and our new name). */
   mediaState() {
     const state = {
       audio: this.#media.live('audio'),
       video: this.#media.live('video'),
       screen: this.#media.live('screen'),
     };
+    if (this.#renamed) state.name = this.#name;
     // Devices that failed (blocked, missing, ...), so the others know why
     // they cannot see or hear us rather than wait for it.
     const unavailable = ['audio', 'video'].filter((kind) => !['ok', 'pending'].includes(this.#media.status?.[kind] ?? 'ok'));

@@ -20,9 +20,13 @@
 // {"candidate":RTCIceCandidateInit|null}, and one Parlor addition,
 // {"media":{"audio":bool,"video":bool,"screen":bool,"screenMid":"<mid>"}}:
 // whether the sender's microphone and camera are on and whether it shares a
-// screen (and on which m-line, once negotiated), so that the other side
+// screen (and on which m-line, once negotiated), and optionally the name
+// they renamed themselves to, so that the other side
 // shows an avatar instead of a frozen picture and the screen large. Data
 // with none of these keys is ignored. See docs/protocol.md.
+
+/** The longest name, in characters (the protocol's limit for `join`). */
+export const NAME_MAX = 64;
 
 /** Our transceivers by role, and the media kind of each. */
 const ROLES = ['audio', 'video', 'screen'];
@@ -165,6 +169,9 @@ export class Peer extends EventTarget {
         screenMid: typeof data.media.screenMid === 'string' ? data.media.screenMid : null,
         unavailable: ['audio', 'video'].filter((kind) => [data.media.unavailable].flat().includes(kind)),
       };
+      // A new name they gave themselves during the call (the server knows the old one).
+      const name = typeof data.media.name === 'string' ? data.media.name.trim() : '';
+      if (name && [...name].length <= NAME_MAX) this.name = name;
       this.#sortRemoteTracks();
       this.#emit('media');
     }

@@ -10,7 +10,7 @@
 import { $, el, toast } from './dom.js';
 import { LocalMedia } from '../media/local-media.js';
 import { installShortcuts } from './shortcuts.js';
-import { copy, flash } from './clipboard.js';
+import { copy, flash, offerShare } from './clipboard.js';
 import { deviceMessage } from './device-words.js';
 import { syncToggle, micToggle, camToggle, toggleMic, withKey, shareToggle } from './toggles.js';
 
@@ -72,6 +72,7 @@ export function callControls({ call, media, link, waiting, onLeave, onChat, onHe
   camButton.addEventListener('click', clickCam);
   shareButton.hidden = !LocalMedia.canShareScreen;
   shareButton.addEventListener('click', clickShare);
+  offerShare($('call-share'), link, toast);
   $('call-copy').addEventListener('click', async () => {
     const { copied, words } = await copy(link, $('call-link'));
     toast(words);

@@ -85,8 +85,11 @@ export class CallStatus {
     }
   }
 
-  /** cameraStalled: our camera is on but sends no picture (see QualityMonitor). */
-  render({ cameraStalled = false } = {}) {
+  /**
+   * cameraStalled: our camera is on but sends no picture (see
+   * QualityMonitor); connection: the warning about poor connections, if any.
+   */
+  render({ cameraStalled = false, connection = '' } = {}) {
     const call = this.#call;
     const media = this.#media;
     const peers = [...call.peers.values()];
@@ -124,6 +127,7 @@ export class CallStatus {
     if (cameraStalled && media.videoTrack) {
       problems.push('Your camera sends no picture: the others see it frozen. Choose another camera in Devices, or turn it off.');
     }
+    if (connection) problems.push(connection);
     $('call-notice-text').textContent = problems.join(' ');
     this.#notice.hidden = problems.length === 0;
     this.#notice.classList.toggle('danger', call.phase === 'reconnecting');

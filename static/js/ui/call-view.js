@@ -4,7 +4,9 @@
 // them to the Call and your devices: the stage of tiles (tiles.js), the
 // status line and notes (call-status.js), the controls (call-controls.js),
 // the dialogs (call-dialogs.js), the chat (chat.js) and the call quality
-// (quality.js). Each piece does its own drawing; this says when.
+// (quality.js), the people panel (people.js), the view options
+// (view-options.js) and the muted hint (muted-hint.js). Each piece does its
+// own drawing; this says when.
 
 import { QualityMonitor } from '../media/stats.js';
 import { showScreen } from './screens.js';
@@ -14,13 +16,18 @@ import { QualityView } from './quality.js';
 import { CallStatus } from './call-status.js';
 import { callControls } from './call-controls.js';
 import { callDialogs } from './call-dialogs.js';
+import { viewOptions } from './view-options.js';
+import { PeoplePanel } from './people.js';
+import { mutedHint } from './muted-hint.js';
+import { connectionWarning } from './warnings.js';
+import { displayName } from './dom.js';
 
 /**
  * The call screen. capacity: the room's; link: the room's link; devices,
  * levels: device lists and audio levels; onLeave(): the person hung up;
  * onDevicePicked(kind, id): a device was chosen.
  */
-export function callView({ call, media, devices, levels, capacity, link, selfName, onLeave, onDevicePicked }) {
+export function callView({ call, media, devices, levels, capacity, link, selfName, onLeave, onDevicePicked, onRename }) {
   showScreen('call', 'Call');
   const status = new CallStatus({ call, media, capacity, link });
   let stalled = false;
@@ -37,12 +44,34 @@ export function callView({ call, media, devices, levels, capacity, link, selfNam
     onStopShare: () => call.stopScreen(),
     onChange: () => render(),
   });
-  // The stage changes size when the chat opens or closes.
-  chat.addEventListener('toggle', () => stage.layout());
-
-  const render = () => {
-    status.render({ cameraStalled: stalled });
+  const people = new PeoplePanel({
+    call,
+    media,
+    monitor,
+    onRename: (name) => {
+      stage.setSelfName(name);
+      onRename(name);
+    },
+  });
+  // One side panel at a time; the stage changes size when one opens or closes.
+  chat.addEventListener('toggle', () => {
+    if (chat.isOpen) people.close();
     stage.layout();
+  });
+  people.addEventListener('toggle', () => {
+    if (people.isOpen) chat.close();
+    stage.layout();
+  });
+  const hint = mutedHint({ media, levels });
+  /** The warning about poor connections now ('' for none). */
+  let poorWarning = '';
+
+  const view = viewOptions({ stage });
+  const render = () => {
+    status.render({ cameraStalled: stalled, connection: poorWarning });
+    stage.layout();
+    view.render();
+    people.render();
   };
 
   const dialogs = callDialogs({ devices, media, onDevicePicked });
@@ -67,6 +96,7 @@ export function callView({ call, media, devices, levels, capacity, link, selfNam
     const { peer } = event.detail;
     stage.addPeer(peer);
     monitor.add(peer);
+    peer.addEventListener('media', () => people.render());
     status.peerAdded(peer);
     render();
   });
@@ -82,13 +112,21 @@ export function callView({ call, media, devices, levels, capacity, link, selfNam
     render();
     if (call.phase === 'ended') {
       monitor.stop();
+      view.close();
+      hint.stop();
       stage.close();
     }
   });
   media.addEventListener('change', renderSelf);
+  media.addEventListener('change', () => hint.update());
   monitor.addEventListener('sample', () => {
-    if (monitor.cameraStalled === stalled) return;
+    const ratings = [...call.peers.values()]
+      .filter((peer) => peer.state === 'connected')
+      .map((peer) => ({ name: displayName(peer), rating: monitor.latest(peer.id)?.rating ?? 'unknown' }));
+    const warning = connectionWarning(ratings);
+    if (monitor.cameraStalled === stalled && warning === poorWarning) return;
     stalled = monitor.cameraStalled;
+    poorWarning = warning;
     render();
   });
 

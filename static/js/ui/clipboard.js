@@ -1,8 +1,9 @@
-// Copying the room's link.
+// Copying or sharing the room's link.
 //
 // Why a module of its own: the start page and the call screen both copy a
 // link, and both need the same fallback where the clipboard is refused
-// (select the text for Ctrl+C) and the same brief "Copied" on the button.
+// (select the text for Ctrl+C) and the same brief "Copied" on the button;
+// where the device has a share sheet (phones), both offer it too.
 
 /**
  * Copies `text`; if the clipboard is not available, selects it in `input`
@@ -31,4 +32,30 @@ export function flash(button, text) {
   button.flashTimer = setTimeout(() => {
     label.textContent = button.dataset.label;
   }, 2000);
+}
+
+/** Whether this device has a system share sheet for links. */
+export function canShare(link) {
+  if (typeof navigator.share !== 'function') return false;
+  try {
+    return navigator.canShare ? navigator.canShare({ url: link }) : true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Shows `button` where the device can share `link`, and opens the share
+ * sheet on click. onProblem(words): the sheet failed (not when cancelled).
+ */
+export function offerShare(button, link, onProblem) {
+  button.hidden = !canShare(link);
+  // A property, not a listener: the start page may make another room.
+  button.onclick = async () => {
+    try {
+      await navigator.share({ title: 'Parlor call', text: 'Join my video call:', url: link });
+    } catch (error) {
+      if (error?.name !== 'AbortError') onProblem('The link could not be shared. Copy it instead.');
+    }
+  };
 }

@@ -6,7 +6,7 @@
 
 import { $ } from './dom.js';
 import { showScreen } from './screens.js';
-import { copy, flash } from './clipboard.js';
+import { copy, flash, offerShare } from './clipboard.js';
 
 /**
  * onCreate(capacity) resolves to {room, link}; onJoin(room) is called with
@@ -27,6 +27,9 @@ export function startPage({ onCreate, onJoin, parse }) {
     try {
       const { link, capacity: made } = await onCreate(capacity);
       $('room-link').value = link;
+      offerShare($('share-link'), link, (words) => {
+        status.textContent = words;
+      });
       $('enter-room').href = new URL(link).pathname;
       $('created-text').textContent =
         made > 2 ? `Your group room is ready (up to ${made} people).` : 'Your one-to-one room is ready.';
