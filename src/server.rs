@@ -354,6 +354,9 @@ async fn bind_turn(
     if !config.runs_builtin_turn() {
         return Ok(None);
     }
+    if let Some(problem) = config.cluster_turn_problem() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, problem));
+    }
     let secret = config.turn_secret(kept_secret);
     let settings = config.turn_settings(secret.clone());
     let addr = settings.listen;

@@ -7,10 +7,12 @@
 
 mod support;
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{Haproxy, RECV_TIMEOUT, RedisServer, Server, Welcome, Ws, eventually, http_request};
+use support::{Process, RECV_TIMEOUT, RedisServer, Server, Welcome, Ws, eventually, http_request};
 
 /// What a killed instance's members get to come back in.
 const RESUME_GRACE: &str = "30s";
@@ -19,53 +21,82 @@ const RESUME_GRACE: &str = "30s";
 struct Cluster {
     redis: RedisServer,
     instances: Vec<Server>,
-    _haproxy: Haproxy,
-    /// HAProxy's address: where clients go.
+    _balancer: Process,
+    /// The load balancer's address: where clients go.
     front: SocketAddr,
+    _config: TempDir,
+}
+
+/// The load balancer in front of the instances.
+#[derive(Clone, Copy, PartialEq)]
+enum Balancer {
+    /// HAProxy, round robin, so that a test knows where each connection lands.
+    Haproxy,
+    /// nginx with deploy/nginx.conf, the configuration docs/deployment.md shows.
+    Nginx,
+}
+
+/// A folder removed when dropped.
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 impl Cluster {
     /// `None` when Redis tests are skipped (`PARLOR_SKIP_REDIS=1`).
     fn start() -> Option<Cluster> {
+        Cluster::start_with(false, Balancer::Haproxy)
+    }
+
+    /// With `turn`, each instance runs its STUN/TURN server on its own
+    /// address, as on machines of their own.
+    fn start_with(turn: bool, balancer: Balancer) -> Option<Cluster> {
         let redis = RedisServer::start()?;
         let url = redis.url();
         let instances: Vec<Server> = ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
             .iter()
             .map(|ip| {
-                Server::with_args(&[
-                    "--listen",
-                    &format!("{ip}:0"),
-                    "--redis",
-                    &url,
-                    "--secret",
-                    "a secret every instance shares",
-                    "--turn-disable",
-                    "--resume-grace",
-                    RESUME_GRACE,
-                ])
+                let listen = format!("{ip}:0");
+                let mut args = vec!["--listen", &listen, "--redis", &url];
+                args.extend(["--secret", "a secret every instance shares"]);
+                args.extend(["--resume-grace", RESUME_GRACE]);
+                match turn {
+                    true => args.extend(["--turn-listen", &listen]),
+                    false => args.push("--turn-disable"),
+                }
+                Server::with_args(&args)
             })
             .collect();
-        let servers: String = instances
-            .iter()
-            .enumerate()
-            .map(|(n, s)| format!("  server p{n} {} check inter 200ms fall 1 rise 1\n", s.addr))
-            .collect();
-        // WebSockets stay open for as long as a call: the tunnel timeout,
-        // not the HTTP ones, applies to them once upgraded.
-        let haproxy = Haproxy::start(|front| {
-            format!(
-                "global\n  maxconn 1000\n\
-                 defaults\n  mode http\n  timeout connect 2s\n  timeout client 60s\n  \
-                 timeout server 60s\n  timeout tunnel 1h\n  retries 3\n  option redispatch\n\
-                 frontend parlor\n  bind {front}\n  default_backend instances\n\
-                 backend instances\n  balance roundrobin\n{servers}"
-            )
-        });
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let front = SocketAddr::from(([127, 0, 0, 1], port));
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("balancer-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a folder for the balancer's configuration");
+        let addrs: Vec<SocketAddr> = instances.iter().map(|s| s.addr).collect();
+        let process = match balancer {
+            Balancer::Haproxy => haproxy(&dir, front, &addrs),
+            Balancer::Nginx => nginx(&dir, front, &addrs),
+        };
+        let deadline = std::time::Instant::now() + RECV_TIMEOUT;
+        while TcpStream::connect(front).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the load balancer did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
         Some(Cluster {
             redis,
             instances,
-            front: haproxy.front,
-            _haproxy: haproxy,
+            _balancer: process,
+            front,
+            _config: TempDir(dir),
         })
     }
 
@@ -92,6 +123,85 @@ impl Cluster {
         }
         counts
     }
+}
+
+/// HAProxy with round robin in front of `servers`, configured in `dir`.
+fn haproxy(dir: &std::path::Path, front: SocketAddr, servers: &[SocketAddr]) -> Process {
+    let servers: String = servers
+        .iter()
+        .enumerate()
+        .map(|(n, s)| format!("  server p{n} {s} check inter 200ms fall 1 rise 1\n"))
+        .collect();
+    // WebSockets stay open for as long as a call: the tunnel timeout,
+    // not the HTTP ones, applies to them once upgraded.
+    let config = format!(
+        "global\n  maxconn 1000\n\
+         defaults\n  mode http\n  timeout connect 2s\n  timeout client 60s\n  \
+         timeout server 60s\n  timeout tunnel 1h\n  retries 3\n  option redispatch\n\
+         frontend parlor\n  bind {front}\n  default_backend instances\n\
+         backend instances\n  balance roundrobin\n{servers}"
+    );
+    let path = dir.join("haproxy.cfg");
+    std::fs::write(&path, config).expect("write the HAProxy configuration");
+    Process(
+        Command::new("haproxy")
+            .args(["-db", "-f"])
+            .arg(&path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("haproxy is installed (scripts/test installs it)"),
+    )
+}
+
+/// nginx in front of `servers`, with deploy/nginx.conf (its `listen` and
+/// `server` addresses made `front` and `servers`) in a main configuration
+/// that keeps every file of nginx's in `dir`.
+fn nginx(dir: &std::path::Path, front: SocketAddr, servers: &[SocketAddr]) -> Process {
+    let site = include_str!("../deploy/nginx.conf");
+    let mut next = servers.iter();
+    let site: String = site
+        .lines()
+        .map(|line| match line.trim_start() {
+            "listen 80;" => format!("  listen {front};"),
+            l if l.starts_with("server 10.") => {
+                let addr = next.next().expect("as many servers as instances");
+                let options = l.split_once(' ').unwrap().1.split_once(' ').unwrap().1;
+                format!("  server {addr} {options}")
+            }
+            _ => line.to_owned(),
+        })
+        .map(|line| line + "\n")
+        .collect();
+    assert!(
+        next.next().is_none(),
+        "deploy/nginx.conf names every instance"
+    );
+    std::fs::write(dir.join("parlor.conf"), site).expect("write the nginx site");
+    let d = dir.display();
+    let main = format!(
+        "daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+         events {{ worker_connections 1024; }}\n\
+         http {{\n  access_log off;\n  proxy_max_temp_file_size 0;\n  \
+         client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  \
+         fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  \
+         scgi_temp_path {d}/scgi;\n  include {d}/parlor.conf;\n}}\n"
+    );
+    let path = dir.join("nginx.conf");
+    std::fs::write(&path, main).expect("write the nginx configuration");
+    Process(
+        Command::new("nginx")
+            .arg("-p")
+            .arg(dir)
+            .args(["-e", "stderr", "-c"])
+            .arg(&path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nginx is installed (scripts/test installs it)"),
+    )
 }
 
 async fn joined(addr: SocketAddr, room: &str) -> (Ws, Welcome) {
@@ -348,4 +458,74 @@ async fn the_protocol_holds_with_its_ends_on_different_instances() {
         "{history}"
     );
     b.expect_peer_joined(&wd.id, None).await;
+}
+
+#[tokio::test]
+async fn each_instance_names_its_own_turn_server() {
+    let Some(cluster) = Cluster::start_with(true, Balancer::Haproxy) else {
+        return;
+    };
+    let room = cluster.create_room(4).await;
+    // Through the load balancer: whichever instance takes the connection
+    // names its own STUN/TURN address, never the balancer's.
+    let mut named = Vec::new();
+    for _ in 0..3 {
+        let (ws, welcome) = joined(cluster.front, &room).await;
+        let urls = welcome.raw["iceServers"].to_string();
+        let own: Vec<SocketAddr> = cluster
+            .instances
+            .iter()
+            .map(|s| s.turn())
+            .filter(|turn| urls.contains(&format!("turn:{turn}?")))
+            .collect();
+        assert_eq!(own.len(), 1, "one instance's TURN server in {urls}");
+        assert!(!urls.contains(&cluster.front.ip().to_string()), "{urls}");
+        named.push(own[0]);
+        drop(ws);
+    }
+    named.sort();
+    named.dedup();
+    assert_eq!(named.len(), 3, "each of the three named its own: {named:?}");
+}
+
+#[test]
+fn an_instance_that_would_name_the_balancers_turn_address_does_not_start() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let url = redis.url();
+    let shared = [
+        "--redis",
+        &url,
+        "--secret",
+        "a secret every instance shares",
+    ];
+    let err = Server::try_with_args(&[&shared[..], &["--turn-listen", "0.0.0.0:0"]].concat())
+        .err()
+        .expect("refused");
+    assert!(err.contains("--turn-external-ip"), "{err}");
+}
+
+#[tokio::test]
+async fn behind_nginx_with_the_documented_configuration() {
+    let Some(cluster) = Cluster::start_with(false, Balancer::Nginx) else {
+        return;
+    };
+    let room = cluster.create_room(2).await;
+    let (mut a, wa) = joined(cluster.front, &room).await;
+    let (mut b, wb) = joined(cluster.front, &room).await;
+    // least_conn sends the second to an instance without the first.
+    let mut counts = cluster.connections().await;
+    counts.sort();
+    assert_eq!(counts, [0, 1, 1], "the two are on different instances");
+    a.expect_peer_joined(&wb.id, None).await;
+    a.signal(&wb.id, json!({ "sdp": "offer" })).await;
+    b.expect_signal(&wa.id, json!({ "sdp": "offer" })).await;
+    b.signal(&wa.id, json!({ "sdp": "answer" })).await;
+    a.expect_signal(&wb.id, json!({ "sdp": "answer" })).await;
+    // The page and its scripts come through too.
+    let page = http_request(cluster.front, "GET", "/", None, &[]).await;
+    assert_eq!(page.status, 200);
+    b.leave().await;
+    a.expect_peer_left(&wb.id).await;
 }

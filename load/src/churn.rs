@@ -34,15 +34,15 @@ pub struct ChurnSummary {
     errors: u64,
 }
 
-pub async fn run(target: Target, args: ChurnArgs) -> Result<ChurnSummary> {
+pub async fn run(target: Target, peer: Target, args: ChurnArgs) -> Result<ChurnSummary> {
     let counters = Arc::new(Counters::default());
     let progress = Progress::start("rooms", counters.clone());
     let stop_at = Instant::now() + args.duration;
     let mut workers = Vec::new();
     for _ in 0..args.concurrency.max(1) {
-        let (target, counters) = (target.clone(), counters.clone());
+        let (target, peer, counters) = (target.clone(), peer.clone(), counters.clone());
         workers.push(tokio::spawn(async move {
-            let result = cycle_until(&target, stop_at, &counters).await;
+            let result = cycle_until(&target, &peer, stop_at, &counters).await;
             result.unwrap_or_else(|err| {
                 counters.error("worker", &err);
                 Latencies::default()
@@ -66,10 +66,15 @@ pub async fn run(target: Target, args: ChurnArgs) -> Result<ChurnSummary> {
     })
 }
 
-async fn cycle_until(target: &Target, stop_at: Instant, counters: &Counters) -> Result<Latencies> {
+async fn cycle_until(
+    target: &Target,
+    peer: &Target,
+    stop_at: Instant,
+    counters: &Counters,
+) -> Result<Latencies> {
     let mut http = Http::connect(target, None).await?;
     let mut a = target.websocket("/ws", None).await?;
-    let mut b = target.websocket("/ws", None).await?;
+    let mut b = peer.websocket("/ws", None).await?;
     let mut latencies = Latencies::default();
     while Instant::now() < stop_at {
         let started = Instant::now();

@@ -182,16 +182,18 @@ pub async fn leave(ws: &mut Ws) -> Result<()> {
 }
 
 /// Two connections in one fresh room of two: `(a, a_id, b, b_id)`, with
-/// `a`'s `peer-joined` for `b` consumed.
+/// `a`'s `peer-joined` for `b` consumed. `b` connects to `peer` (the
+/// same server as `a`, or another instance of its cluster).
 pub async fn joined_pair(
     target: &Target,
+    peer: &Target,
     http: &mut Http,
     sources: (Option<IpAddr>, Option<IpAddr>),
 ) -> Result<(Ws, String, Ws, String)> {
     let room = http.create_room(2).await?;
     let mut a = target.websocket("/ws", sources.0).await?;
     let a_id = join(&mut a, &room).await?;
-    let mut b = target.websocket("/ws", sources.1).await?;
+    let mut b = peer.websocket("/ws", sources.1).await?;
     let b_id = join(&mut b, &room).await?;
     expect(&mut a, "peer-joined").await?;
     Ok((a, a_id, b, b_id))

@@ -80,7 +80,13 @@ pub async fn run(target: Target, args: IdleArgs) -> Result<IdleSummary> {
                     return pairs;
                 }
                 let from = |n: usize| Some(sources[n % sources.len()]);
-                match joined_pair(&target, &mut http, (from(2 * index), from(2 * index + 1))).await
+                match joined_pair(
+                    &target,
+                    &target,
+                    &mut http,
+                    (from(2 * index), from(2 * index + 1)),
+                )
+                .await
                 {
                     Ok(pair) => {
                         counters.done.fetch_add(2, Relaxed);

@@ -18,6 +18,10 @@ struct Cli {
     /// The server, as http://IP:PORT.
     #[arg(long, global = true, default_value = "http://127.0.0.1:8080")]
     url: String,
+    /// Where the second member of each pair connects (relay, churn): another
+    /// instance of a cluster sharing rooms through Redis. Default: --url.
+    #[arg(long, global = true)]
+    peer_url: Option<String>,
     /// Worker threads of the load tool (default: one per core).
     #[arg(long, global = true)]
     threads: Option<usize>,
@@ -56,10 +60,11 @@ fn main() -> std::process::ExitCode {
 
 async fn run(cli: Cli) -> Result<String> {
     let target = Target::parse(&cli.url)?;
+    let peer = Target::parse(cli.peer_url.as_deref().unwrap_or(&cli.url))?;
     let summary = match cli.mode {
-        Mode::Relay(args) => serde_json::to_string(&relay::run(target, args).await?),
+        Mode::Relay(args) => serde_json::to_string(&relay::run(target, peer, args).await?),
         Mode::Idle(args) => serde_json::to_string(&idle::run(target, args).await?),
-        Mode::Churn(args) => serde_json::to_string(&churn::run(target, args).await?),
+        Mode::Churn(args) => serde_json::to_string(&churn::run(target, peer, args).await?),
     };
     Ok(summary?)
 }

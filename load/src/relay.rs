@@ -59,7 +59,13 @@ struct Pair {
     b_id: String,
 }
 
-async fn connect_pair(target: &Target, http: &mut Http, floor: bool, index: usize) -> Result<Pair> {
+async fn connect_pair(
+    target: &Target,
+    peer: &Target,
+    http: &mut Http,
+    floor: bool,
+    index: usize,
+) -> Result<Pair> {
     if floor {
         let path = format!("/ws/pair-{index}");
         let a = target.websocket(&path, None).await?;
@@ -71,15 +77,15 @@ async fn connect_pair(target: &Target, http: &mut Http, floor: bool, index: usiz
             b_id: "b".into(),
         });
     }
-    let (a, a_id, b, b_id) = joined_pair(target, http, (None, None)).await?;
+    let (a, a_id, b, b_id) = joined_pair(target, peer, http, (None, None)).await?;
     Ok(Pair { a, a_id, b, b_id })
 }
 
-pub async fn run(target: Target, args: RelayArgs) -> Result<RelaySummary> {
+pub async fn run(target: Target, peer: Target, args: RelayArgs) -> Result<RelaySummary> {
     let mut http = Http::connect(&target, None).await?;
     let mut pairs = Vec::with_capacity(args.pairs);
     for index in 0..args.pairs {
-        pairs.push(connect_pair(&target, &mut http, args.floor, index).await?);
+        pairs.push(connect_pair(&target, &peer, &mut http, args.floor, index).await?);
     }
     let counters = Arc::new(Counters::default());
     let progress = Progress::start("relayed", counters.clone());

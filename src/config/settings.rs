@@ -26,6 +26,21 @@ impl Config {
         !self.turn_disable && self.turn_urls.is_empty()
     }
 
+    /// Why this instance cannot run the built-in TURN server as configured:
+    /// in a cluster (`--redis`) each instance must name its own TURN
+    /// address, yet one listening on every address without
+    /// `--turn-external-ip` names the host the page came from, which behind
+    /// a load balancer is the balancer's.
+    pub(crate) fn cluster_turn_problem(&self) -> Option<&'static str> {
+        let from_request =
+            self.turn_external_ip.is_none() && self.turn_listen_addr().ip().is_unspecified();
+        (self.redis.is_some() && self.runs_builtin_turn() && from_request).then_some(
+            "in a cluster (--redis) each instance advertises its own TURN address, \
+             not the load balancer's: set --turn-external-ip to this machine's address \
+             (or --turn-listen to one of its addresses), or use --turn-url / --turn-disable",
+        )
+    }
+
     /// The TURN secret: `--turn-secret`, else the one kept in the state
     /// directory (`kept`), else one made now. Called once at start; the
     /// server and the credentials it hands out share it.
@@ -192,6 +207,35 @@ mod tests {
         let mut all = vec!["parlor"];
         all.extend_from_slice(args);
         Config::try_parse_from(all).unwrap()
+    }
+
+    #[test]
+    fn a_cluster_instance_names_its_own_turn_address() {
+        let cluster = ["--redis", "redis://10.0.0.9:6379", "--secret", "k"];
+        let with = |more: &[&str]| config(&[&cluster[..], more].concat());
+        assert!(
+            with(&["--listen", "0.0.0.0:8080"])
+                .cluster_turn_problem()
+                .is_some()
+        );
+        assert!(
+            with(&["--turn-listen", "[::]:3478"])
+                .cluster_turn_problem()
+                .is_some()
+        );
+        for fine in [
+            &["--listen", "0.0.0.0:8080", "--turn-external-ip", "10.0.0.2"][..],
+            &["--listen", "0.0.0.0:8080", "--turn-listen", "10.0.0.2:3478"],
+            &["--listen", "0.0.0.0:8080", "--turn-disable"],
+            &["--listen", "10.0.0.2:8080"],
+        ] {
+            assert_eq!(with(fine).cluster_turn_problem(), None, "{fine:?}");
+        }
+        // One instance alone may take the host from the request.
+        assert_eq!(
+            config(&["--listen", "0.0.0.0:8080"]).cluster_turn_problem(),
+            None
+        );
     }
 
     #[test]

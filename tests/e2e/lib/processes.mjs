@@ -119,9 +119,10 @@ export function parseStartupLine(line) {
  * for it and removed by `cleanup`, so that no test reads another's state or
  * the user's: `stateDir` names one instead, e.g. that of the server a test
  * restarts. It is passed as PARLOR_STATE_DIR, which a server that keeps no
- * state ignores. The result's `stateDir` says which it was.
+ * state ignores. The result's `stateDir` says which it was. `host` is the
+ * loopback address both listen on (a cluster puts each instance on its own).
  */
-export async function startParlor(cleanup, args = [], { ownTurnPort = true, stateDir = null } = {}) {
+export async function startParlor(cleanup, args = [], { ownTurnPort = true, stateDir = null, host = '127.0.0.1' } = {}) {
   if (!stateDir) {
     stateDir = mkdtempSync(join(tmpdir(), 'parlor-e2e-state-'));
     const made = stateDir;
@@ -130,8 +131,8 @@ export async function startParlor(cleanup, args = [], { ownTurnPort = true, stat
   if (!existsSync(PARLOR_BIN)) {
     throw new Error(`no parlor binary at ${PARLOR_BIN}: build it (cargo build --release) or set PARLOR_BIN`);
   }
-  const turnArgs = ownTurnPort ? ['--turn-listen', '127.0.0.1:0'] : [];
-  const child = spawn(PARLOR_BIN, ['--listen', '127.0.0.1:0', ...turnArgs, ...args], {
+  const turnArgs = ownTurnPort ? ['--turn-listen', `${host}:0`] : [];
+  const child = spawn(PARLOR_BIN, ['--listen', `${host}:0`, ...turnArgs, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, PARLOR_LOG: process.env.PARLOR_LOG ?? 'warn', PARLOR_STATE_DIR: stateDir },
   });
