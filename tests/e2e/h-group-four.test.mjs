@@ -274,6 +274,9 @@ test('four people in a group room', { timeout: 300_000 }, async (t) => {
       assert.ok(control.left >= 0 && control.right <= 390 && control.width >= 40, `${control.id} fits and can be tapped: ${JSON.stringify(control)}`);
     }
     t.diagnostic(`phone tiles: ${geometry.sizes.join(', ')}`);
+    // Ada is muted and her fake microphone beeps: the "you are muted" hint
+    // may be up; the picture is of the call, not of the hint.
+    await h.waitForQuiet(a);
     await h.screenshot(a, 'group-phone.png');
     await a.setViewport(h.VIEWPORT);
     await a.click('#toggle-mic');
