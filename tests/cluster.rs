@@ -12,7 +12,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{Process, RECV_TIMEOUT, RedisServer, Server, Welcome, Ws, eventually, http_request};
+use support::{
+    Haproxy, Process, RECV_TIMEOUT, RedisServer, Server, Welcome, Ws, eventually, http_request,
+};
 
 /// What a killed instance's members get to come back in.
 const RESUME_GRACE: &str = "30s";
@@ -21,10 +23,9 @@ const RESUME_GRACE: &str = "30s";
 struct Cluster {
     redis: RedisServer,
     instances: Vec<Server>,
-    _balancer: Process,
+    _balancer: Running,
     /// The load balancer's address: where clients go.
     front: SocketAddr,
-    _config: TempDir,
 }
 
 /// The load balancer in front of the instances.
@@ -34,6 +35,12 @@ enum Balancer {
     Haproxy,
     /// nginx with deploy/nginx.conf, the configuration docs/deployment.md shows.
     Nginx,
+}
+
+/// A running load balancer, stopped (and its files removed) when dropped.
+enum Running {
+    Haproxy { _haproxy: Haproxy },
+    Nginx { _process: Process, _dir: TempDir },
 }
 
 /// A folder removed when dropped.
@@ -70,33 +77,29 @@ impl Cluster {
                 Server::with_args(&args)
             })
             .collect();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let front = SocketAddr::from(([127, 0, 0, 1], port));
-        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("balancer-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("a folder for the balancer's configuration");
         let addrs: Vec<SocketAddr> = instances.iter().map(|s| s.addr).collect();
-        let process = match balancer {
-            Balancer::Haproxy => haproxy(&dir, front, &addrs),
-            Balancer::Nginx => nginx(&dir, front, &addrs),
+        let (balancer, front) = match balancer {
+            Balancer::Haproxy => {
+                let haproxy = Haproxy::start(|front| haproxy_config(front, &addrs));
+                let front = haproxy.front;
+                (Running::Haproxy { _haproxy: haproxy }, front)
+            }
+            Balancer::Nginx => {
+                let (process, dir, front) = nginx(&addrs);
+                (
+                    Running::Nginx {
+                        _process: process,
+                        _dir: dir,
+                    },
+                    front,
+                )
+            }
         };
-        let deadline = std::time::Instant::now() + RECV_TIMEOUT;
-        while TcpStream::connect(front).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the load balancer did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
         Some(Cluster {
             redis,
             instances,
-            _balancer: process,
+            _balancer: balancer,
             front,
-            _config: TempDir(dir),
         })
     }
 
@@ -125,8 +128,8 @@ impl Cluster {
     }
 }
 
-/// HAProxy with round robin in front of `servers`, configured in `dir`.
-fn haproxy(dir: &std::path::Path, front: SocketAddr, servers: &[SocketAddr]) -> Process {
+/// HAProxy's configuration: round robin from `front` to `servers`.
+fn haproxy_config(front: SocketAddr, servers: &[SocketAddr]) -> String {
     let servers: String = servers
         .iter()
         .enumerate()
@@ -134,31 +137,27 @@ fn haproxy(dir: &std::path::Path, front: SocketAddr, servers: &[SocketAddr]) -> 
         .collect();
     // WebSockets stay open for as long as a call: the tunnel timeout,
     // not the HTTP ones, applies to them once upgraded.
-    let config = format!(
+    format!(
         "global\n  maxconn 1000\n\
          defaults\n  mode http\n  timeout connect 2s\n  timeout client 60s\n  \
          timeout server 60s\n  timeout tunnel 1h\n  retries 3\n  option redispatch\n\
          frontend parlor\n  bind {front}\n  default_backend instances\n\
          backend instances\n  balance roundrobin\n{servers}"
-    );
-    let path = dir.join("haproxy.cfg");
-    std::fs::write(&path, config).expect("write the HAProxy configuration");
-    Process(
-        Command::new("haproxy")
-            .args(["-db", "-f"])
-            .arg(&path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("haproxy is installed (scripts/test installs it)"),
     )
 }
 
-/// nginx in front of `servers`, with deploy/nginx.conf (its `listen` and
-/// `server` addresses made `front` and `servers`) in a main configuration
-/// that keeps every file of nginx's in `dir`.
-fn nginx(dir: &std::path::Path, front: SocketAddr, servers: &[SocketAddr]) -> Process {
+/// nginx in front of `servers` on a free port of 127.0.0.1, with
+/// deploy/nginx.conf (its `listen` and `server` addresses made ours) in a
+/// main configuration of a folder of its own; waits until it listens.
+fn nginx(servers: &[SocketAddr]) -> (Process, TempDir, SocketAddr) {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let front = SocketAddr::from(([127, 0, 0, 1], port));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("nginx-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a folder for nginx");
     let site = include_str!("../deploy/nginx.conf");
     let mut next = servers.iter();
     let site: String = site
@@ -190,10 +189,10 @@ fn nginx(dir: &std::path::Path, front: SocketAddr, servers: &[SocketAddr]) -> Pr
     );
     let path = dir.join("nginx.conf");
     std::fs::write(&path, main).expect("write the nginx configuration");
-    Process(
+    let process = Process(
         Command::new("nginx")
             .arg("-p")
-            .arg(dir)
+            .arg(&dir)
             .args(["-e", "stderr", "-c"])
             .arg(&path)
             .stdin(Stdio::null())
@@ -201,7 +200,13 @@ fn nginx(dir: &std::path::Path, front: SocketAddr, servers: &[SocketAddr]) -> Pr
             .stderr(Stdio::null())
             .spawn()
             .expect("nginx is installed (scripts/test installs it)"),
-    )
+    );
+    let deadline = std::time::Instant::now() + RECV_TIMEOUT;
+    while TcpStream::connect(front).is_err() {
+        assert!(std::time::Instant::now() < deadline, "nginx did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (process, TempDir(dir), front)
 }
 
 async fn joined(addr: SocketAddr, room: &str) -> (Ws, Welcome) {
