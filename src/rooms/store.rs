@@ -227,15 +227,6 @@ pub(crate) trait RoomStore: Send + Sync {
     /// Rooms and members now; cheap, for every metrics scrape.
     fn occupancy(&self) -> Occupancy;
 
-    /// True when the store itself sends the events its answers name
-    /// (`notify`, a signal routed now, a stale connection to evict) to the
-    /// instance holding each receiver's connection, in the one order it
-    /// made them: a store shared by several instances. The hub then queues
-    /// only what the caller itself is owed.
-    fn publishes_events(&self) -> bool {
-        false
-    }
-
     /// False while the store cannot be reached (a shared store whose
     /// server is away): requests are refused meanwhile, and `/healthz`
     /// says so.

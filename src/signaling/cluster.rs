@@ -204,9 +204,10 @@ impl Delivery for ClusterDelivery {
         self.local.evict(room, peer);
     }
 
-    fn deliver(&self, room: &str, peer: &str, message: Utf8Bytes, kind: Out) {
-        self.local.deliver(room, peer, message, kind);
-    }
+    /// Nothing: the store published this event already, to the instance
+    /// holding `peer`, in the one order of its room; it arrives through
+    /// this instance's channel (`deliver_at`) like every other.
+    fn deliver(&self, _room: &str, _peer: &str, _message: Utf8Bytes, _kind: Out) {}
 }
 
 /// Keeps [`ClusterDelivery`] fed from this instance's channel (`first`

@@ -10,10 +10,10 @@
 //! Queuing never blocks; a client whose queue is full is too slow to keep
 //! up and is told to go, so memory stays bounded.
 //!
-//! A store shared by several instances (Redis) sends the events it makes
-//! itself, in its own order across instances; the hub then queues only
-//! what the caller is owed (see `docs/architecture.md`, "Several
-//! instances").
+//! With a store shared by several instances (Redis), the store sends the
+//! events it makes itself, in its own order across instances, and the
+//! cluster's delivery takes them from there; what the hub hands it is
+//! dropped (see `docs/architecture.md`, "Several instances").
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
@@ -58,10 +58,6 @@ pub(crate) struct Hub {
     store: Arc<dyn RoomStore>,
     delivery: Arc<dyn Delivery>,
     order: RoomOrder,
-    /// True when the store sends the events it makes itself (a store
-    /// shared by several instances, see [`RoomStore::publishes_events`]):
-    /// the hub then queues only what the caller is owed.
-    store_publishes: bool,
     metrics: Arc<Metrics>,
     /// Connections open now, members or not.
     open: AtomicUsize,
@@ -78,7 +74,6 @@ impl Hub {
     ) -> Self {
         Hub {
             settings,
-            store_publishes: store.publishes_events(),
             store,
             delivery,
             order: RoomOrder::new(),
@@ -102,14 +97,6 @@ impl Hub {
     /// False while the room store cannot be reached.
     pub(crate) fn store_reachable(&self) -> bool {
         self.store.reachable()
-    }
-
-    /// Hands `message` to the connection of `peer`, unless the store has
-    /// sent it already.
-    fn tell(&self, room: &str, peer: &str, message: Utf8Bytes, kind: Out) {
-        if !self.store_publishes {
-            self.delivery.deliver(room, peer, message, kind);
-        }
     }
 
     /// Completes when no connection is left.
@@ -249,7 +236,8 @@ impl Hub {
             .encode()
             .into();
         for other in &joined.notify {
-            self.tell(room, other, peer_joined.clone(), Out::PeerJoined);
+            self.delivery
+                .deliver(room, other, peer_joined.clone(), Out::PeerJoined);
         }
         if joined.resumed {
             self.metrics.resumed();
@@ -277,7 +265,8 @@ impl Hub {
         let chat = self.store.chat(seat, text, now()).await?;
         let message = encode_chat(&chat.entry, false);
         for member in &chat.notify {
-            self.tell(&seat.room, member, message.clone(), Out::Chat);
+            self.delivery
+                .deliver(&seat.room, member, message.clone(), Out::Chat);
         }
         Ok(())
     }
@@ -296,7 +285,7 @@ impl Hub {
             .route_signal(seat, to, message.as_str(), now())
             .await?
         {
-            Route::Now => self.tell(&seat.room, to, message, Out::Signal),
+            Route::Now => self.delivery.deliver(&seat.room, to, message, Out::Signal),
             Route::Parked => {}
             Route::SeatReleased(left) => {
                 tracing::info!(room = %self.tag(&left.room), peer = %left.peer_id, "left: too much waited for it");
@@ -336,7 +325,8 @@ impl Hub {
             .encode()
             .into();
         for other in &left.notify {
-            self.tell(&left.room, other, peer_left.clone(), Out::PeerLeft);
+            self.delivery
+                .deliver(&left.room, other, peer_left.clone(), Out::PeerLeft);
         }
     }
 }

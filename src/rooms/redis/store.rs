@@ -577,10 +577,6 @@ impl RoomStore for RedisStore {
         }
     }
 
-    fn publishes_events(&self) -> bool {
-        true
-    }
-
     fn reachable(&self) -> bool {
         RedisStore::reachable(self)
     }
